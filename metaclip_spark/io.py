@@ -1,0 +1,191 @@
+"""Reading inputs from local paths, s3:// (boto3) and http(s)://, and listing them.
+
+Everything streams: ``open_binary`` returns a file-like object that is read front to
+back; nothing loads a whole input into memory. S3 uses the standard boto3
+configuration (credential chain, ``AWS_ENDPOINT_URL``, region), so the same code
+reads AWS, SeaweedFS or MinIO.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import glob
+import gzip
+import io
+import os
+import threading
+import urllib.request
+from typing import BinaryIO, Iterable
+from urllib.parse import urlsplit
+
+CC_HTTPS_ROOT = "https://data.commoncrawl.org/"
+CC_S3_ROOT = "s3://commoncrawl/"
+
+# File names that are WARC/WAT inputs, and names that are lists of paths.
+INPUT_PATTERNS = ("*.warc", "*.warc.gz", "*.wat", "*.wat.gz", "*.arc.gz")
+PATHS_LIST_PATTERNS = ("*.paths", "*.paths.gz", "*.txt", "*.txt.gz", "*.lst", "*.lst.gz")
+
+
+class InputError(ValueError):
+    """An input specification that cannot be resolved (raised on the driver, before Spark)."""
+
+
+def scheme(uri: str) -> str:
+    s = urlsplit(uri).scheme.lower()
+    return s if s in ("s3", "s3a", "s3n", "http", "https", "gs", "file") else ""
+
+
+def _split_s3(uri: str) -> tuple[str, str]:
+    parts = urlsplit(uri)
+    return parts.netloc, parts.path.lstrip("/")
+
+
+_local = threading.local()
+
+
+def s3_client():
+    """One boto3 S3 client per thread (boto3 clients are not fork-safe to share)."""
+    client = getattr(_local, "s3", None)
+    if client is None:
+        import boto3
+        from botocore.config import Config
+
+        client = boto3.session.Session().client(
+            "s3", config=Config(retries={"mode": "adaptive", "max_attempts": 10},
+                                connect_timeout=20, read_timeout=60))
+        _local.s3 = client
+    return client
+
+
+def open_binary(uri: str) -> BinaryIO:
+    """Open ``uri`` for streaming binary reads."""
+    s = scheme(uri)
+    if s in ("s3", "s3a", "s3n"):
+        bucket, key = _split_s3(uri)
+        body = s3_client().get_object(Bucket=bucket, Key=key)["Body"]
+        return body._raw_stream if hasattr(body, "_raw_stream") else body
+    if s in ("http", "https"):
+        req = urllib.request.Request(uri, headers={"User-Agent": "metaclip-spark"})
+        return urllib.request.urlopen(req, timeout=60)
+    if s == "file":
+        return open(urlsplit(uri).path, "rb")
+    if s == "gs":
+        raise InputError("gs:// inputs are not supported for reading WARC/WAT files: %s" % uri)
+    return open(uri, "rb")
+
+
+def read_bytes(uri: str) -> bytes:
+    """Read a small file (metadata, paths list, config) whole."""
+    with open_binary(uri) as fh:
+        return fh.read()
+
+
+def _matches(name: str, patterns: Iterable[str]) -> bool:
+    base = name.rsplit("/", 1)[-1]
+    return any(fnmatch.fnmatch(base, p) for p in patterns)
+
+
+def is_paths_list(uri: str) -> bool:
+    return _matches(uri, PATHS_LIST_PATTERNS) and not _matches(uri, INPUT_PATTERNS)
+
+
+def read_paths_list(uri: str, root: str | None = None) -> list[str]:
+    """Lines of a paths list (plain or gzip). CommonCrawl-relative lines (``crawl-data/...``)
+    are prefixed with ``root`` (default: the https mirror); other relative lines are taken
+    relative to the list's own folder."""
+    data = read_bytes(uri)
+    if data[:2] == b"\x1f\x8b":
+        data = gzip.decompress(data)
+    base = uri.rsplit("/", 1)[0] + "/" if "/" in uri else ""
+    out = []
+    for raw in data.decode("utf-8").splitlines():
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        if scheme(line) or line.startswith("/"):
+            out.append(line)
+        elif line.startswith("crawl-data/"):
+            out.append((root or CC_HTTPS_ROOT) + line)
+        else:
+            out.append(base + line)
+    return out
+
+
+def list_s3_prefix(uri: str) -> list[str]:
+    bucket, prefix = _split_s3(uri)
+    out = []
+    for page in s3_client().get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+        for obj in page.get("Contents", []):
+            if _matches(obj["Key"], INPUT_PATTERNS):
+                out.append("s3://%s/%s" % (bucket, obj["Key"]))
+    return sorted(out)
+
+
+def expand_inputs(specs: Iterable[str], cc_root: str | None = None) -> list[str]:
+    """Resolve files, globs, directories, s3 prefixes and paths lists into input URIs.
+
+    Order is kept per spec (lists in their own order, globs/directories sorted), and
+    duplicates are removed, first occurrence first."""
+    out: list[str] = []
+    for spec in specs:
+        spec = spec.strip()
+        if not spec:
+            continue
+        s = scheme(spec)
+        if is_paths_list(spec):
+            out.extend(read_paths_list(spec, cc_root))
+        elif s in ("s3", "s3a", "s3n") and spec.endswith("/"):
+            out.extend(list_s3_prefix(spec))
+        elif s:
+            out.append(spec)
+        elif os.path.isdir(spec):
+            found = []
+            for dirpath, _, files in os.walk(spec):
+                found.extend(os.path.join(dirpath, f) for f in files if _matches(f, INPUT_PATTERNS))
+            out.extend(sorted(os.path.abspath(f) for f in found))
+        elif glob.has_magic(spec):
+            hits = sorted(os.path.abspath(p) for p in glob.glob(spec) if os.path.isfile(p))
+            if not hits:
+                raise InputError("no input matches %r" % spec)
+            out.extend(hits)
+        elif os.path.isfile(spec):
+            out.append(os.path.abspath(spec))
+        else:
+            raise InputError("input not found: %r" % spec)
+    seen, unique = set(), []
+    for u in out:
+        if u not in seen:
+            seen.add(u)
+            unique.append(u)
+    return unique
+
+
+def peek_is_gzip(fh: BinaryIO) -> tuple[bool, BinaryIO]:
+    """Tell whether a stream starts with the gzip magic, returning a stream that still
+    yields those first bytes."""
+    head = fh.read(2)
+    return head == b"\x1f\x8b", _Prepend(head, fh)
+
+
+class _Prepend(io.RawIOBase):
+    def __init__(self, head: bytes, fh: BinaryIO):
+        self._head, self._fh = head, fh
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b) -> int:
+        if self._head:
+            n = min(len(b), len(self._head))
+            b[:n] = self._head[:n]
+            self._head = self._head[n:]
+            return n
+        data = self._fh.read(len(b))
+        b[:len(data)] = data
+        return len(data)
+
+    def close(self) -> None:
+        try:
+            self._fh.close()
+        finally:
+            super().close()

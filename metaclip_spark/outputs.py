@@ -1,0 +1,135 @@
+"""Writing outputs (local folders, s3://, gs://) through pyarrow filesystems.
+
+Tasks write their own Parquet files under deterministic names, so a retried or
+speculative task rewrites the same bytes and the output layout never depends on
+Spark's partitioning. Local files are written to a temporary name and renamed on
+commit; object stores make an object visible only when its upload completes.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from typing import Iterable
+
+import pyarrow as pa
+import pyarrow.fs as pafs
+import pyarrow.parquet as pq
+
+PARQUET_OPTIONS = dict(compression="zstd", use_dictionary=True, write_statistics=True)
+
+
+def resolve(uri: str) -> tuple[pafs.FileSystem, str]:
+    """(filesystem, path) for a local path or URI."""
+    if "://" not in uri:
+        return pafs.LocalFileSystem(), os.path.abspath(uri)
+    return pafs.FileSystem.from_uri(uri)
+
+
+def join(uri: str, *parts: str) -> str:
+    out = uri.rstrip("/")
+    for p in parts:
+        out += "/" + p.strip("/")
+    return out
+
+
+def is_local(fs: pafs.FileSystem) -> bool:
+    return isinstance(fs, pafs.LocalFileSystem)
+
+
+def makedirs(uri: str) -> None:
+    fs, path = resolve(uri)
+    fs.create_dir(path, recursive=True)
+
+
+def exists(uri: str) -> bool:
+    fs, path = resolve(uri)
+    return fs.get_file_info(path).type != pafs.FileType.NotFound
+
+
+def write_bytes(uri: str, data: bytes) -> None:
+    fs, path = resolve(uri)
+    parent = path.rsplit("/", 1)[0]
+    fs.create_dir(parent, recursive=True)
+    target = path + ".tmp-" + uuid.uuid4().hex if is_local(fs) else path
+    with fs.open_output_stream(target) as out:
+        out.write(data)
+    if target != path:
+        fs.move(target, path)
+
+
+def write_text(uri: str, text: str) -> None:
+    write_bytes(uri, text.encode("utf-8"))
+
+
+def read_text(uri: str) -> str:
+    fs, path = resolve(uri)
+    with fs.open_input_stream(path) as fh:
+        return fh.read().decode("utf-8")
+
+
+def list_files(uri: str, suffix: str = "") -> list[str]:
+    """Files directly inside folder ``uri`` whose name ends with ``suffix``, sorted (as URIs)."""
+    fs, path = resolve(uri)
+    if fs.get_file_info(path).type == pafs.FileType.NotFound:
+        return []
+    infos = fs.get_file_info(pafs.FileSelector(path, recursive=False))
+    names = sorted(i.base_name for i in infos
+                   if i.type == pafs.FileType.File and i.base_name.endswith(suffix)
+                   and not i.base_name.startswith((".", "_")))
+    return [join(uri, n) for n in names]
+
+
+def delete_dir(uri: str) -> None:
+    fs, path = resolve(uri)
+    if fs.get_file_info(path).type != pafs.FileType.NotFound:
+        fs.delete_dir(path)
+
+
+class ParquetSink:
+    """One Parquet file written batch by batch, made visible only on ``commit``."""
+
+    def __init__(self, uri: str, schema: pa.Schema, row_group_size: int = 64 * 1024):
+        self.uri = uri
+        self.schema = schema
+        self.rows = 0
+        self._fs, self._path = resolve(uri)
+        self._fs.create_dir(self._path.rsplit("/", 1)[0], recursive=True)
+        self._target = self._path + ".tmp-" + uuid.uuid4().hex if is_local(self._fs) else self._path
+        self._stream = self._fs.open_output_stream(self._target)
+        self._writer = pq.ParquetWriter(self._stream, schema, **PARQUET_OPTIONS)
+        self._row_group_size = row_group_size
+
+    def write(self, batch: pa.RecordBatch | pa.Table) -> None:
+        if batch.num_rows:
+            table = batch if isinstance(batch, pa.Table) else pa.Table.from_batches([batch])
+            self._writer.write_table(table, row_group_size=self._row_group_size)
+            self.rows += batch.num_rows
+
+    def commit(self) -> None:
+        self._writer.close()
+        self._stream.close()
+        if self._target != self._path:
+            self._fs.move(self._target, self._path)
+
+    def abort(self) -> None:
+        try:
+            self._writer.close()
+            self._stream.close()
+        finally:
+            if is_local(self._fs) and self._fs.get_file_info(self._target).type != pafs.FileType.NotFound:
+                self._fs.delete_file(self._target)
+
+
+def write_table(uri: str, table: pa.Table) -> None:
+    sink = ParquetSink(uri, table.schema)
+    sink.write(table)
+    sink.commit()
+
+
+def read_tables(uris: Iterable[str], columns: list[str] | None = None) -> pa.Table:
+    tables = []
+    for uri in uris:
+        fs, path = resolve(uri)
+        tables.append(pq.read_table(path, filesystem=fs, columns=columns))
+    return pa.concat_tables(tables) if tables else None

@@ -1,0 +1,175 @@
+"""Stage 1 for one input file, Spark-free: extract → English LID → match → pool Parquet.
+
+``match_file`` and ``extract_file`` stream one WARC/WAT file and write one Parquet
+file under a name derived from the input URI, so a retried task rewrites the same
+file. They return a :class:`FileResult` with the file's statistics and its sparse
+entry counts; the Spark glue in ``jobs/`` only distributes files and adds results up.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import traceback
+from dataclasses import dataclass, field
+from typing import Iterable, Iterator
+
+import numpy as np
+import pyarrow as pa
+
+from . import extract
+from .balancing import pair_key_hash
+from .io import open_binary
+from .lid import LanguageId
+from .matching import Matcher
+from .outputs import ParquetSink, join
+from .schema import EXTRACT_SCHEMA, POOL_SCHEMA
+from .stats import Stats
+
+MATCH_CACHE_MAX = 200_000   # texts remembered per file (alt texts repeat a lot)
+
+
+@dataclass
+class FileResult:
+    source: str
+    output: str | None
+    rows: int
+    stats: Stats
+    entry_ids: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int32))   # sparse counts: ids
+    counts: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))      # and their counts
+    failed: str | None = None
+
+
+def part_name(uri: str, suffix: str = ".parquet") -> str:
+    """Deterministic output file name for an input URI: base name plus a short digest."""
+    base = uri.rstrip("/").rsplit("/", 1)[-1]
+    for ext in (".gz", ".warc", ".wat"):
+        if base.endswith(ext):
+            base = base[: -len(ext)]
+    base = "".join(c if c.isalnum() or c in "-_." else "_" for c in base)[:80]
+    return "%s-%s%s" % (base, hashlib.sha1(uri.encode("utf-8")).hexdigest()[:12], suffix)
+
+
+def _batched(it: Iterable, n: int) -> Iterator[list]:
+    it = iter(it)
+    while True:
+        chunk = list(itertools.islice(it, n))
+        if not chunk:
+            return
+        yield chunk
+
+
+def _lid(lid: LanguageId, texts: list[str]) -> tuple[list[str], np.ndarray]:
+    """LID on the distinct texts of a batch, mapped back to every row."""
+    uniq = list(dict.fromkeys(texts))
+    labels, scores = lid.predict(uniq)
+    if len(uniq) == len(texts):
+        return labels, scores
+    pos = {t: i for i, t in enumerate(uniq)}
+    idx = np.fromiter((pos[t] for t in texts), dtype=np.int64, count=len(texts))
+    return [labels[i] for i in idx], scores[idx]
+
+
+def _run(uri: str, out_uri: str, schema: pa.Schema, body) -> FileResult:
+    """Shared frame: open the input, write the sink, turn unexpected failures into a result."""
+    stats = Stats()
+    stats.add("inputs")
+    sink = None
+    try:
+        sink = ParquetSink(out_uri, schema)
+        with open_binary(uri) as fh:
+            extra = body(fh, stats, sink)
+        sink.commit()
+        return FileResult(uri, out_uri, sink.rows, stats, **extra)
+    except Exception as exc:  # the input failed as a whole: recorded, never fatal to the task
+        if sink is not None:
+            sink.abort()
+        message = "%s: %s" % (type(exc).__name__, exc)
+        stats.add("inputs_failed")
+        stats.error(uri, "input_failed", message + " | " + traceback.format_exc(limit=3)[-300:])
+        return FileResult(uri, None, 0, stats, failed=message)
+
+
+def match_file(uri: str, out_dir: str, matcher: Matcher, lid: LanguageId,
+               limits: extract.ExtractLimits, batch_size: int = 8192) -> FileResult:
+    """Stage 1 on one file: the pool rows go to ``out_dir/<part_name(uri)>``."""
+
+    def body(fh, stats: Stats, sink: ParquetSink) -> dict:
+        cache: dict[str, list[int]] = {}
+        all_ids: list[np.ndarray] = []
+        pairs = extract.pairs_from_file(fh, stats=stats, source=uri, limits=limits)
+        for chunk in _batched(pairs, batch_size):
+            labels, scores = _lid(lid, [p["text"] for p in chunk])
+            cols = {k: [] for k in POOL_SCHEMA.names}
+            for p, label, score in zip(chunk, labels, scores):
+                if label != "en":
+                    stats.drop("not_english")
+                    continue
+                if score < lid.threshold:
+                    stats.drop("lid_low_score")
+                    continue
+                stats.add("english")
+                text = p["text"]
+                ids = cache.get(text)
+                if ids is None:
+                    ids = matcher.match(text)
+                    if len(cache) < MATCH_CACHE_MAX:
+                        cache[text] = ids
+                if not ids:
+                    stats.drop("no_match")
+                    continue
+                stats.add("matched")
+                cols["url"].append(p["url"])
+                cols["text"].append(text)
+                cols["entry_ids"].append(ids)
+                cols["page_url"].append(p["page_url"])
+                cols["lid_score"].append(float(score))
+                cols["source"].append(p["source"])
+                cols["record_id"].append(p["record_id"])
+                cols["record_offset"].append(p["record_offset"])
+                cols["key_hash"].append(pair_key_hash(p["url"], text))
+            if cols["url"]:
+                batch = pa.RecordBatch.from_pydict(cols, schema=POOL_SCHEMA)
+                sink.write(batch)
+                all_ids.append(batch.column("entry_ids").values.to_numpy(zero_copy_only=False))
+        flat = np.concatenate(all_ids) if all_ids else np.zeros(0, np.int32)
+        ids, counts = np.unique(flat, return_counts=True)
+        stats.add("pool_rows", sink.rows)
+        return {"entry_ids": ids.astype(np.int32), "counts": counts.astype(np.int64)}
+
+    return _run(uri, join(out_dir, part_name(uri)), POOL_SCHEMA, body)
+
+
+def extract_file(uri: str, out_dir: str, lid: LanguageId, limits: extract.ExtractLimits,
+                 batch_size: int = 8192) -> FileResult:
+    """Every pair candidate of one file with its LID label/score and its drop reason (if any)."""
+
+    def body(fh, stats: Stats, sink: ParquetSink) -> dict:
+        pairs = extract.pairs_from_file(fh, stats=stats, source=uri, limits=limits, keep_dropped=True)
+        for chunk in _batched(pairs, batch_size):
+            live = [i for i, p in enumerate(chunk) if p["drop"] is None]
+            labels, scores = _lid(lid, [chunk[i]["text"] for i in live])
+            lab = {i: (labels[j], float(scores[j])) for j, i in enumerate(live)}
+            cols = {k: [] for k in EXTRACT_SCHEMA.names}
+            for i, p in enumerate(chunk):
+                label, score = lab.get(i, (None, None))
+                drop = p["drop"]
+                if drop is None:
+                    if label != "en":
+                        drop = "not_english"
+                    elif score < lid.threshold:
+                        drop = "lid_low_score"
+                    if drop:
+                        stats.drop(drop)
+                    else:
+                        stats.add("english")
+                for k in ("url", "text", "page_url", "source", "record_id", "record_offset"):
+                    cols[k].append(p[k])
+                cols["lid_label"].append(label)
+                cols["lid_score"].append(score)
+                cols["drop"].append(drop)
+            sink.write(pa.RecordBatch.from_pydict(cols, schema=EXTRACT_SCHEMA))
+        stats.add("extract_rows", sink.rows)
+        return {}
+
+    return _run(uri, join(out_dir, part_name(uri)), EXTRACT_SCHEMA, body)

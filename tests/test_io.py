@@ -1,0 +1,55 @@
+import gzip
+import os
+
+import pytest
+
+from metaclip_spark.io import InputError, expand_inputs, open_binary, read_paths_list
+
+
+def _touch(p, data=b"x"):
+    p.parent.mkdir(parents=True, exist_ok=True)
+    p.write_bytes(data)
+    return str(p)
+
+
+def test_expand_files_globs_dirs_and_lists(tmp_path):
+    a = _touch(tmp_path / "d" / "b.warc.gz")
+    b = _touch(tmp_path / "d" / "a.warc.wat.gz")
+    _touch(tmp_path / "d" / "notes.md")
+    c = _touch(tmp_path / "e" / "c.warc")
+    lst = tmp_path / "wat.paths.gz"
+    lst.write_bytes(gzip.compress(b"crawl-data/CC-MAIN-2020-45/x.warc.wat.gz\n\n# comment\ns3://b/k.warc.gz\nrel/y.warc.gz\n"))
+    got = expand_inputs([str(tmp_path / "d"), str(tmp_path / "e" / "*.warc"), a, str(lst)])
+    assert got == [os.path.abspath(b), os.path.abspath(a), os.path.abspath(c),
+                   "https://data.commoncrawl.org/crawl-data/CC-MAIN-2020-45/x.warc.wat.gz",
+                   "s3://b/k.warc.gz", str(tmp_path) + "/rel/y.warc.gz"]
+
+
+def test_paths_list_with_s3_root(tmp_path):
+    lst = tmp_path / "warc.paths"
+    lst.write_text("crawl-data/CC-MAIN-2016-07/a.warc.gz\n")
+    assert read_paths_list(str(lst), "s3://commoncrawl/") == ["s3://commoncrawl/crawl-data/CC-MAIN-2016-07/a.warc.gz"]
+
+
+def test_missing_inputs_are_clear_errors(tmp_path):
+    with pytest.raises(InputError, match="input not found"):
+        expand_inputs([str(tmp_path / "nope.warc.gz")])
+    with pytest.raises(InputError, match="no input matches"):
+        expand_inputs([str(tmp_path / "*.warc.gz")])
+
+
+def test_real_cc_paths_listing(shared):
+    p = shared("data", "paths", "Ashish-more__newscnn__CC-MAIN-2020-45")
+    wat = [f for f in os.listdir(p) if f.startswith("wat")][0]
+    got = expand_inputs([str(p / wat)])
+    assert len(got) == 72000
+    assert all(u.startswith("https://data.commoncrawl.org/crawl-data/CC-MAIN-2020-45/segments/") for u in got)
+    assert all(u.endswith(".warc.wat.gz") for u in got)
+
+
+def test_open_binary_local_and_file_uri(tmp_path):
+    p = _touch(tmp_path / "f.bin", b"hello")
+    with open_binary(p) as fh:
+        assert fh.read() == b"hello"
+    with open_binary("file://" + p) as fh:
+        assert fh.read() == b"hello"
