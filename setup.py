@@ -10,6 +10,7 @@ STAGE_PACKAGES = [
     "pyahocorasick>=2.1",
     "boto3>=1.34",
     "pyarrow>=16",
+    "pandas>=2.2,<3",             # pyspark.sql needs it for mapInArrow
     "numpy>=1.26",
     "pyyaml>=6",
     "orjson>=3.9",

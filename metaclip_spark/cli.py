@@ -58,6 +58,17 @@ def build_parser() -> argparse.ArgumentParser:
     _common(p), _stage1(p)
     p = sub.add_parser("extract", help="extract pairs with LID label/score and drop reasons")
     _common(p), _stage1(p, metadata=False)
+    p = sub.add_parser("balance", help="stage 2: balance one or more pools into a curated set")
+    _common(p), _balance(p)
+    p.add_argument("--pool", action="append", required=True, metavar="DIR",
+                   help="stage-1 output folder (repeatable: entry counts are summed)")
+    p = sub.add_parser("curate", help="stage 1, stage 2 and the report into one run folder")
+    _common(p), _stage1(p), _balance(p)
+    p.add_argument("--no-report", action="store_true", help="skip the HTML report")
+    p = sub.add_parser("report", help="write the HTML curation report of a run folder")
+    p.add_argument("--run", required=True, metavar="DIR", help="a run folder (stage 1, optionally stage 2)")
+    p.add_argument("--out", help="HTML path (default: DIR/report/index.html)")
+    p.add_argument("--samples", type=int, default=20, help="sample pairs shown")
     return ap
 
 
@@ -79,15 +90,25 @@ def config_from_args(args: argparse.Namespace):
 
 
 def _print_summary(summary: dict, output: str) -> None:
-    keys = ("stage", "inputs", "inputs_failed", "pool_rows", "matches", "entries", "entries_zero_count")
+    keys = ("stage", "inputs", "inputs_failed", "pool_rows", "matches", "entries", "entries_zero_count",
+            "t", "t_source", "curated_rows", "expected_size", "head_entries")
     print(json.dumps({k: summary[k] for k in keys if k in summary}, indent=2))
     print("output: %s (stats in %s/stats/)" % (output, output.rstrip("/")))
+    if summary.get("files") is not None:
+        print("curated set: %s/curated/ (img2dataset --input_format parquet --url_col url --caption_col text)"
+              % output.rstrip("/"))
+    if summary.get("report"):
+        print("report: %s" % summary["report"])
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if args.command == "report":
+        from .report import write_report
+        print("report: %s" % write_report(args.run, args.out, args.samples))
+        return 0
     try:
         cfg = config_from_args(args)
         if args.command == "match":
@@ -96,6 +117,18 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "extract":
             from .jobs.match import run_extract
             summary = run_extract(cfg)
+        elif args.command == "balance":
+            from .jobs.balance import run_balance
+            summary = run_balance(cfg, args.pool)
+        elif args.command == "curate":
+            from .jobs.balance import run_balance
+            from .jobs.match import run_match
+            stage1 = run_match(cfg)
+            summary = {**{k: stage1[k] for k in ("inputs", "inputs_failed", "matches", "entries")},
+                       **run_balance(cfg, [cfg.output])}
+            if not args.no_report:
+                from .report import write_report
+                summary["report"] = write_report(cfg.output)
         else:  # pragma: no cover - argparse rejects unknown commands
             raise ConfigError("unknown command %s" % args.command)
     except (ConfigError, ValueError, FileNotFoundError) as exc:

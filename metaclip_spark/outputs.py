@@ -37,6 +37,12 @@ def is_local(fs: pafs.FileSystem) -> bool:
     return isinstance(fs, pafs.LocalFileSystem)
 
 
+def _temp_name(path: str) -> str:
+    """A hidden sibling name (skipped by readers that ignore dot files) for atomic renames."""
+    parent, base = path.rsplit("/", 1)
+    return "%s/.tmp-%s-%s" % (parent, uuid.uuid4().hex[:12], base)
+
+
 def makedirs(uri: str) -> None:
     fs, path = resolve(uri)
     fs.create_dir(path, recursive=True)
@@ -51,7 +57,7 @@ def write_bytes(uri: str, data: bytes) -> None:
     fs, path = resolve(uri)
     parent = path.rsplit("/", 1)[0]
     fs.create_dir(parent, recursive=True)
-    target = path + ".tmp-" + uuid.uuid4().hex if is_local(fs) else path
+    target = _temp_name(path) if is_local(fs) else path
     with fs.open_output_stream(target) as out:
         out.write(data)
     if target != path:
@@ -95,7 +101,7 @@ class ParquetSink:
         self.rows = 0
         self._fs, self._path = resolve(uri)
         self._fs.create_dir(self._path.rsplit("/", 1)[0], recursive=True)
-        self._target = self._path + ".tmp-" + uuid.uuid4().hex if is_local(self._fs) else self._path
+        self._target = _temp_name(self._path) if is_local(self._fs) else self._path
         self._stream = self._fs.open_output_stream(self._target)
         self._writer = pq.ParquetWriter(self._stream, schema, **PARQUET_OPTIONS)
         self._row_group_size = row_group_size

@@ -18,7 +18,7 @@ import numpy as np
 import pyarrow as pa
 
 from . import extract
-from .balancing import pair_key_hash
+from .balancing import key_hashes
 from .io import open_binary
 from .lid import LanguageId
 from .matching import Matcher
@@ -43,9 +43,12 @@ class FileResult:
 def part_name(uri: str, suffix: str = ".parquet") -> str:
     """Deterministic output file name for an input URI: base name plus a short digest."""
     base = uri.rstrip("/").rsplit("/", 1)[-1]
-    for ext in (".gz", ".warc", ".wat"):
-        if base.endswith(ext):
-            base = base[: -len(ext)]
+    stripped = None
+    while stripped != base:
+        stripped = base
+        for ext in (".gz", ".warc", ".wat", ".arc"):
+            if base.endswith(ext):
+                base = base[: -len(ext)]
     base = "".join(c if c.isalnum() or c in "-_." else "_" for c in base)[:80]
     return "%s-%s%s" % (base, hashlib.sha1(uri.encode("utf-8")).hexdigest()[:12], suffix)
 
@@ -127,8 +130,8 @@ def match_file(uri: str, out_dir: str, matcher: Matcher, lid: LanguageId,
                 cols["source"].append(p["source"])
                 cols["record_id"].append(p["record_id"])
                 cols["record_offset"].append(p["record_offset"])
-                cols["key_hash"].append(pair_key_hash(p["url"], text))
             if cols["url"]:
+                cols["key_hash"] = key_hashes(cols["url"], cols["text"])
                 batch = pa.RecordBatch.from_pydict(cols, schema=POOL_SCHEMA)
                 sink.write(batch)
                 all_ids.append(batch.column("entry_ids").values.to_numpy(zero_copy_only=False))

@@ -1,0 +1,82 @@
+"""Stage 2 for one group of pool files, Spark-free: sample and write one curated file.
+
+The group → file mapping is fixed on the driver from the pool's file list and row
+counts, so the curated layout and bytes depend only on the pool, the probabilities
+and the seed: never on Spark's partitioning, executor count or task retries.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pyarrow.parquet as pq
+
+from .balancing import keep_probability, sample_batch
+from .outputs import ParquetSink, resolve
+from .schema import POOL_SCHEMA
+
+READ_BATCH_ROWS = 64 * 1024
+
+
+@dataclass
+class GroupResult:
+    group: int
+    output: str | None
+    rows_in: int
+    rows_out: int
+    expected: float
+    entry_ids: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int32))  # kept matches: ids
+    counts: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))     # and their counts
+
+
+def iter_pool_batches(uri: str, columns: list[str] | None = None, batch_rows: int = READ_BATCH_ROWS):
+    fs, path = resolve(uri)
+    with fs.open_input_file(path) as fh:
+        for batch in pq.ParquetFile(fh).iter_batches(batch_size=batch_rows, columns=columns):
+            yield batch
+
+
+def plan_groups(files: list[tuple[str, int]], pool_rows_per_file: int) -> list[list[str]]:
+    """Consecutive pool files packed into groups of about ``pool_rows_per_file`` rows
+    (a larger file forms a group of its own); files without rows are left out."""
+    groups: list[list[str]] = []
+    current: list[str] = []
+    rows = 0
+    for uri, n in files:
+        if n <= 0:
+            continue
+        if current and rows + n > pool_rows_per_file:
+            groups.append(current)
+            current, rows = [], 0
+        current.append(uri)
+        rows += n
+    if current:
+        groups.append(current)
+    return groups
+
+
+def balance_group(group: int, files: list[str], out_uri: str, probs: np.ndarray, seed: int) -> GroupResult:
+    """Sample the pool rows of ``files`` (in order) into ``out_uri``; empty results write no file."""
+    sink = ParquetSink(out_uri, POOL_SCHEMA)
+    rows_in, expected, kept_ids = 0, 0.0, []
+    try:
+        for uri in files:
+            for batch in iter_pool_batches(uri):
+                rows_in += batch.num_rows
+                expected += float(keep_probability(batch.column("entry_ids"), probs).sum())
+                kept = sample_batch(batch, probs, seed)
+                if kept.num_rows:
+                    sink.write(kept.cast(POOL_SCHEMA))
+                    kept_ids.append(kept.column("entry_ids").values.to_numpy(zero_copy_only=False))
+    except BaseException:
+        sink.abort()
+        raise
+    if sink.rows:
+        sink.commit()
+    else:
+        sink.abort()
+    flat = np.concatenate(kept_ids) if kept_ids else np.zeros(0, np.int32)
+    ids, counts = np.unique(flat, return_counts=True)
+    return GroupResult(group, out_uri if sink.rows else None, rows_in, sink.rows, expected,
+                       ids.astype(np.int32), counts.astype(np.int64))
