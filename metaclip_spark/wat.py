@@ -1,0 +1,76 @@
+"""WAT metadata JSON -> ``<img>`` (src, alt) values (SPEC section 2, WAT source).
+
+A WAT ``metadata`` record (``Content-Type: application/json``) describes one record of
+the WARC it was made from (``WARC-Refers-To``). For an HTML response its JSON holds
+``Envelope.Payload-Metadata.HTTP-Response-Metadata.HTML-Metadata`` with ``Head.Base`` and
+``Links``; the ``Links`` entries with ``path == "IMG@/src"`` are the page's ``<img src>``
+in document order, ``url`` and ``alt`` already entity-decoded (never unescaped again).
+
+Byte-level triage keeps the hot path cheap: JSON without ``IMG@`` is never parsed
+(``"HTML-Metadata"`` / ``"HTTP-Response-Metadata"`` byte tests classify it instead). Inside
+JSON text every ``"`` of a string value is escaped, so ``"HTML-Metadata"`` with both
+quotes bare can only be the key itself.
+"""
+
+from __future__ import annotations
+
+import orjson
+
+HAS_IMG = b"IMG@"
+HTML_META_KEY = b'"HTML-Metadata"'
+RESPONSE_META_KEY = b'"HTTP-Response-Metadata"'
+
+# classification of one WAT JSON body
+NO_HTML = 0        # request, warcinfo, metadata, non-HTML response ...
+HTML_NO_IMG = 1    # an HTML response without any IMG@ link
+HTML = 2           # parse it
+
+
+def classify(body: bytes) -> int:
+    if HAS_IMG in body:
+        return HTML
+    return HTML_NO_IMG if HTML_META_KEY in body else NO_HTML
+
+
+def is_response(body: bytes) -> bool:
+    return RESPONSE_META_KEY in body
+
+
+def wat_images(body: bytes):
+    """Parse one WAT JSON body (bytes).
+
+    Returns ``(page_url, images, base_href)`` for an HTML response -- ``images`` as
+    ``[(src, alt), ...]`` for every IMG@/src link (alt None when absent), page_url from
+    ``Envelope.WARC-Header-Metadata.WARC-Target-URI`` (None when absent) -- or None when the
+    record has no HTML-Metadata. Raises ValueError (orjson.JSONDecodeError) on malformed JSON;
+    well-formed JSON of an unexpected shape never raises (wrong types count as absent).
+    """
+    doc = orjson.loads(body)
+    env = doc.get("Envelope") if isinstance(doc, dict) else None
+    if not isinstance(env, dict):
+        return None
+    pm = env.get("Payload-Metadata")
+    resp = pm.get("HTTP-Response-Metadata") if isinstance(pm, dict) else None
+    html = resp.get("HTML-Metadata") if isinstance(resp, dict) else None
+    if not isinstance(html, dict):
+        return None
+    whm = env.get("WARC-Header-Metadata")
+    page_url = whm.get("WARC-Target-URI") if isinstance(whm, dict) else None
+    head = html.get("Head")
+    base = head.get("Base") if isinstance(head, dict) else None
+    if base is not None and not isinstance(base, str):
+        base = None
+    images = []
+    links = html.get("Links")
+    if isinstance(links, list):
+        for link in links:
+            try:
+                if link["path"] != "IMG@/src":
+                    continue
+                src = link["url"]
+            except (KeyError, TypeError, IndexError):
+                continue
+            if isinstance(src, str):
+                alt = link.get("alt")
+                images.append((src, alt if isinstance(alt, str) else None))
+    return page_url if isinstance(page_url, str) else None, images, base
