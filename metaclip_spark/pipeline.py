@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+import time
 import traceback
 from dataclasses import dataclass, field
 from typing import Iterable, Iterator
@@ -38,6 +39,7 @@ class FileResult:
     entry_ids: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int32))   # sparse counts: ids
     counts: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))      # and their counts
     failed: str | None = None
+    seconds: float = 0.0                                                          # wall time of the file
 
 
 def part_name(uri: str, suffix: str = ".parquet") -> str:
@@ -78,19 +80,20 @@ def _run(uri: str, out_uri: str, schema: pa.Schema, body) -> FileResult:
     stats = Stats()
     stats.add("inputs")
     sink = None
+    start = time.perf_counter()
     try:
         sink = ParquetSink(out_uri, schema)
         with open_binary(uri) as fh:
             extra = body(fh, stats, sink)
         sink.commit()
-        return FileResult(uri, out_uri, sink.rows, stats, **extra)
+        return FileResult(uri, out_uri, sink.rows, stats, seconds=time.perf_counter() - start, **extra)
     except Exception as exc:  # the input failed as a whole: recorded, never fatal to the task
         if sink is not None:
             sink.abort()
         message = "%s: %s" % (type(exc).__name__, exc)
         stats.add("inputs_failed")
         stats.error(uri, "input_failed", message + " | " + traceback.format_exc(limit=3)[-300:])
-        return FileResult(uri, None, 0, stats, failed=message)
+        return FileResult(uri, None, 0, stats, failed=message, seconds=time.perf_counter() - start)
 
 
 def match_file(uri: str, out_dir: str, matcher: Matcher, lid: LanguageId,

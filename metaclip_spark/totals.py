@@ -28,7 +28,7 @@ class RunTotals:
         if len(result.entry_ids):
             np.add.at(self._dense(), result.entry_ids, result.counts)
         self.files.append({"source": result.source, "output": result.output, "rows": result.rows,
-                           "failed": result.failed})
+                           "failed": result.failed, "seconds": round(result.seconds, 3)})
         return self
 
     def merge(self, other: "RunTotals") -> "RunTotals":
