@@ -27,7 +27,7 @@ setup(
     version="0.1.0",
     description=__doc__,
     python_requires=">=3.11",
-    packages=["metaclip_spark", "metaclip_spark.jobs"],
+    packages=["metaclip_spark", "metaclip_spark.synth", "metaclip_spark.jobs"],
     # jobs/ holds the Spark glue and spark-submit entry files; installed as metaclip_spark.jobs.
     package_dir={"metaclip_spark": "metaclip_spark", "metaclip_spark.jobs": "jobs"},
     package_data={"metaclip_spark": ["data/sample/*"]},
