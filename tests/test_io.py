@@ -53,3 +53,19 @@ def test_open_binary_local_and_file_uri(tmp_path):
         assert fh.read() == b"hello"
     with open_binary("file://" + p) as fh:
         assert fh.read() == b"hello"
+
+
+def test_s3_uri_without_key_is_a_clear_error():
+    with pytest.raises(InputError, match="not an s3 object URI"):
+        open_binary("s3://bucket-only")
+
+
+def test_http_errors_are_credential_free(monkeypatch):
+    from metaclip_spark.io import InputReadError, RetryPolicy
+
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "very-secret-value-1")
+    # nothing listens on port 9 of 127.0.0.1: connection refused, retried, then a clear error
+    with pytest.raises(InputReadError, match=r"gave up after 2 attempts at byte 0") as err:
+        open_binary("http://user:very-secret-value-1@127.0.0.1:9/x.warc.gz",
+                    RetryPolicy(max_attempts=2, base_seconds=0.01))
+    assert "very-secret-value-1" not in str(err.value) and "user:" not in str(err.value)

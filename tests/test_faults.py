@@ -1,0 +1,133 @@
+"""Fault injection through a local HTTP server on 127.0.0.1 (tests/servers.py): 503 Slow
+Down, connection resets mid-file, permanent errors. Readers must give exactly the bytes and
+pairs of a fault-free read; stage 1 must give the fault-free pool and list what failed."""
+
+import json
+import os
+
+import pyarrow.parquet as pq
+import pytest
+
+from metaclip_spark import extract, outputs, synth
+from metaclip_spark.config import load_config
+from metaclip_spark.io import InputReadError, RetryPolicy, open_binary
+from metaclip_spark.jobs.match import Stage1Failed, run_match
+from tests.servers import FaultServer
+
+FAST = RetryPolicy(base_seconds=0.01, max_attempts=4)   # unit tests only; the default waits >= 1 s
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("corpus")
+    synth.make_corpus(str(folder), 120, 4, files=2)
+    return folder
+
+
+@pytest.fixture
+def server(corpus):
+    srv = FaultServer(root=str(corpus))
+    yield srv
+    srv.stop()
+
+
+WAT = "/SYNTH-4-00000.warc.wat.gz"
+
+
+def test_default_policy_waits_at_least_a_second_and_backs_off():
+    import random
+
+    rng = random.Random(0)
+    delays = [RetryPolicy().delay(i, rng) for i in range(8)]
+    assert all(d >= 1.0 for d in delays)
+    assert [min(60.0, 2.0 ** i) for i in range(8)] == [RetryPolicy(jitter=0).delay(i) for i in range(8)]
+    assert all(b <= d <= 1.5 * b for d, b in zip(delays, [min(60.0, 2.0 ** i) for i in range(8)]))
+
+
+def test_503_then_success(server, corpus):
+    server.fail_first[WAT] = 3
+    with open_binary(server.url + WAT, FAST) as fh:
+        assert fh.read() == (corpus / WAT[1:]).read_bytes()
+        assert fh.raw.retries == 3 and fh.raw.resumes == 0
+    assert [r[3] for r in server.requests_for(WAT)] == [503, 503, 503, 200]
+
+
+def test_reset_mid_file_resumes_from_last_byte(server, corpus):
+    data = (corpus / WAT[1:]).read_bytes()
+    assert len(data) > 140_000
+    server.reset_after[WAT] = 90_000
+    with open_binary(server.url + WAT, FAST) as fh:
+        assert fh.read() == data
+        raw = fh.raw
+    assert raw.resumes == 1 and raw.pos == len(data) and len(raw.resume_points) == 1
+    at = raw.resume_points[0]
+    log = server.requests_for(WAT)
+    assert log[0][3] == "reset" and len(log) == 2
+    assert log[1][2:] == (("bytes=%d-" % at, 206) if at else (None, 200))
+
+
+def test_pairs_after_faults_equal_fault_free(server, corpus):
+    want = list(extract.pairs_from_file(str(corpus / WAT[1:])))
+    for offset in (5_000, 60_000, 130_000):
+        server.fail_first[WAT] = 1
+        server.reset_after[WAT] = offset
+        with open_binary(server.url + WAT, FAST) as fh:
+            got = list(extract.pairs_from_file(fh, source=want[0]["source"]))
+        assert got == want and len(got) > 100
+
+
+def test_permanent_errors_fail_at_once_or_after_the_budget(server):
+    with pytest.raises(InputReadError, match="HTTP 404"):
+        open_binary(server.url + "/missing.warc.gz", FAST)
+    assert len(server.requests_for("/missing.warc.gz")) == 1
+    server.fail_first[WAT] = 100
+    with pytest.raises(InputReadError, match="gave up after 4 attempts at byte 0: Transient: HTTP 503"):
+        open_binary(server.url + WAT, FAST)
+    assert len(server.requests_for(WAT)) == 4
+
+
+def pool_rows(out):
+    rows = []
+    for uri in outputs.list_files(os.path.join(out, "pool"), ".parquet"):
+        t = pq.read_table(uri).drop(["source"])
+        rows.extend(t.to_pylist())
+    return sorted(rows, key=lambda r: (r["record_id"], r["url"], r["text"]))
+
+
+def test_stage1_through_faults_equals_fault_free(spark, server, corpus, tmp_path):
+    """Spark tasks read over http with the default policy (>= 1 s between retries):
+    503s on one file, a reset in the middle of the other. Same pool and counts."""
+    names = ["SYNTH-4-00000.warc.wat.gz", "SYNTH-4-00001.warc.wat.gz"]
+    clean = run_match(load_config(overrides={"input.paths": [str(corpus / n) for n in names],
+                                             "output": str(tmp_path / "clean")}), spark=spark)
+    server.fail_first["/" + names[0]] = 2
+    server.reset_after["/" + names[1]] = 70_000
+    faulty = run_match(load_config(overrides={"input.paths": [server.url + "/" + n for n in names],
+                                              "output": str(tmp_path / "faulty")}), spark=spark)
+    assert faulty["inputs_failed"] == 0 and faulty["counts"] == clean["counts"]
+    assert pool_rows(tmp_path / "faulty") == pool_rows(tmp_path / "clean") and faulty["pool_rows"] > 50
+    assert (tmp_path / "faulty/entry_counts/entry_counts.parquet").read_bytes() == \
+        (tmp_path / "clean/entry_counts/entry_counts.parquet").read_bytes()
+    assert [r[3] for r in server.requests_for("/" + names[0])] == [503, 503, 200]
+    assert [r[3] for r in server.requests_for("/" + names[1])][0] == "reset"
+
+
+def test_failed_inputs_manifest_and_exit(spark, server, corpus, tmp_path):
+    good = [str(corpus / "SYNTH-4-00000.warc.wat.gz"), str(corpus / "SYNTH-4-00001.warc.wat.gz")]
+    bad = server.url + "/gone.warc.wat.gz"
+    out = tmp_path / "run"
+    cfg = load_config(overrides={"input.paths": good + [bad], "output": str(out), "input.chunk_size": 2})
+    with pytest.raises(Stage1Failed, match="1 of 3 inputs failed"):
+        run_match(cfg, spark=spark)
+    stats = json.loads((out / "stats" / "match.json").read_text())
+    assert stats["failed_inputs"] == [{"source": bad, "error": "InputReadError: cannot read %s: HTTP 404 Not Found"
+                                       % bad}]
+    assert stats["inputs"] == 3 and stats["inputs_failed"] == 1 and stats["counts"]["inputs_failed"] == 1
+    assert len(outputs.list_files(str(out / "pool"), ".parquet")) == 2
+    assert (out / "entry_counts" / "entry_counts.parquet").exists() and not (out / "_SUCCESS").exists()
+    # allowed fraction: the same run finishes (chunk 0 reused, the chunk with the failure redone)
+    cfg = load_config(overrides={"input.paths": good + [bad], "output": str(out), "input.chunk_size": 2,
+                                 "input.max_failed_fraction": 0.5})
+    summary = run_match(cfg, spark=spark)
+    assert summary["chunks"] == 2 and summary["chunks_reused"] == 1 and (out / "_SUCCESS").exists()
+    assert summary["failed_inputs"] == stats["failed_inputs"]
