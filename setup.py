@@ -19,6 +19,7 @@ STAGE_PACKAGES = [
     "isal>=1.6",                 # fastest gzip member decompression (falls back to zlib-ng, zlib)
     "brotli>=1.1",               # Content-Encoding: br in non-CC WARCs
     "wordfreq>=3.1",
+    "mwparserfromhell>=0.6",     # wikitext -> plain text for `build-metadata`
     "matplotlib>=3.8",
 ]
 
