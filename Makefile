@@ -40,6 +40,12 @@ demo: setup
 test: setup airflow
 	$(VENV)/bin/python -m pytest -q tests
 
+# Side-by-side benchmark -> bench/RESULTS.md (~25 min the first time: the corpus and
+# cc2dataset's own venv under bench/work/ are cached). `make bench BENCH_ARGS=--quick`: ~3 min.
+BENCH_ARGS ?=
+bench: setup
+	$(PY) -m bench.run $(BENCH_ARGS)
+
 # The job archive for spark-submit (README: "Run on EMR / Dataproc / Airflow"): dist/env.tar.gz,
 # dist/metaclip_spark-*.whl and dist/jobs/*.py. Rebuilt only when the sources change.
 archive: dist/env.tar.gz

@@ -65,15 +65,28 @@ def _batched(it: Iterable, n: int) -> Iterator[list]:
         yield chunk
 
 
-def _lid(lid: LanguageId, texts: list[str]) -> tuple[list[str], np.ndarray]:
-    """LID on the distinct texts of a batch, mapped back to every row."""
+def _lid(lid: LanguageId, texts: list[str], memo: dict | None = None) -> tuple[list[str], np.ndarray]:
+    """LID on the distinct texts of a batch, mapped back to every row. ``memo`` (text ->
+    (label, score), one per file, bounded by MATCH_CACHE_MAX) skips texts seen in earlier
+    batches: fastText scores each line on its own, so the result is the same."""
+    if memo is None:
+        uniq = list(dict.fromkeys(texts))
+        labels, scores = lid.predict(uniq)
+        if len(uniq) == len(texts):
+            return labels, scores
+        pos = {t: i for i, t in enumerate(uniq)}
+        idx = np.fromiter((pos[t] for t in texts), dtype=np.int64, count=len(texts))
+        return [labels[i] for i in idx], scores[idx]
     uniq = list(dict.fromkeys(texts))
-    labels, scores = lid.predict(uniq)
-    if len(uniq) == len(texts):
-        return labels, scores
-    pos = {t: i for i, t in enumerate(uniq)}
-    idx = np.fromiter((pos[t] for t in texts), dtype=np.int64, count=len(texts))
-    return [labels[i] for i in idx], scores[idx]
+    todo = [t for t in uniq if t not in memo]
+    if len(memo) + len(todo) > MATCH_CACHE_MAX:
+        memo.clear()
+        todo = uniq
+    if todo:
+        labels, scores = lid.predict(todo)
+        memo.update(zip(todo, zip(labels, scores.tolist())))
+    got = [memo[t] for t in texts]
+    return [g[0] for g in got], np.array([g[1] for g in got], dtype=np.float32)
 
 
 def _run(uri: str, out_uri: str, schema: pa.Schema, body) -> FileResult:
@@ -108,19 +121,21 @@ def match_file(uri: str, out_dir: str, matcher: Matcher, lid: LanguageId,
 
     def body(fh, stats: Stats, sink: ParquetSink) -> dict:
         cache: dict[str, list[int]] = {}
+        lid_memo: dict = {}
         all_ids: list[np.ndarray] = []
         pairs = extract.pairs_from_file(fh, stats=stats, source=uri, limits=limits)
         for chunk in _batched(pairs, batch_size):
-            labels, scores = _lid(lid, [p["text"] for p in chunk])
+            labels, scores = _lid(lid, [p["text"] for p in chunk], lid_memo)
             cols = {k: [] for k in POOL_SCHEMA.names}
+            threshold = lid.threshold
+            n_other = n_low = n_none = 0          # counted locally, added once per batch
             for p, label, score in zip(chunk, labels, scores):
                 if label != "en":
-                    stats.drop("not_english")
+                    n_other += 1
                     continue
-                if score < lid.threshold:
-                    stats.drop("lid_low_score")
+                if score < threshold:
+                    n_low += 1
                     continue
-                stats.add("english")
                 text = p["text"]
                 ids = cache.get(text)
                 if ids is None:
@@ -128,9 +143,8 @@ def match_file(uri: str, out_dir: str, matcher: Matcher, lid: LanguageId,
                     if len(cache) < MATCH_CACHE_MAX:
                         cache[text] = ids
                 if not ids:
-                    stats.drop("no_match")
+                    n_none += 1
                     continue
-                stats.add("matched")
                 cols["url"].append(p["url"])
                 cols["text"].append(text)
                 cols["entry_ids"].append(ids)
@@ -139,6 +153,14 @@ def match_file(uri: str, out_dir: str, matcher: Matcher, lid: LanguageId,
                 cols["source"].append(p["source"])
                 cols["record_id"].append(p["record_id"])
                 cols["record_offset"].append(p["record_offset"])
+            n_en = len(chunk) - n_other - n_low
+            for name, n in (("not_english", n_other), ("lid_low_score", n_low), ("no_match", n_none)):
+                if n:
+                    stats.drop(name, n)
+            if n_en:
+                stats.add("english", n_en)
+            if n_en - n_none:
+                stats.add("matched", n_en - n_none)
             if cols["url"]:
                 cols["key_hash"] = key_hashes(cols["url"], cols["text"])
                 batch = pa.RecordBatch.from_pydict(cols, schema=POOL_SCHEMA)

@@ -1,0 +1,157 @@
+"""The side-by-side benchmark: ``make bench`` (``python -m bench.run [--quick]``).
+
+Generates (once, cached under bench/work/) a CommonCrawl-sized WARC + WAT, measures the
+floors, cc2dataset, our stage 1 and stage 2 and Spark scaling, each measurement in a fresh
+process, and writes bench/RESULTS.md. Exits non-zero only when a correctness assertion
+fails (speed goals are reported, never asserted).
+"""
+
+from __future__ import annotations
+
+import argparse
+import glob
+import json
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import time
+
+from bench import cc2d, report
+from bench.corpus import ROOT, WORK, copies, ensure_corpus, shared
+
+PY = sys.executable
+
+
+class CorrectnessError(RuntimeError):
+    pass
+
+
+def log(msg: str) -> None:
+    print("[bench %s] %s" % (time.strftime("%H:%M:%S"), msg), flush=True)
+
+
+def task(name: str, **args) -> dict:
+    """Run one measurement of bench/tasks.py in a fresh process."""
+    proc = subprocess.run([PY, "-m", "bench.tasks", name, json.dumps(args)], cwd=ROOT,
+                          capture_output=True, text=True)
+    for line in proc.stdout.splitlines():
+        if line.startswith("BENCH-RESULT "):
+            return json.loads(line[13:])
+    tail = proc.stderr[-3000:]
+    if "AssertionError" in tail:
+        raise CorrectnessError("%s: %s" % (name, tail))
+    raise RuntimeError("bench task %s failed:\n%s" % (name, tail))
+
+
+def zcat(path: str) -> dict:
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    w0 = time.perf_counter()
+    with open(os.devnull, "wb") as null:
+        subprocess.run(["zcat", path], stdout=null, check=True)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return {"cpu": cpu, "wall": time.perf_counter() - w0}
+
+
+def best_of(fn, reps: int) -> dict:
+    return min((fn() for _ in range(reps)), key=lambda r: r["cpu"])
+
+
+def spark_run(master: str, inputs: list[str], metadata: str, out: str) -> dict:
+    proc = subprocess.run([PY, "-m", "bench.spark_child", master, out, metadata] + inputs, cwd=ROOT,
+                          capture_output=True, text=True)
+    for line in proc.stdout.splitlines():
+        if line.startswith("BENCH-RESULT "):
+            return json.loads(line[13:])
+    raise RuntimeError("Spark run (%s) failed:\n%s" % (master, proc.stderr[-3000:]))
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--quick", action="store_true", help="small corpus and pool (a few minutes), for iterating")
+    ap.add_argument("--pages", type=int, help="captures in the generated corpus (default 45000; quick 3000)")
+    ap.add_argument("--pool-rows", type=int, help="stage-2 pool rows (default 10M; quick 1M)")
+    ap.add_argument("--skip", default="", help="comma list of parts to skip: cc2dataset,warc,spark,stage2")
+    ap.add_argument("--out", default=os.path.join(ROOT, "bench", "RESULTS.md"))
+    ap.add_argument("--render", metavar="JSON", help="only re-write the report from a saved bench/work/results-*.json")
+    args = ap.parse_args(argv)
+    if args.render:
+        with open(args.render) as fh:
+            res = json.load(fh)
+        with open(args.out, "w") as fh:
+            fh.write(report.render(res))
+        print(report.table(res))
+        return 1 if "correctness_error" in res else 0
+    skip = set(filter(None, args.skip.split(",")))
+    pages = args.pages or (3000 if args.quick else 45000)
+    pool_rows = args.pool_rows or (1_000_000 if args.quick else 10_000_000)
+    reps = 1 if not args.quick else 2
+    t0 = time.perf_counter()
+    os.makedirs(WORK, exist_ok=True)
+    metadata = shared("data", "metadata", "metadata-standin-500k.json") or ""
+    captions = shared("data", "captions", "img2dataset-test_10000.parquet")
+    res: dict = {"quick": args.quick, "pages": pages, "pool_target": pool_rows, "metadata": metadata or "default",
+                 "started": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "load_start": os.getloadavg()}
+    try:
+        corpus = ensure_corpus(pages, log=log)
+        res["corpus"] = corpus
+        kinds = ["wat"] + ([] if "warc" in skip else ["warc"])
+        res["files"] = {k: {"path": corpus[k], "mb": os.path.getsize(corpus[k]) / 2**20} for k in kinds}
+        for k in kinds:
+            path = corpus[k]
+            log("floors on the %s (%.0f MB)" % (k.upper(), res["files"][k]["mb"]))
+            res["files"][k]["zcat"] = best_of(lambda: zcat(path), 2)
+            for lib in ("zlib", "isal", "zlib-ng"):
+                res["files"][k]["floor_" + lib] = task("floor", path=path, lib=lib, reps=2)
+        if "cc2dataset" not in skip:
+            py = cc2d.ensure_venv(log)
+            if py:
+                log("cc2dataset process_wat on the WAT")
+                res["cc2dataset"] = cc2d.run(corpus["wat"], reps=2 if args.quick else 1)
+                res["cc2dataset"]["versions"] = cc2d.versions()
+        for k in kinds:
+            log("our extraction, %s" % k.upper())
+            res["files"][k]["extract"] = task("extract", path=corpus[k], reps=reps + (k == "wat"))
+            log("our full stage 1, %s" % k.upper())
+            out = os.path.join(WORK, "pool-" + k)
+            shutil.rmtree(out, ignore_errors=True)
+            res["files"][k]["stage1"] = task("stage1", path=corpus[k], metadata=metadata, out=out, reps=reps)
+        if captions and metadata:
+            log("matcher on the 10k real captions (asserts identical output)")
+            res["matcher"] = task("matcher", captions=captions, metadata=metadata,
+                                  naive_sample=20 if args.quick else 60, reps=5)
+            log("LID on the 10k real captions")
+            res["lid"] = task("lid", captions=captions)
+        if "stage2" not in skip:
+            source = sorted(glob.glob(os.path.join(WORK, "pool-wat", "*.parquet")))[0]
+            pool = os.path.join(WORK, "pool2-p%d-r%d" % (pages, pool_rows))
+            log("stage 2 pool of %d rows (cached)" % pool_rows)
+            res["pool"] = task("stage2.make_pool", source=source, rows=pool_rows, out=pool)
+            log("stage 2: balance_group end to end")
+            res["balance"] = task("stage2.balance", pool=pool, out=os.path.join(WORK, "curated"))
+            log("stage 2: sampling kernel")
+            res["kernel"] = task("stage2.kernel", pool=pool)
+        if "spark" not in skip:
+            inputs = copies(corpus["wat"], 2)
+            for master in ("local[1]", "local[2]"):
+                log("Spark stage 1, %s, 2 WAT files" % master)
+                res["spark_" + master] = spark_run(master, inputs, metadata, os.path.join(WORK, "spark-out"))
+    except CorrectnessError as exc:
+        res["correctness_error"] = str(exc)
+        log("CORRECTNESS FAILURE: %s" % exc)
+    res["bench_seconds"] = time.perf_counter() - t0
+    res["load_end"] = os.getloadavg()
+    with open(os.path.join(WORK, "results-%s.json" % ("quick" if args.quick else "full")), "w") as fh:
+        json.dump(res, fh, indent=1)
+    text = report.render(res)
+    with open(args.out, "w") as fh:
+        fh.write(text)
+    print(report.table(res))
+    log("wrote %s (%.0f s)" % (args.out, res["bench_seconds"]))
+    return 1 if "correctness_error" in res else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
