@@ -27,7 +27,7 @@ Drops of rules 1-3 are never candidates; rules 4-6 make candidates with a ``drop
 from __future__ import annotations
 
 import re
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import urljoin, urlparse, urlsplit
 
 CANDIDATE_DROPS = ("non_http_url", "invalid_url", "text_too_long", "url_too_long", "duplicate_in_page")
 
@@ -65,15 +65,74 @@ def base_prefix(base: str):
     return parts.scheme + "://" + parts.netloc if parts.scheme in ("http", "https") else ""
 
 
+# A scheme as urlsplit finds it (ASCII letter, then letters, digits, "+-."), then ":".
+_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:")
+
+
 class BaseURL:
     """``urljoin(base, src)`` for the sources of one page: the same result (and the same
-    ValueError), without urljoin's cost for the common cases (tests fuzz the equality)."""
+    ValueError), without urljoin's cost for the common cases (tests fuzz the equality).
 
-    __slots__ = ("base", "prefix", "scheme", "_dir")
+    Shortcuts, each for sources urljoin would not alter beyond what is written here:
+    root-relative, absolute http(s) and protocol-relative sources; plain relative paths
+    (the base's directory + src); relative paths with ``.``/``..`` segments (urljoin's
+    own segment algorithm, run on the base path parsed once per page); and sources with
+    another scheme (``data:``, ``javascript:`` ...), which urljoin returns unchanged."""
+
+    __slots__ = ("base", "prefix", "scheme", "_dir", "_parts")
 
     def __init__(self, base: str):
-        self.base, self.prefix, self._dir = base, base_prefix(base), None
+        self.base, self.prefix, self._dir, self._parts = base, base_prefix(base), None, None
         self.scheme = self.prefix[:self.prefix.find(":")] if self.prefix else None
+
+    def _base_dir(self) -> str:
+        """urljoin(base, "x")[:-1]: the base's resolved directory."""
+        parts = self._base_parts()
+        if parts is None:
+            return urljoin(self.base, "x")[:-1]
+        return self.prefix + ("/".join(parts) + "/" if parts != [""] else "/")
+
+    def _base_parts(self):
+        """urljoin's ``base_parts`` (the base path's segments without its last one), when
+        they need no dot-segment or empty-segment processing; None otherwise."""
+        parts = self._parts
+        if parts is None:
+            path = urlparse(self.base).path          # as urljoin parses it (params split off)
+            if "/." in path or "//" in path or not path.startswith("/") and path:
+                parts = False
+            else:
+                parts = path.split("/")
+                if parts[-1] != "":
+                    del parts[-1]
+                if parts[-1:] == [""] and len(parts) > 1:
+                    del parts[-1]                    # ".../dir/": the same segments as ".../dir"
+            self._parts = parts
+        return parts or None
+
+    def _join_dots(self, src: str):
+        """urljoin for a relative path with dot segments (src starts with "."), or None."""
+        parts = self._base_parts()
+        if parts is None:
+            return None
+        k = len(src)
+        for sep in "?#":
+            i = src.find(sep)
+            if 0 <= i < k:
+                k = i
+        segments = parts + src[:k].split("/")
+        resolved = []
+        for seg in segments:
+            if seg == "..":
+                if resolved:
+                    resolved.pop()
+            elif seg != ".":
+                resolved.append(seg)
+        if segments[-1] in (".", ".."):
+            resolved.append("")
+        path = "/".join(resolved) or "/"
+        if path[0] != "/":
+            path = "/" + path
+        return self.prefix + path + src[k:]
 
     def join(self, src: str) -> str:
         c, prefix = src[:1], self.prefix
@@ -85,12 +144,23 @@ class BaseURL:
                 return self.scheme + ":" + src                   # protocol-relative
         elif c == "h" and prefix is not None and _ABSOLUTE.match(src) is not None and not _unsafe(src):
             return src                                           # absolute http(s)
-        elif (prefix and c > " " and c not in "?#.:" and ":" not in src and "//" not in src
-              and not _unsafe(src)):                             # relative path, no dot segments
-            d = self._dir
+        elif prefix and c > " " and c not in "?#.:" and ":" not in src and "//" not in src and not _unsafe(src):
+            d = self._dir                                        # relative path, no dot segments
             if d is None:
-                d = self._dir = urljoin(self.base, "x")[:-1]     # the base's resolved directory
+                d = self._dir = self._base_dir()
             return d + src
+        elif (c == "." and prefix and ":" not in src and "//" not in src and ";" not in src
+              and "\n" not in src and "\t" not in src and "\r" not in src and "[" not in src and "]" not in src
+              and "?#" not in src and src[-1] not in "?#"):
+            got = self._join_dots(src)                           # relative path with dot segments
+            if got is not None:
+                return got
+        elif prefix and c.isalpha() and c.isascii():
+            m = _SCHEME.match(src)
+            if (m is not None and src[:m.end() - 1].lower() not in ("http", "https")
+                    and src[m.end():m.end() + 2] != "//" and "\n" not in src and "\t" not in src
+                    and "\r" not in src):
+                return src                                       # another scheme: returned as is
         return urljoin(self.base, src)
 
 
