@@ -71,7 +71,7 @@ def goals(res: dict) -> list[tuple[str, str, str, str]]:
     rows.append(("matcher >= 1.5x plain pyahocorasick loop", "%s vs %s texts/s" % (_f(best, "%.0f"),
                  _f(m.get("plain_tps"), "%.0f")), "%sx (target >= 1.5)" % _f(r), _goal(r, 1.5, True)))
     b = res.get("balance", {}).get("rows_per_s")
-    rows.append(("stage 2 >= 1M pool rows/s/core end to end", "%s rows/s" % _f(b, "%.0f"),
+    rows.append(("stage 2 >= 1M pool rows/s/core end to end (25% kept, as in the paper)", "%s rows/s" % _f(b, "%.0f"),
                  "%s M (target >= 1)" % _f(b and b / 1e6), _goal(b, 1e6, True)))
     k = res.get("kernel", {}).get("rows_per_s")
     rows.append(("sampling kernel >= 10M rows/s/core", "%s rows/s" % _f(k, "%.0f"),
@@ -191,11 +191,18 @@ def render(res: dict) -> str:
         b, k = res["balance"], res.get("kernel", {})
         L += ["## Stage 2", "",
               "Pool: %d rows in files of 1M rows (real stage-1 rows of the WAT, tiled with unique URLs), "
-              "%.0f MB; t = %.0f (90th percentile of the counts)." % (b["rows_in"], b["pool_mb"], b["t"]), "",
+              "%.0f MB. The goal is measured at the paper's operating point: t = %.1f, solved so that the "
+              "expected curated size is 25%% of the pool (MetaCLIP: 400M of 1.6B). Writing dominates, so "
+              "a larger t (more rows kept) costs more: see the p90 row." % (b["rows_in"], b["pool_mb"], b["t"]), "",
               "| what | CPU s | rows/s/core |", "|---|---|---|",
-              "| `curated.balance_group` end to end (read, sample, write %d rows, %.0f MB) | %.2f | %.0f |" % (
-                  b["rows_out"], b["curated_mb"], b["cpu"], b["rows_per_s"]),
-              "| `balancing.keep_mask` alone (%d rows in memory) | %.3f | %.0f |" % (
+              "| `curated.balance_group` end to end, paper point (read, sample, write %d rows, %.0f MB) "
+              "| %.2f | %.0f |" % (b["rows_out"], b["curated_mb"], b["cpu"], b["rows_per_s"])]
+        p = res.get("balance_p90")
+        if p:
+            L.append("| `curated.balance_group` end to end, t = %.0f = 90th percentile of the counts "
+                     "(write %d rows, %.0f MB) | %.2f | %.0f |" % (p["t"], p["rows_out"], p["curated_mb"],
+                                                                 p["cpu"], p["rows_per_s"]))
+        L += ["| `balancing.keep_mask` alone (%d rows in memory) | %.3f | %.0f |" % (
                   k.get("rows", 0), k.get("cpu", 0), k.get("rows_per_s", 0)), ""]
     if "spark_local[1]" in res:
         a, b = res["spark_local[1]"], res["spark_local[2]"]

@@ -54,25 +54,36 @@ def make_pool(source: str, rows: int, out: str) -> dict:
             "cached": False}
 
 
-def _probs(files: list[str]):
-    from metaclip_spark.balancing import probabilities
+# The paper's operating point: 400M curated pairs from a 1.6B-pair pool (SPEC 8), i.e. t
+# chosen so that the expected curated size is 25% of the pool. "p90" (t = the 90th
+# percentile of the non-zero counts, ~75% kept here) is reported beside it.
+PAPER_KEEP = 0.25
 
-    counts = None
+
+def _probs(files: list[str], mode: str = "paper"):
+    from metaclip_spark.balancing import probabilities, solve_t_for_target_size
+
+    counts, lists, rows = None, [], 0
     for path in files:
-        ids = pq.read_table(path, columns=["entry_ids"]).column("entry_ids").combine_chunks().values.to_numpy()
-        c = np.bincount(ids, minlength=500_000)
+        col = pq.read_table(path, columns=["entry_ids"]).column("entry_ids").combine_chunks()
+        lists.append(col)
+        rows += len(col)
+        c = np.bincount(col.values.to_numpy(), minlength=500_000)
         counts = c if counts is None else counts[:max(len(counts), len(c))] + c
-    nz = counts[counts > 0]
-    t = float(np.quantile(nz, 0.9)) if nz.size else 1.0
+    if mode == "paper":
+        t = solve_t_for_target_size(counts, lists, PAPER_KEEP * rows)
+    else:
+        nz = counts[counts > 0]
+        t = float(np.quantile(nz, 0.9)) if nz.size else 1.0
     return probabilities(counts, max(t, 1.0)), t
 
 
-def balance(pool: str, out: str, seed: int = 0) -> dict:
+def balance(pool: str, out: str, seed: int = 0, mode: str = "paper") -> dict:
     """balance_group over every pool file (one group per file), one process, one core."""
     from metaclip_spark.curated import balance_group
 
     files = sorted(glob.glob(os.path.join(pool, "*.parquet")))
-    probs, t = _probs(files)
+    probs, t = _probs(files, mode)
     shutil.rmtree(out, ignore_errors=True)
     os.makedirs(out)
 
@@ -87,7 +98,7 @@ def balance(pool: str, out: str, seed: int = 0) -> dict:
     (rows_in, rows_out), cpu, wall = timed(run, 1)
     size_in = sum(os.path.getsize(f) for f in files)
     size_out = sum(os.path.getsize(f) for f in glob.glob(os.path.join(out, "*.parquet")))
-    return {"rows_in": rows_in, "rows_out": rows_out, "t": t, "cpu": cpu, "wall": wall,
+    return {"rows_in": rows_in, "rows_out": rows_out, "t": t, "mode": mode, "cpu": cpu, "wall": wall,
             "rows_per_s": rows_in / cpu, "pool_mb": size_in / 2**20, "curated_mb": size_out / 2**20}
 
 

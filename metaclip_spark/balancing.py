@@ -474,25 +474,31 @@ def _row_sum(x: np.ndarray, offsets: np.ndarray) -> np.ndarray:
     return out
 
 
-def keep_probability(entry_ids, probs) -> np.ndarray:
+def log_miss(probs) -> np.ndarray:
+    """``log1p(-p_e)`` per entry: :func:`keep_probability`'s table, reusable across batches."""
+    with np.errstate(divide="ignore"):
+        return np.log1p(-np.asarray(probs, dtype=np.float64))
+
+
+def keep_probability(entry_ids, probs, log_q: np.ndarray | None = None) -> np.ndarray:
     """Per-row ``1 - prod_{e in S} (1 - p_e)`` (0 for an empty or null list), computed as
-    ``-expm1(sum log1p(-p_e))`` for accuracy at small p."""
-    p = np.asarray(probs, dtype=np.float64)
+    ``-expm1(sum log1p(-p_e))`` for accuracy at small p. ``log_q``: ``log_miss(probs)``,
+    when the caller keeps it across batches (the same values, without a log per element)."""
+    if log_q is None:
+        log_q = log_miss(probs)
     if isinstance(entry_ids, pa.ChunkedArray):
-        parts = [keep_probability(c, p) for c in entry_ids.chunks]
+        parts = [keep_probability(c, None, log_q) for c in entry_ids.chunks]
         return np.concatenate(parts) if parts else np.zeros(0)
     offsets, values = _list_parts(entry_ids)
-    with np.errstate(divide="ignore"):
-        lq = np.log1p(-p[values])
-    return -np.expm1(_row_sum(lq, offsets))
+    return -np.expm1(_row_sum(log_q[values], offsets))
 
 
 def expected_size(entry_id_arrays, probs) -> float:
     """Expected curated size ``sum_pairs 1 - prod (1 - p_e)`` over one list array, a
     chunked array, or an iterable of list arrays (one pass; distributed use: each task
     returns its partial sum, the driver adds them)."""
-    p = np.asarray(probs, dtype=np.float64)
-    return float(sum(float(keep_probability(a, p).sum()) for a in _iter_lists(entry_id_arrays)))
+    log_q = log_miss(probs)
+    return float(sum(float(keep_probability(a, None, log_q).sum()) for a in _iter_lists(entry_id_arrays)))
 
 
 def expected_sizes(entry_id_arrays, counts, ts) -> np.ndarray:
@@ -501,11 +507,11 @@ def expected_sizes(entry_id_arrays, counts, ts) -> np.ndarray:
     then brackets the target on a grid and refines with a second grid if needed)."""
     c = _counts(counts)
     ts = np.atleast_1d(np.asarray(ts, dtype=np.float64))
-    probs = [probabilities(c, t) for t in ts]
+    log_qs = [log_miss(probabilities(c, t)) for t in ts]
     out = np.zeros(ts.size)
     for a in _iter_lists(entry_id_arrays):
-        for i, p in enumerate(probs):
-            out[i] += float(keep_probability(a, p).sum())
+        for i, lq in enumerate(log_qs):
+            out[i] += float(keep_probability(a, None, lq).sum())
     return out
 
 
