@@ -155,7 +155,7 @@ def render(res: dict) -> str:
                                                             c.get("dir", "?").replace(ROOT + "/", ""),
                                                             res.get("metadata")),
           "- method: every measurement in a fresh process on one core; times are **CPU seconds** "
-          "(process_time / getrusage) of the best of 1-3 repetitions, because the machine has 2 cores "
+          "(process_time / getrusage) of the best of 2 repetitions (WARC extraction and stage 1: 1 in full mode), because the machine has 2 cores "
           "shared with other work and wall time is noisy (+-25%%); wall time is shown for reference. "
           "Stage 1 excludes the one-off automaton build (%s s CPU) and model load, paid once per worker."
           % _f(res.get("files", {}).get("wat", {}).get("stage1", {}).get("automaton_build_cpu")), ""]

@@ -87,7 +87,9 @@ def main(argv=None) -> int:
     skip = set(filter(None, args.skip.split(",")))
     pages = args.pages or (3000 if args.quick else 45000)
     pool_rows = args.pool_rows or (1_000_000 if args.quick else 10_000_000)
-    reps = 1 if not args.quick else 2
+    # best of 2 for every timed run the goals compare (one noisy run moved the WAT stage-1
+    # ratio from 0.87 to 1.02 here); the WARC, not in any goal, once in full mode
+    reps = 2
     t0 = time.perf_counter()
     os.makedirs(WORK, exist_ok=True)
     metadata = shared("data", "metadata", "metadata-standin-500k.json") or ""
@@ -109,15 +111,16 @@ def main(argv=None) -> int:
             py = cc2d.ensure_venv(log)
             if py:
                 log("cc2dataset process_wat on the WAT")
-                res["cc2dataset"] = cc2d.run(corpus["wat"], reps=2 if args.quick else 1)
+                res["cc2dataset"] = cc2d.run(corpus["wat"], reps=reps)
                 res["cc2dataset"]["versions"] = cc2d.versions()
         for k in kinds:
             log("our extraction, %s" % k.upper())
-            res["files"][k]["extract"] = task("extract", path=corpus[k], reps=reps + (k == "wat"))
+            k_reps = reps if k == "wat" or args.quick else 1
+            res["files"][k]["extract"] = task("extract", path=corpus[k], reps=k_reps)
             log("our full stage 1, %s" % k.upper())
             out = os.path.join(WORK, "pool-" + k)
             shutil.rmtree(out, ignore_errors=True)
-            res["files"][k]["stage1"] = task("stage1", path=corpus[k], metadata=metadata, out=out, reps=reps)
+            res["files"][k]["stage1"] = task("stage1", path=corpus[k], metadata=metadata, out=out, reps=k_reps)
         if captions and metadata:
             log("matcher on the 10k real captions (asserts identical output)")
             res["matcher"] = task("matcher", captions=captions, metadata=metadata,

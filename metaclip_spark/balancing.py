@@ -425,16 +425,23 @@ def _row_any(drawn: np.ndarray, o: np.ndarray) -> np.ndarray:
     return cs[rel[1:]] > cs[rel[:-1]]
 
 
-def keep_mask(entry_ids, key_hash, probs, seed: int) -> np.ndarray:
+def draw_thresholds(probs) -> np.ndarray:
+    """The per-entry integer thresholds of the draws (validated ``probs``): pass them as
+    ``thresholds=`` to :func:`keep_mask` / :func:`sample_batch` to reuse them across batches."""
+    return _thresholds(probs)
+
+
+def keep_mask(entry_ids, key_hash, probs, seed: int, thresholds: np.ndarray | None = None) -> np.ndarray:
     """Boolean keep mask: row kept iff some entry has ``u_e < p_e``; empty/null lists are
     never kept.  ``entry_ids`` may be a (sliced) list array, a chunked array, an
-    ``(offsets, values)`` pair or a list of lists; ``key_hash`` has one value per row."""
-    thr = _thresholds(probs)
+    ``(offsets, values)`` pair or a list of lists; ``key_hash`` has one value per row.
+    ``thresholds``: ``draw_thresholds(probs)``, computed once by callers with many batches."""
+    thr = _thresholds(probs) if thresholds is None else thresholds
     if isinstance(entry_ids, pa.ChunkedArray):
         keys_all = _key_array(key_hash, len(entry_ids))
         out, pos = [], 0
         for ch in entry_ids.chunks:
-            out.append(keep_mask(ch, keys_all[pos:pos + len(ch)], probs, seed))
+            out.append(keep_mask(ch, keys_all[pos:pos + len(ch)], probs, seed, thr))
             pos += len(ch)
         return np.concatenate(out) if out else np.zeros(0, dtype=bool)
     offsets, values = _list_parts(entry_ids)
@@ -447,7 +454,7 @@ def keep_mask(entry_ids, key_hash, probs, seed: int) -> np.ndarray:
 
 
 def sample_batch(batch, probs, seed: int, *, entry_ids_column: str = "entry_ids",
-                 key_column: str = "key_hash"):
+                 key_column: str = "key_hash", thresholds: np.ndarray | None = None):
     """The kept rows of a ``pa.RecordBatch`` (or ``pa.Table``), columns unchanged.
 
     Uses the ``key_hash`` column; when it is absent the key is computed from ``url`` and
@@ -457,7 +464,7 @@ def sample_batch(batch, probs, seed: int, *, entry_ids_column: str = "entry_ids"
         keys = batch.column(key_column)
     else:
         keys = key_hashes(batch.column("url"), batch.column("text"))
-    mask = keep_mask(batch.column(entry_ids_column), keys, probs, seed)
+    mask = keep_mask(batch.column(entry_ids_column), keys, probs, seed, thresholds)
     return batch.filter(pa.array(mask, type=pa.bool_()))
 
 

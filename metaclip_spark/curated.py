@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pyarrow.parquet as pq
 
-from .balancing import keep_probability, log_miss, sample_batch
+from .balancing import draw_thresholds, keep_probability, log_miss, sample_batch
 from .outputs import ParquetSink, resolve
 from .schema import POOL_SCHEMA
 
@@ -61,13 +61,13 @@ def balance_group(group: int, files: list[str], out_uri: str, probs: np.ndarray,
     """Sample the pool rows of ``files`` (in order) into ``out_uri``; empty results write no file."""
     sink = ParquetSink(out_uri, POOL_SCHEMA)
     rows_in, expected, kept_ids = 0, 0.0, []
-    log_q = log_miss(probs)
+    log_q, thresholds = log_miss(probs), draw_thresholds(probs)   # once per group, not per batch
     try:
         for uri in files:
             for batch in iter_pool_batches(uri):
                 rows_in += batch.num_rows
                 expected += float(keep_probability(batch.column("entry_ids"), None, log_q).sum())
-                kept = sample_batch(batch, probs, seed)
+                kept = sample_batch(batch, probs, seed, thresholds=thresholds)
                 if kept.num_rows:
                     sink.write(kept.cast(POOL_SCHEMA))
                     kept_ids.append(kept.column("entry_ids").values.to_numpy(zero_copy_only=False))
