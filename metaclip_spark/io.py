@@ -196,10 +196,12 @@ def peek_is_gzip(fh: BinaryIO) -> tuple[bool, BinaryIO]:
     """Tell whether a stream starts with the gzip magic, returning a stream that still
     yields those first bytes."""
     head = fh.read(2)
-    return head == b"\x1f\x8b", _Prepend(head, fh)
+    return head == b"\x1f\x8b", Prepend(head, fh)
 
 
-class _Prepend(io.RawIOBase):
+class Prepend(io.RawIOBase):
+    """``head`` (bytes already read from ``fh``) followed by the rest of ``fh``."""
+
     def __init__(self, head: bytes, fh: BinaryIO):
         self._head, self._fh = head, fh
 

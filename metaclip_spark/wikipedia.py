@@ -41,7 +41,7 @@ from dataclasses import dataclass
 from typing import BinaryIO, Iterable, Iterator
 
 from metaclip_spark.bz2blocks import iter_blocks
-from metaclip_spark.io import open_binary, s3_client, scheme, _split_s3
+from metaclip_spark.io import Prepend, open_binary, s3_client, scheme, _split_s3
 from metaclip_spark.stats import Stats
 
 DEFAULT_SPLIT_BYTES = 64 << 20
@@ -291,34 +291,13 @@ def count_split(uri: str, start: int, end: int, stats: Stats) -> Iterator[tuple[
 def _text_lines(uri: str) -> Iterator[str]:
     raw = open_binary(uri)
     head = raw.read(3)
-    stream = io.BufferedReader(_Joined(head, raw))
+    stream = io.BufferedReader(Prepend(head, raw))
     if head[:2] == b"\x1f\x8b":
         stream = gzip.GzipFile(fileobj=stream)
     elif head[:3] == b"BZh":
         stream = bz2.BZ2File(stream)
     with io.TextIOWrapper(stream, encoding="utf-8", errors="replace") as text:
         yield from text
-
-
-class _Joined(io.RawIOBase):
-    def __init__(self, head: bytes, fh: BinaryIO):
-        self._head, self._fh = head, fh
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, b) -> int:
-        if self._head:
-            n = min(len(b), len(self._head))
-            b[:n], self._head = self._head[:n], self._head[n:]
-            return n
-        data = self._fh.read(len(b))
-        b[:len(data)] = data
-        return len(data)
-
-    def close(self) -> None:
-        self._fh.close()
-        super().close()
 
 
 def read_pageviews(uris: Iterable[str], projects: Iterable[str], stats: Stats) -> Counter:
