@@ -205,11 +205,15 @@ def render(res: dict) -> str:
         L += ["| `balancing.keep_mask` alone (%d rows in memory) | %.3f | %.0f |" % (
                   k.get("rows", 0), k.get("cpu", 0), k.get("rows_per_s", 0)), ""]
     if "spark_local[1]" in res:
-        a, b = res["spark_local[1]"], res["spark_local[2]"]
-        L += ["## Spark scaling (stage 1, 2 WAT files, run_match, wall time after session start)", "",
-              "| master | wall s | pool rows |", "|---|---|---|",
-              "| local[1] | %.1f | %d |" % (a["wall"], a["pool_rows"]),
-              "| local[2] | %.1f | %d |" % (b["wall"], b["pool_rows"]), ""]
+        L += ["## Spark scaling (stage 1, WAT files, run_match, wall time after session start)", "",
+              "| files | local[1] wall s | local[2] wall s | local[2] / local[1] throughput | pool rows |",
+              "|---|---|---|---|---|"]
+        for n, prefix in ((2, "spark_"), (4, "spark4_")):
+            a, b = res.get(prefix + "local[1]"), res.get(prefix + "local[2]")
+            if a and b:
+                L.append("| %d | %.1f | %.1f | %.2fx | %d |" % (n, a["wall"], b["wall"], a["wall"] / b["wall"],
+                                                               b["pool_rows"]))
+        L.append("")
     L += ["## Projection: one monthly crawl", ""] + _projection(res) + [""]
     if os.path.exists(LOG):
         with open(LOG) as fh:
