@@ -29,7 +29,7 @@ from metaclip_spark.crawl import crawl_inputs, crawl_output, sample
 from metaclip_spark.extract import ExtractLimits
 from metaclip_spark.io import expand_inputs, probe, scheme
 from metaclip_spark.lid import LanguageId, check_model
-from metaclip_spark import sparkfiles
+from metaclip_spark.jobs import sparkfiles
 from metaclip_spark.matching import Matcher
 from metaclip_spark.metadata import load_metadata
 from metaclip_spark.pipeline import extract_file, match_file, part_name

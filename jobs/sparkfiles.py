@@ -11,7 +11,8 @@
 The driver checks everything before Spark starts, so it always resolves with
 ``driver_path``: a copy in the working directory (YARN/Kubernetes cluster mode localises
 ``--files`` there) when ``data_files`` is ``sparkfiles``, else the path/URL itself.
-Spark is imported lazily and only inside tasks (``executor_path``).
+Spark is imported lazily and only inside tasks (``executor_path``); that is why this
+lives with the Spark glue in jobs/ (importable as ``metaclip_spark.jobs.sparkfiles``).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ import shutil
 import tempfile
 import threading
 
-from .lid import LanguageId
+from metaclip_spark.lid import LanguageId
 
 MODES = ("url", "sparkfiles")
 _lock = threading.Lock()
@@ -48,12 +49,12 @@ def cache_folder() -> str:
 def _copy_remote(uri: str, dest: str) -> None:
     """Stream ``uri`` into ``dest``: gs:// through pyarrow, the rest through metaclip_spark.io."""
     if uri.startswith("gs://"):
-        from .outputs import resolve
+        from metaclip_spark.outputs import resolve
 
         fs, path = resolve(uri)
         src = fs.open_input_stream(path)
     else:
-        from .io import open_binary
+        from metaclip_spark.io import open_binary
 
         src = open_binary(uri)
     with src, open(dest, "wb") as out:

@@ -1,4 +1,4 @@
-"""metaclip_spark.sparkfiles: data files found by URL (fetched once into a cache) or
+"""metaclip_spark.jobs.sparkfiles: data files found by URL (fetched once into a cache) or
 through SparkFiles (shipped with --files). The https case uses a real local HTTP server;
 the SparkFiles case sets the root directory exactly as pyspark's worker does."""
 
@@ -11,8 +11,9 @@ import threading
 
 import pytest
 
-from metaclip_spark import defaults, sparkfiles
-from metaclip_spark.sparkfiles import DataFileError
+from metaclip_spark import defaults
+from metaclip_spark.jobs import sparkfiles
+from metaclip_spark.jobs.sparkfiles import DataFileError
 
 
 @pytest.fixture
