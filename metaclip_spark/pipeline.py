@@ -70,13 +70,7 @@ def _lid(lid: LanguageId, texts: list[str], memo: dict | None = None) -> tuple[l
     (label, score), one per file, bounded by MATCH_CACHE_MAX) skips texts seen in earlier
     batches: fastText scores each line on its own, so the result is the same."""
     if memo is None:
-        uniq = list(dict.fromkeys(texts))
-        labels, scores = lid.predict(uniq)
-        if len(uniq) == len(texts):
-            return labels, scores
-        pos = {t: i for i, t in enumerate(uniq)}
-        idx = np.fromiter((pos[t] for t in texts), dtype=np.int64, count=len(texts))
-        return [labels[i] for i in idx], scores[idx]
+        memo = {}
     uniq = list(dict.fromkeys(texts))
     todo = [t for t in uniq if t not in memo]
     if len(memo) + len(todo) > MATCH_CACHE_MAX:
@@ -180,9 +174,10 @@ def extract_file(uri: str, out_dir: str, lid: LanguageId, limits: extract.Extrac
 
     def body(fh, stats: Stats, sink: ParquetSink) -> dict:
         pairs = extract.pairs_from_file(fh, stats=stats, source=uri, limits=limits, keep_dropped=True)
+        lid_memo: dict = {}
         for chunk in _batched(pairs, batch_size):
             live = [i for i, p in enumerate(chunk) if p["drop"] is None]
-            labels, scores = _lid(lid, [chunk[i]["text"] for i in live])
+            labels, scores = _lid(lid, [chunk[i]["text"] for i in live], lid_memo)
             lab = {i: (labels[j], float(scores[j])) for j, i in enumerate(live)}
             cols = {k: [] for k in EXTRACT_SCHEMA.names}
             for i, p in enumerate(chunk):
