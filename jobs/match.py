@@ -31,7 +31,7 @@ from metaclip_spark.io import expand_inputs, probe, scheme
 from metaclip_spark.lid import LanguageId, check_model
 from metaclip_spark.jobs import sparkfiles
 from metaclip_spark.matching import Matcher
-from metaclip_spark.metadata import load_metadata
+from metaclip_spark.metadata import load_metadata, metadata_digest
 from metaclip_spark.pipeline import extract_file, match_file, part_name
 from metaclip_spark.redact import scrub_obj
 from metaclip_spark.schema import ENTRY_COUNTS_SCHEMA
@@ -139,7 +139,7 @@ def _reset(cfg: Config, stage: str, folder: str) -> None:
 
 def _plan(cfg: Config, stage: str, inputs: list[str], entries) -> dict:
     return {"stage": stage, "chunk_size": cfg.input.chunk_size, "inputs": len(inputs),
-            "inputs_sha1": chunks.digest(inputs), "entries_sha1": chunks.digest(entries or []),
+            "inputs_sha256": metadata_digest(inputs), "entries_sha256": metadata_digest(entries or []),
             "extract": cfg.to_dict()["extract"], "lid_threshold": cfg.lid.threshold,
             "batch_size": cfg.match.batch_size}
 

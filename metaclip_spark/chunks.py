@@ -14,7 +14,6 @@ without losing or duplicating work; a rerun with another plan is refused.
 
 from __future__ import annotations
 
-import hashlib
 import json
 
 import numpy as np
@@ -28,14 +27,6 @@ from .totals import RunTotals
 
 def split(inputs: list[str], size: int) -> list[list[str]]:
     return [inputs[i:i + size] for i in range(0, len(inputs), size)]
-
-
-def digest(items) -> str:
-    h = hashlib.sha1()
-    for item in items:
-        h.update(item.encode("utf-8"))
-        h.update(b"\0")
-    return h.hexdigest()
 
 
 def root(out: str, stage: str) -> str:
