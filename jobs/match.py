@@ -110,8 +110,7 @@ def _write_common(cfg: Config, stage: str, totals: RunTotals, extra: dict) -> di
     _write_json(outputs.join(cfg.output, "stats", stage + ".json"), summary)
     _write_json(outputs.join(cfg.output, "stats", stage + "-files.json"),
                 sorted(totals.files, key=lambda f: f["source"]))
-    outputs.write_text(outputs.join(cfg.output, "config.json"),
-                       json.dumps(scrub_obj(cfg.to_dict()), indent=2, sort_keys=True))
+    outputs.write_text(outputs.join(cfg.output, "config.json"), cfg.to_json())
     return summary
 
 

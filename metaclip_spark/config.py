@@ -14,6 +14,8 @@ from typing import Any, Mapping
 
 import yaml
 
+from .redact import scrub_obj
+
 
 class ConfigError(ValueError):
     """A configuration that cannot run (raised before Spark starts)."""
@@ -102,7 +104,8 @@ class Config:
         return dataclasses.asdict(self)
 
     def to_json(self) -> str:
-        return json.dumps(self.to_dict(), indent=2, sort_keys=True)
+        """The resolved config as saved beside outputs: credentials masked (redact.scrub_obj)."""
+        return json.dumps(scrub_obj(self.to_dict()), indent=2, sort_keys=True)
 
     def validate(self) -> "Config":
         if not 0.0 <= self.input.max_failed_fraction <= 1.0:
