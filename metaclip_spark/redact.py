@@ -44,23 +44,29 @@ def secret_values(environ: dict | None = None) -> list[str]:
 
 def scrub(text: Any, extra: list[str] | None = None) -> Any:
     """``text`` with credentials masked (non-strings are returned unchanged)."""
+    return _scrub(text, list(extra or []) + secret_values())
+
+
+def _scrub(text: Any, secrets: list[str]) -> Any:
     if not isinstance(text, str) or not text:
         return text
-    for value in list(extra or []) + secret_values():
+    for value in secrets:
         if value and value in text:
             text = text.replace(value, MASK)
     text = _USERINFO_RE.sub(lambda m: m.group("scheme") + MASK + "@", text)
     return _PAIR_RE.sub(lambda m: m.group("key") + MASK, text)
 
 
-def scrub_obj(obj: Any) -> Any:
-    """``scrub`` applied to every string (keys too) of nested dicts/lists/tuples."""
+def scrub_obj(obj: Any, _secrets: list[str] | None = None) -> Any:
+    """``scrub`` applied to every string (keys too) of nested dicts/lists/tuples (the
+    environment's secrets are looked up once per call, not once per string)."""
+    secrets = secret_values() if _secrets is None else _secrets
     if isinstance(obj, str):
-        return scrub(obj)
+        return _scrub(obj, secrets)
     if isinstance(obj, dict):
-        return {scrub(k): scrub_obj(v) for k, v in obj.items()}
+        return {_scrub(k, secrets): scrub_obj(v, secrets) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
-        return [scrub_obj(v) for v in obj]
+        return [scrub_obj(v, secrets) for v in obj]
     return obj
 
 
