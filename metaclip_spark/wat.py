@@ -10,11 +10,29 @@ Byte-level triage keeps the hot path cheap: JSON without ``IMG@`` is never parse
 (``"HTML-Metadata"`` / ``"HTTP-Response-Metadata"`` byte tests classify it instead). Inside
 JSON text every ``"`` of a string value is escaped, so ``"HTML-Metadata"`` with both
 quotes bare can only be the key itself.
+
+:func:`wat_images` runs the compiled one-pass scanner ``metaclip_spark._watscan`` (built by
+``pip install`` where a C compiler exists) and falls back to :func:`wat_images_py` (orjson +
+a walk over the parsed links) for anything the scanner cannot prove equal, or everywhere when
+the extension is missing or ``METACLIP_NATIVE=0`` is set. Both give identical results
+(tests/test_wat_native.py); the scanner skips building Python objects for everything
+but the few fields used (bench/OPTIMISATIONS.md).
 """
 
 from __future__ import annotations
 
+import os
+
 import orjson
+
+try:
+    from metaclip_spark._watscan import scan as _scan
+except ImportError:  # no compiler at install time, or a platform the build did not cover
+    _scan = None
+if os.environ.get("METACLIP_NATIVE", "1") == "0":
+    _scan = None
+
+NATIVE = _scan is not None
 
 HAS_IMG = b"IMG@"
 HTML_META_KEY = b'"HTML-Metadata"'
@@ -37,6 +55,15 @@ def is_response(body: bytes) -> bool:
 
 
 def wat_images(body: bytes):
+    """:func:`wat_images_py`'s result, from the compiled scanner when it is sure."""
+    if _scan is not None:
+        got = _scan(body)
+        if got is not NotImplemented:
+            return got
+    return wat_images_py(body)
+
+
+def wat_images_py(body: bytes):
     """Parse one WAT JSON body (bytes).
 
     Returns ``(page_url, images, base_href)`` for an HTML response -- ``images`` as
