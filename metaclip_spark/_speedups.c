@@ -15,7 +15,7 @@
  * 15 characters (orjson's double/int edge cases), nesting deeper than MAX_DEPTH, an escaped
  * key inside a tracked object, an escaped "path" value, or a tracked key given twice in one
  * object (Python keeps the last; links keep the last of path/url/alt here too).
- * tests/test_wat_native.py holds both paths equal on real WATs, the generated corpus and fuzzed bodies.
+ * tests/test_native_wat.py holds both paths equal on real WATs, the generated corpus and fuzzed bodies.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -456,7 +456,7 @@ static int parse_value(Parser *ps, int role, int *kind, Span *sp) {
     }
 }
 
-static PyObject *scan(PyObject *self, PyObject *arg) {
+static PyObject *wat_scan(PyObject *self, PyObject *arg) {
     Py_buffer view;
     Parser ps;
     int rc, kind;
@@ -501,15 +501,90 @@ out:
     return result;
 }
 
+/* warc_headers(raw): metaclip_spark.warc._parse_header for headers made only of printable
+ * ASCII, TAB, CR and LF (every real WARC header): lines split at CRLF, CR or LF, the first
+ * (the version line) skipped, "name: value" -> {name.strip().lower(): value.strip()}, the
+ * first occurrence of a name kept, lines without ":" ignored. Any other byte (where
+ * str.splitlines, str.strip or str.lower have Unicode rules) -> NotImplemented. */
+static inline int hspace(unsigned char c) { return c == ' ' || c == '\t'; }
+
+static PyObject *warc_headers(PyObject *self, PyObject *arg) {
+    Py_buffer view;
+    PyObject *d = NULL;
+    if (PyObject_GetBuffer(arg, &view, PyBUF_SIMPLE) < 0)
+        return NULL;
+    const unsigned char *p = view.buf, *end = p + view.len;
+    for (const unsigned char *q = p; q < end; q++) {
+        unsigned char c = *q;
+        if ((c < 0x20 && c != '\t' && c != '\r' && c != '\n') || c >= 0x7F) {
+            PyBuffer_Release(&view);
+            Py_RETURN_NOTIMPLEMENTED;
+        }
+    }
+    d = PyDict_New();
+    if (!d)
+        goto out;
+    int first = 1;
+    while (p < end) {
+        const unsigned char *line = p, *eol = p;
+        while (eol < end && *eol != '\r' && *eol != '\n')
+            eol++;
+        p = eol;
+        if (p < end) {
+            p += (*p == '\r' && p + 1 < end && p[1] == '\n') ? 2 : 1;
+        }
+        if (first) {
+            first = 0;
+            continue;
+        }
+        const unsigned char *colon = memchr(line, ':', (size_t)(eol - line));
+        if (!colon)
+            continue;
+        const unsigned char *ns = line, *ne = colon, *vs = colon + 1, *ve = eol;
+        while (ns < ne && hspace(*ns)) ns++;
+        while (ne > ns && hspace(ne[-1])) ne--;
+        while (vs < ve && hspace(*vs)) vs++;
+        while (ve > vs && hspace(ve[-1])) ve--;
+        char small[256];
+        size_t n = (size_t)(ne - ns);
+        char *lower = n <= sizeof small ? small : PyMem_Malloc(n ? n : 1);
+        if (!lower) {
+            PyErr_NoMemory();
+            Py_CLEAR(d);
+            goto out;
+        }
+        for (size_t i = 0; i < n; i++) {
+            unsigned char c = ns[i];
+            lower[i] = (char)(c >= 'A' && c <= 'Z' ? c + 32 : c);
+        }
+        PyObject *key = PyUnicode_DecodeASCII(lower, (Py_ssize_t)n, NULL);
+        if (lower != small)
+            PyMem_Free(lower);
+        PyObject *val = key ? PyUnicode_DecodeASCII((const char *)vs, ve - vs, NULL) : NULL;
+        PyObject *got = val ? PyDict_SetDefault(d, key, val) : NULL;
+        Py_XDECREF(key);
+        Py_XDECREF(val);
+        if (!got) {
+            Py_CLEAR(d);
+            goto out;
+        }
+    }
+out:
+    PyBuffer_Release(&view);
+    return d;
+}
+
 static PyMethodDef methods[] = {
-    {"scan", scan, METH_O,
-     "scan(body) -> (page_url, [(src, alt), ...], base) | None | NotImplemented (use the Python path)"},
+    {"wat_scan", wat_scan, METH_O,
+     "wat_scan(body) -> (page_url, [(src, alt), ...], base) | None | NotImplemented (use the Python path)"},
+    {"warc_headers", warc_headers, METH_O,
+     "warc_headers(raw) -> {lower-case name: value} | NotImplemented (use the Python path)"},
     {NULL, NULL, 0, NULL},
 };
 
-static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_watscan", NULL, -1, methods};
+static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_speedups", NULL, -1, methods};
 
-PyMODINIT_FUNC PyInit__watscan(void) {
+PyMODINIT_FUNC PyInit__speedups(void) {
     for (int c = 0; c < 256; c++)
         SPECIAL[c] = (unsigned char)(c == '"' || c == '\\' || c < 0x20 || c >= 0x80);
     return PyModule_Create(&module);

@@ -1,25 +1,21 @@
-"""The compiled WAT scanner (metaclip_spark/_watscan.c) against the Python path it replaces.
+"""The compiled WAT scanner (wat_scan in metaclip_spark/_speedups.c) against the Python path it replaces.
 
 The contract: wherever the scanner answers, its answer equals ``wat.wat_images_py``'s
 (orjson + the links walk); where that raises (malformed JSON) or where the scanner is not
 sure, it answers NotImplemented and ``wat.wat_images`` runs the Python path."""
 
 import glob
-import os
 import random
-import shutil
-import subprocess
-import sys
 
 import orjson
 import pytest
 
-from metaclip_spark import wat
+from metaclip_spark import native, wat
 from metaclip_spark.warc import read_records
 from tests.conftest import SHARED
 from tests.test_wat import LINKS, wat_body
 
-scan = pytest.importorskip("metaclip_spark._watscan").scan if wat.NATIVE else None
+scan = native.speedups.wat_scan if native.ENABLED else None
 
 
 def python_result(body):
@@ -39,18 +35,7 @@ def check(body) -> bool:
     return True
 
 
-def test_native_scanner_is_built_here():
-    """`pip install -e .` compiles the extension wherever a C compiler exists (this machine,
-    CI); without one (or with METACLIP_NATIVE=0) the Python path runs alone."""
-    if os.environ.get("METACLIP_NATIVE") == "0":
-        assert not wat.NATIVE
-    elif shutil.which("cc") or shutil.which("gcc"):
-        assert wat.NATIVE, "the C extension metaclip_spark._watscan was not built"
-    else:
-        pytest.skip("no C compiler on this machine")
-
-
-needs_native = pytest.mark.skipif(not wat.NATIVE, reason="metaclip_spark._watscan not built")
+needs_native = pytest.mark.skipif(not native.ENABLED, reason="metaclip_spark._speedups not built")
 
 
 @needs_native
@@ -263,12 +248,3 @@ def test_random_valid_documents_equal():
             images += len(got[1]) if got else 0
     print("random documents: %d answered, %d images" % (answered, images))
     assert answered > 15000 and images > 5000
-
-
-@needs_native
-def test_pure_python_switch():
-    """METACLIP_NATIVE=0 turns the scanner off (for A/B benchmarks)."""
-    code = "from metaclip_spark import wat; print(wat.NATIVE)"
-    env = dict(os.environ, METACLIP_NATIVE="0")
-    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "False"

@@ -1,0 +1,75 @@
+"""The compiled WARC header parser (warc_headers in metaclip_spark/_speedups.c) against
+warc._parse_header_py: equal wherever it answers, NotImplemented where Unicode rules apply."""
+
+import glob
+import random
+
+import pytest
+
+from metaclip_spark import native, warc
+from tests.conftest import SHARED
+
+pytestmark = pytest.mark.skipif(not native.ENABLED, reason="metaclip_spark._speedups not built")
+headers = native.speedups.warc_headers if native.ENABLED else None
+
+
+def check(raw: bytes) -> bool:
+    got = headers(raw)
+    if got is NotImplemented:
+        return False
+    want = warc._parse_header_py(raw)
+    assert got == want and list(got) == list(want), raw
+    return True
+
+
+@pytest.mark.parametrize("raw,want", [
+    (b"WARC/1.0\r\nWARC-Type: response\r\nContent-Length: 12\r\nwarc-type: request",
+     {"warc-type": "response", "content-length": "12"}),                       # first one wins
+    (b"WARC/1.0\nA:1\rB :  x y \t\r\n\r\n  C\t: z:w\r\nno colon here\r\n:empty name\r\nD:",
+     {"a": "1", "b": "x y", "c": "z:w", "": "empty name", "d": ""}),           # LF, CR, CRLF
+    (b"A: not parsed, first line\r\nB: b", {"b": "b"}),
+    (b"", {}), (b"WARC/1.0", {}), (b"\r\nA: a", {"a": "a"}), (b"\n\r\nA: a", {"a": "a"}),
+    (b"WARC/1.0\r\nMiXeD-CaSe: KeEp", {"mixed-case": "KeEp"}),
+])
+def test_headers(raw, want):
+    assert headers(raw) == want == warc._parse_header_py(raw)
+
+
+@pytest.mark.parametrize("raw", [
+    b"WARC/1.0\r\nA: caf\xc3\xa9", b"WARC/1.0\r\nA: \xff", b"WARC/1.0\x0bA: a", b"WARC/1.0\r\nA:\x0c a",
+    b"WARC/1.0\r\n\x1cA: a", b"WARC/1.0\r\nA: a\x1f", b"WARC/1.0\r\nA: a\x7f", b"WARC/1.0\r\nA: \x00",
+])
+def test_unicode_rules_go_to_python(raw):
+    assert headers(raw) is NotImplemented
+    assert warc._parse_header(raw) == warc._parse_header_py(raw)
+
+
+def test_fuzzed_headers_equal():
+    rng = random.Random(30)
+    common = [b"WARC/1.0", b"\r\n", b"\r", b"\n", b":", b" ", b"\t", b"A", b"b", b"Content-Length", b"x-Y",
+              b"1", b"<urn:uuid:1>", b"WARC-Type"]
+    rare = [b"\xc3\xa9", b"\x0b", b"\x85", b"\x1d", b"\x7f", b"\x00", b"\xe2\x80\xa8"]
+    answered = 0
+    for _ in range(20000):
+        raw = b"".join(rng.choice(rare if rng.random() < 0.02 else common) for _ in range(rng.randrange(30)))
+        answered += check(raw)
+    assert 8000 < answered < 20000
+
+
+def test_real_headers_equal(monkeypatch):
+    """Every header of the real WARC/WAT/WET samples, as the reader hands it over."""
+    files = sorted(glob.glob(str(SHARED / "data" / "*" / "*.warc*.gz")))
+    if not files:
+        pytest.skip("shared data not available: %s" % (SHARED / "data"))
+    seen = []
+
+    def both(raw):
+        seen.append(check(raw))
+        return warc._parse_header_py(raw)
+
+    monkeypatch.setattr(warc, "_native_headers", both)
+    for f in files:
+        with open(f, "rb") as fh:
+            for _ in warc.read_records(fh, types=set()):
+                pass
+    assert (len(seen), sum(seen)) == (1017, 1017)            # all printable ASCII
