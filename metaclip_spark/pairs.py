@@ -29,6 +29,12 @@ from __future__ import annotations
 import re
 from urllib.parse import urljoin, urlparse, urlsplit
 
+from metaclip_spark.native import speedups
+
+# the same rules in one C loop per page (metaclip_spark/native.py), this module's
+# BaseURL doing the URL resolution it does not shortcut
+_native_page_pairs = speedups.page_pairs if speedups is not None else None
+
 CANDIDATE_DROPS = ("non_http_url", "invalid_url", "text_too_long", "url_too_long", "duplicate_in_page")
 
 # Fast, exact shortcuts of urljoin for the common sources (root-relative, absolute http(s),
@@ -198,9 +204,32 @@ class PageCounts:
                 setattr(self, name, 0)
 
 
+def page_base(page_url: str, base_href: str | None) -> BaseURL:
+    """The page's BaseURL (an unparsable page URL or <base href> resolves nothing)."""
+    try:
+        return BaseURL(resolve_base(page_url or "", base_href))
+    except ValueError:
+        return BaseURL("")
+
+
 def page_pairs(images, page_url: str, base_href: str | None, counts: PageCounts,
                max_text_chars: int, max_url_chars: int, keep_dropped: bool = False) -> list:
     """Apply the rules above to one page; returns ``[(url, text, drop), ...]``."""
+    if _native_page_pairs is not None:
+        got = _native_page_pairs(images, lambda: page_base(page_url, base_href), max_text_chars,
+                                 max_url_chars, keep_dropped)
+        if got is not NotImplemented:
+            out, got_counts = got
+            for name, n in zip(PageCounts.__slots__, got_counts):
+                if n:
+                    setattr(counts, name, getattr(counts, name) + n)
+            return out
+    return page_pairs_py(images, page_url, base_href, counts, max_text_chars, max_url_chars, keep_dropped)
+
+
+def page_pairs_py(images, page_url: str, base_href: str | None, counts: PageCounts,
+                  max_text_chars: int, max_url_chars: int, keep_dropped: bool = False) -> list:
+    """:func:`page_pairs` in Python: the reference the compiled loop is tested against."""
     base = None
     out = []
     seen = set()
@@ -220,10 +249,7 @@ def page_pairs(images, page_url: str, base_href: str | None, counts: PageCounts,
             counts.empty_src += 1
             continue
         if base is None:
-            try:
-                base = BaseURL(resolve_base(page_url or "", base_href))
-            except ValueError:                   # an unparsable page URL or <base href>
-                base = BaseURL("")
+            base = page_base(page_url, base_href)
         try:
             url = base.join(src)
         except ValueError:                       # urlsplit rejects it (bad IPv6 brackets ...)
