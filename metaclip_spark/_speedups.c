@@ -508,31 +508,26 @@ out:
  * str.splitlines, str.strip or str.lower have Unicode rules) -> NotImplemented. */
 static inline int hspace(unsigned char c) { return c == ' ' || c == '\t'; }
 
-static PyObject *warc_headers(PyObject *self, PyObject *arg) {
-    Py_buffer view;
-    PyObject *d = NULL;
-    if (PyObject_GetBuffer(arg, &view, PyBUF_SIMPLE) < 0)
-        return NULL;
-    const unsigned char *p = view.buf, *end = p + view.len;
+/* the headers dict of raw[0:len], Py_NotImplemented (new reference) when a byte needs the
+ * Python rules, NULL on error */
+static PyObject *parse_headers(const unsigned char *p, Py_ssize_t len) {
+    const unsigned char *end = p + len;
     for (const unsigned char *q = p; q < end; q++) {
         unsigned char c = *q;
-        if ((c < 0x20 && c != '\t' && c != '\r' && c != '\n') || c >= 0x7F) {
-            PyBuffer_Release(&view);
-            Py_RETURN_NOTIMPLEMENTED;
-        }
+        if ((c < 0x20 && c != '\t' && c != '\r' && c != '\n') || c >= 0x7F)
+            return Py_NewRef(Py_NotImplemented);
     }
-    d = PyDict_New();
+    PyObject *d = PyDict_New();
     if (!d)
-        goto out;
+        return NULL;
     int first = 1;
     while (p < end) {
         const unsigned char *line = p, *eol = p;
         while (eol < end && *eol != '\r' && *eol != '\n')
             eol++;
         p = eol;
-        if (p < end) {
+        if (p < end)
             p += (*p == '\r' && p + 1 < end && p[1] == '\n') ? 2 : 1;
-        }
         if (first) {
             first = 0;
             continue;
@@ -547,11 +542,10 @@ static PyObject *warc_headers(PyObject *self, PyObject *arg) {
         while (ve > vs && hspace(ve[-1])) ve--;
         char small[256];
         size_t n = (size_t)(ne - ns);
-        char *lower = n <= sizeof small ? small : PyMem_Malloc(n ? n : 1);
+        char *lower = n <= sizeof small ? small : PyMem_Malloc(n);
         if (!lower) {
-            PyErr_NoMemory();
-            Py_CLEAR(d);
-            goto out;
+            Py_DECREF(d);
+            return PyErr_NoMemory();
         }
         for (size_t i = 0; i < n; i++) {
             unsigned char c = ns[i];
@@ -565,15 +559,103 @@ static PyObject *warc_headers(PyObject *self, PyObject *arg) {
         Py_XDECREF(key);
         Py_XDECREF(val);
         if (!got) {
-            Py_CLEAR(d);
-            goto out;
+            Py_DECREF(d);
+            return NULL;
         }
     }
-out:
+    return d;
+}
+
+static PyObject *warc_headers(PyObject *self, PyObject *arg) {
+    Py_buffer view;
+    if (PyObject_GetBuffer(arg, &view, PyBUF_SIMPLE) < 0)
+        return NULL;
+    PyObject *d = parse_headers(view.buf, view.len);
     PyBuffer_Release(&view);
     return d;
 }
 
+/* warc_member(buf): what warc._unit_records yields for a complete gzip member (its whole
+ * inflated content in buf) that holds exactly one well-formed record: optional CR/LF, a
+ * "WARC/" header ending in CRLF CRLF (no LF LF before it, within HEADER_MAX) that
+ * warc_headers parses, a decimal Content-Length whose block lies inside buf, and nothing
+ * but CR/LF after the block. Returns (headers, warc-type lower-cased, block start, block
+ * end), else NotImplemented: the Python reader then handles the member (and reports any
+ * damage) itself. */
+#define HEADER_MAX (1 << 20)
+
+static PyObject *warc_member(PyObject *self, PyObject *arg) {
+    Py_buffer view;
+    PyObject *result = NULL, *headers = NULL;
+    if (PyObject_GetBuffer(arg, &view, PyBUF_SIMPLE) < 0)
+        return NULL;
+    const unsigned char *buf = view.buf;
+    Py_ssize_t n = view.len, p = 0, i, bstart, bend;
+    while (p < n && (buf[p] == '\r' || buf[p] == '\n'))
+        p++;
+    if (n - p < 5 || memcmp(buf + p, "WARC/", 5) != 0)
+        goto defer;
+    {
+        Py_ssize_t lim = p + HEADER_MAX < n ? p + HEADER_MAX : n;
+        const unsigned char *hit = NULL;
+        for (const unsigned char *q = buf + p; q + 4 <= buf + lim; q++) {
+            q = memchr(q, '\r', (size_t)(buf + lim - q));
+            if (!q || q + 4 > buf + lim)
+                break;
+            if (q[1] == '\n' && q[2] == '\r' && q[3] == '\n') {
+                hit = q;
+                break;
+            }
+        }
+        if (!hit)
+            goto defer;
+        i = hit - buf;
+        for (Py_ssize_t k = p; k + 1 < i; k++)
+            if (buf[k] == '\n' && buf[k + 1] == '\n')
+                goto defer;                         /* LF LF first: the regex path */
+    }
+    headers = parse_headers(buf + p, i - p);
+    if (!headers || headers == Py_NotImplemented)
+        goto done;
+    {
+        PyObject *length = PyDict_GetItemString(headers, "content-length");   /* borrowed */
+        if (!length)
+            goto defer;
+        Py_ssize_t ln = PyUnicode_GET_LENGTH(length);
+        const char *digits = (const char *)PyUnicode_1BYTE_DATA(length);
+        if (ln == 0 || ln > 15)
+            goto defer;
+        Py_ssize_t value = 0;
+        for (Py_ssize_t k = 0; k < ln; k++) {
+            if (digits[k] < '0' || digits[k] > '9')
+                goto defer;
+            value = value * 10 + (digits[k] - '0');
+        }
+        bstart = i + 4;
+        bend = bstart + value;
+        if (bend > n)
+            goto defer;                             /* a lying Content-Length */
+        for (Py_ssize_t k = bend; k < n; k++)
+            if (buf[k] != '\r' && buf[k] != '\n')
+                goto defer;                         /* more than one record, or junk */
+    }
+    {
+        PyObject *type = PyDict_GetItemString(headers, "warc-type");
+        PyObject *rtype = type ? PyObject_CallMethod(type, "lower", NULL) : PyUnicode_FromString("");
+        if (!rtype)
+            goto done;
+        result = Py_BuildValue("(ONnn)", headers, rtype, bstart, bend);
+    }
+    goto done;
+defer:
+    result = Py_NewRef(Py_NotImplemented);
+done:
+    if (headers == Py_NotImplemented && !result)
+        result = Py_NewRef(Py_NotImplemented);
+    Py_XDECREF(headers);
+    PyBuffer_Release(&view);
+    return result;
+}
 
 /* page_pairs(images, make_base, max_text, max_url, keep_dropped): pairs.page_pairs_py's rules
  * over one page -> (candidates, counts) with counts in PageCounts.__slots__ order, or
@@ -893,6 +975,8 @@ static PyMethodDef methods[] = {
      "wat_scan(body) -> (page_url, [(src, alt), ...], base) | None | NotImplemented (use the Python path)"},
     {"warc_headers", warc_headers, METH_O,
      "warc_headers(raw) -> {lower-case name: value} | NotImplemented (use the Python path)"},
+    {"warc_member", warc_member, METH_O,
+     "warc_member(inflated member) -> (headers, warc-type, block start, block end) | NotImplemented"},
     {"page_pairs", page_pairs, METH_VARARGS,
      "page_pairs(images, make_base, max_text, max_url, keep_dropped) -> (candidates, counts) | NotImplemented"},
     {NULL, NULL, 0, NULL},

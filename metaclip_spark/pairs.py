@@ -61,9 +61,26 @@ def resolve_base(page_url: str, base_href: str | None) -> str:
     return urljoin(page_url, base_href) if base_href is not None else page_url
 
 
+# An http(s) base that urlsplit takes apart without altering or checking anything: lower-case
+# scheme, an ASCII netloc without brackets (no IPv6 checks), no TAB/CR/LF anywhere (removed
+# by urlsplit), a path without ";" (urlparse's params). Group 1 is scheme://netloc, group 2
+# the path (urlparse(base).path).
+_PLAIN_HTTP_BASE = re.compile(r"(https?://[\x21\x22\x24-\x2e\x30-\x3e\x40-\x5a\x5c\x5e-\x7e]+)(?=[/?#]|\Z)([^?#;\t\r\n]*)(?=[?#]|\Z)")
+
+
+def _plain_http_base(base: str):
+    m = _PLAIN_HTTP_BASE.match(base)
+    if m is None or "\t" in base or "\r" in base or "\n" in base:
+        return None
+    return m
+
+
 def base_prefix(base: str):
     """``scheme://netloc`` of an http(s) base as urljoin sees it, "" for another base, None
     when urljoin cannot parse the base (it raises ValueError then, whatever the source)."""
+    m = _plain_http_base(base)
+    if m is not None:
+        return m.group(1)
     try:
         parts = urlsplit(base)
     except ValueError:
@@ -103,7 +120,8 @@ class BaseURL:
         they need no dot-segment or empty-segment processing; None otherwise."""
         parts = self._parts
         if parts is None:
-            path = urlparse(self.base).path          # as urljoin parses it (params split off)
+            m = _plain_http_base(self.base)
+            path = m.group(2) if m is not None else urlparse(self.base).path   # as urljoin parses it
             if "/." in path or "//" in path or not path.startswith("/") and path:
                 parts = False
             else:

@@ -36,8 +36,10 @@ except ImportError:  # pragma: no cover
 
 from metaclip_spark.native import speedups
 
-# the same dict for (printable-ASCII) headers, ~20x faster (metaclip_spark/native.py)
+# the same dict for (printable-ASCII) headers, ~20x faster, and the whole record of a
+# well-formed one-record member (metaclip_spark/native.py)
 _native_headers = speedups.warc_headers if speedups is not None else None
+_native_member = speedups.warc_member if speedups is not None else None
 
 CHUNK = 1 << 20          # bytes read from the input at a time
 STEP = 32 << 10          # compressed bytes fed to the decompressor at a time (doubles per member)
@@ -249,7 +251,18 @@ def read_records(fh: BinaryIO, stats=None, source: str = "", types=None,
         if off is None:
             break
         try:
-            yield from _unit_records(src, gz, types, max_block, error)
+            if gz and _native_member is not None:    # one-record members in C, when provably
+                buf = src.read()
+                if src.done:
+                    got = _native_member(buf)
+                    if got is not NotImplemented:
+                        headers, rtype, bstart, bend = got
+                        yield Record(off, rtype, headers, buf[bstart:bend] if types is None or rtype in types
+                                     else None, True)
+                        continue
+                yield from _unit_records(src, gz, types, max_block, error, buf)
+            else:
+                yield from _unit_records(src, gz, types, max_block, error)
         except _Truncated as exc:
             error("truncated_gzip", str(exc))
             break
@@ -262,9 +275,11 @@ def read_records(fh: BinaryIO, stats=None, source: str = "", types=None,
         error("read_error", "%s: %r" % (type(exc).__name__, exc))
 
 
-def _unit_records(src, gz, types, max_block, error) -> Iterator[Record]:
-    """Records of one gzip member (or of a whole uncompressed file)."""
-    buf, base, p = src.read(), src.offset, 0     # base: unit offset of buf[0] (uncompressed files)
+def _unit_records(src, gz, types, max_block, error, first: bytes | None = None) -> Iterator[Record]:
+    """Records of one gzip member (or of a whole uncompressed file); ``first``: what the
+    caller already read of it."""
+    buf = src.read() if first is None else first
+    base, p = src.offset, 0                      # base: unit offset of buf[0] (uncompressed files)
     done = src.done
     while True:
         if p > CHUNK:                            # drop what was parsed, amortised

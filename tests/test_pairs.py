@@ -182,3 +182,28 @@ def test_base_url_join_equals_urljoin_fuzzed():
         if not _same(base, src):
             bad.append((base, src))
     assert bad == []
+
+
+def test_plain_http_base_equals_urlsplit():
+    """The regex shortcut for http(s) bases gives urlsplit's scheme://netloc and urlparse's
+    path wherever it matches; fuzzed."""
+    from urllib.parse import urlparse, urlsplit
+
+    from metaclip_spark.pairs import _plain_http_base
+
+    rng = random.Random(11)
+    pieces = ["http://", "https://", "HTTP://", "h.example", ":80", "@", "[", "]", "/", "//", "?", "#", ";", "a",
+              ".", "..", " ", "\t", "\n", "é", "%2F", "\x00", "\x7f", "=", "&", "~", "|", "\\"]
+    matched = 0
+    for n in range(40000):
+        base = "".join(rng.choice(pieces) for _ in range(rng.randint(1, 9)))
+        if n % 3 == 0:
+            base = rng.choice(["http://", "https://"]) + base
+        m = _plain_http_base(base)
+        if m is None:
+            continue
+        matched += 1
+        parts = urlsplit(base)
+        assert m.group(1) == parts.scheme + "://" + parts.netloc, base
+        assert m.group(2) == urlparse(base).path, base
+    assert matched > 3000
