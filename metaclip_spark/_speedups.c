@@ -584,13 +584,11 @@ static PyObject *warc_headers(PyObject *self, PyObject *arg) {
  * damage) itself. */
 #define HEADER_MAX (1 << 20)
 
-static PyObject *warc_member(PyObject *self, PyObject *arg) {
-    Py_buffer view;
+/* warc_member's work on buf[0:n]: a new (headers, rtype, bstart, bend) tuple, a new
+ * reference to NotImplemented, or NULL on error */
+static PyObject *member_record(const unsigned char *buf, Py_ssize_t n) {
     PyObject *result = NULL, *headers = NULL;
-    if (PyObject_GetBuffer(arg, &view, PyBUF_SIMPLE) < 0)
-        return NULL;
-    const unsigned char *buf = view.buf;
-    Py_ssize_t n = view.len, p = 0, i, bstart, bend;
+    Py_ssize_t p = 0, i, bstart, bend;
     while (p < n && (buf[p] == '\r' || buf[p] == '\n'))
         p++;
     if (n - p < 5 || memcmp(buf + p, "WARC/", 5) != 0)
@@ -653,6 +651,111 @@ done:
     if (headers == Py_NotImplemented && !result)
         result = Py_NewRef(Py_NotImplemented);
     Py_XDECREF(headers);
+    return result;
+}
+
+static PyObject *warc_member(PyObject *self, PyObject *arg) {
+    Py_buffer view;
+    if (PyObject_GetBuffer(arg, &view, PyBUF_SIMPLE) < 0)
+        return NULL;
+    PyObject *r = member_record(view.buf, view.len);
+    PyBuffer_Release(&view);
+    return r;
+}
+
+/* gzip_records(data, pos, decompressobj, step, types) -> ([(offset in data, rtype, headers,
+ * block | None), ...], new pos): warc.read_records' work for the run of gzip members at
+ * data[pos:] that it would take in one piece, i.e. members that start with the gzip magic,
+ * end (trailer checked by the decompressor) within `step` compressed bytes and within data,
+ * and hold one record warc_member accepts. It stops before the first other member (or the
+ * end of data), which the Python reader then takes, damage reports included. The member's
+ * end is first guessed at the next gzip magic (so the decompressor gets no bytes beyond it
+ * in the common case); block is None unless types is None or holds the record's type. */
+static PyObject *gzip_records(PyObject *self, PyObject *args) {
+    Py_buffer view;
+    Py_ssize_t pos, step;
+    PyObject *factory, *types, *items = NULL, *result = NULL;
+    PyObject *s_decompress = NULL, *s_eof = NULL, *s_unused = NULL;
+    if (!PyArg_ParseTuple(args, "y*nOnO", &view, &pos, &factory, &step, &types))
+        return NULL;
+    const unsigned char *data = view.buf;
+    Py_ssize_t n = view.len;
+    if (!(items = PyList_New(0)) || !(s_decompress = PyUnicode_InternFromString("decompress"))
+        || !(s_eof = PyUnicode_InternFromString("eof")) || !(s_unused = PyUnicode_InternFromString("unused_data")))
+        goto out;
+    while (pos >= 0 && n - pos >= 18 && data[pos] == 0x1f && data[pos + 1] == 0x8b && data[pos + 2] == 0x08) {
+        Py_ssize_t end = n;
+        const unsigned char *q = data + pos + 10;
+        while ((q = memchr(q, 0x1f, (size_t)(data + n - q))) != NULL) {
+            if (q + 2 < data + n && q[1] == 0x8b && q[2] == 0x08) {
+                end = q - data;
+                break;
+            }
+            q++;
+        }
+        if (end - pos > step)
+            break;                                   /* maybe larger than one read: Python */
+        PyObject *d = PyObject_CallFunction(factory, "i", 31);
+        if (!d)
+            goto out;
+        PyObject *chunk = PyMemoryView_FromMemory((char *)data + pos, end - pos, PyBUF_READ);
+        PyObject *inflated = chunk ? PyObject_CallMethodOneArg(d, s_decompress, chunk) : NULL;
+        Py_XDECREF(chunk);
+        if (!inflated) {                             /* corrupt: the Python reader reports it */
+            Py_DECREF(d);
+            if (!PyErr_Occurred() || PyErr_ExceptionMatches(PyExc_MemoryError))
+                goto out;
+            PyErr_Clear();
+            break;
+        }
+        PyObject *eof = PyObject_GetAttr(d, s_eof);
+        int is_eof = eof ? PyObject_IsTrue(eof) : -1;
+        Py_XDECREF(eof);
+        PyObject *unused = is_eof == 1 ? PyObject_GetAttr(d, s_unused) : NULL;
+        Py_DECREF(d);
+        if (is_eof < 0 || (is_eof == 1 && !unused)) {
+            Py_DECREF(inflated);
+            goto out;
+        }
+        if (!is_eof || !PyBytes_Check(inflated)) {   /* not complete here (or a false magic) */
+            Py_XDECREF(unused);
+            Py_DECREF(inflated);
+            break;
+        }
+        Py_ssize_t member_end = end - PyBytes_GET_SIZE(unused);
+        Py_DECREF(unused);
+        const unsigned char *ib = (const unsigned char *)PyBytes_AS_STRING(inflated);
+        PyObject *rec = member_record(ib, PyBytes_GET_SIZE(inflated));
+        if (!rec) {
+            Py_DECREF(inflated);
+            goto out;
+        }
+        if (rec == Py_NotImplemented) {
+            Py_DECREF(rec);
+            Py_DECREF(inflated);
+            break;
+        }
+        PyObject *headers = PyTuple_GET_ITEM(rec, 0), *rtype = PyTuple_GET_ITEM(rec, 1);
+        Py_ssize_t bstart = PyLong_AsSsize_t(PyTuple_GET_ITEM(rec, 2)), bend = PyLong_AsSsize_t(PyTuple_GET_ITEM(rec, 3));
+        int want = types == Py_None ? 1 : PySequence_Contains(types, rtype);
+        PyObject *block = want == 1 ? PyBytes_FromStringAndSize((const char *)ib + bstart, bend - bstart)
+                                    : want == 0 ? Py_NewRef(Py_None) : NULL;
+        PyObject *item = block ? Py_BuildValue("(nOON)", pos, rtype, headers, block) : NULL;
+        Py_DECREF(rec);
+        Py_DECREF(inflated);
+        if (!item || PyList_Append(items, item) < 0) {
+            Py_XDECREF(item);
+            goto out;
+        }
+        Py_DECREF(item);
+        pos = member_end;
+    }
+    result = Py_BuildValue("(On)", items, pos);
+out:
+    Py_XDECREF(items);
+    Py_XDECREF(s_decompress);
+    Py_XDECREF(s_eof);
+    Py_XDECREF(s_unused);
     PyBuffer_Release(&view);
     return result;
 }
@@ -977,6 +1080,8 @@ static PyMethodDef methods[] = {
      "warc_headers(raw) -> {lower-case name: value} | NotImplemented (use the Python path)"},
     {"warc_member", warc_member, METH_O,
      "warc_member(inflated member) -> (headers, warc-type, block start, block end) | NotImplemented"},
+    {"gzip_records", gzip_records, METH_VARARGS,
+     "gzip_records(data, pos, decompressobj, step, types) -> ([(offset, rtype, headers, block), ...], pos)"},
     {"page_pairs", page_pairs, METH_VARARGS,
      "page_pairs(images, make_base, max_text, max_url, keep_dropped) -> (candidates, counts) | NotImplemented"},
     {NULL, NULL, 0, NULL},

@@ -2,11 +2,15 @@
 warc._parse_header_py: equal wherever it answers, NotImplemented where Unicode rules apply."""
 
 import glob
+import gzip as gz
+import io
 import random
+import zlib
 
 import pytest
 
 from metaclip_spark import native, warc
+from metaclip_spark.stats import Stats
 from tests.conftest import SHARED
 
 pytestmark = pytest.mark.skipif(not native.ENABLED, reason="metaclip_spark._speedups not built")
@@ -68,8 +72,65 @@ def test_real_headers_equal(monkeypatch):
         return warc._parse_header_py(raw)
 
     monkeypatch.setattr(warc, "_native_headers", both)
+    monkeypatch.setattr(warc, "_native_member", None)      # every header through _parse_header
+    monkeypatch.setattr(warc, "_native_records", None)
     for f in files:
         with open(f, "rb") as fh:
             for _ in warc.read_records(fh, types=set()):
                 pass
     assert (len(seen), sum(seen)) == (1017, 1017)            # all printable ASCII
+
+
+# ------------------------------------------------------------------ whole reader, native vs Python
+def read_all(data: bytes, native_on: bool, monkeypatch, types=None, chunk=None):
+    """(records as tuples, stats errors) of read_records over data."""
+    with monkeypatch.context() as m:
+        if not native_on:
+            for name in ("_native_headers", "_native_member", "_native_records"):
+                m.setattr(warc, name, None)
+        if chunk:
+            m.setattr(warc, "CHUNK", chunk)
+        st = Stats()
+        recs = [(r.offset, r.type, r.headers, r.block, r.complete)
+                for r in warc.read_records(io.BytesIO(data), st, "x", types)]
+        return recs, st.errors
+
+
+def damaged(data: bytes, rng: random.Random, first: bytes) -> bytes:
+    """One random kind of damage to a multi-member gzip WARC (first: a clean record)."""
+    op = rng.randrange(6)
+    i = rng.randrange(len(data))
+    if op == 0:
+        return data[:i]                                            # truncated
+    if op == 1:
+        return data[:i] + bytes([data[i] ^ (1 << rng.randrange(8))]) + data[i + 1:]   # a flipped bit
+    if op == 2:
+        j = data.find(b"\x1f\x8b\x08", i)
+        return data if j < 0 else data[:j] + b"junk\r\n" + data[j:]  # junk between members
+    if op == 3:                                                     # a member with two records
+        return gz.compress(first * 2, mtime=0) + data
+    if op == 4:                                                     # a member larger than STEP
+        return gz.compress(b"WARC/1.0\r\nWARC-Type: resource\r\nContent-Length: 200000\r\n\r\n"
+                           + rng.randbytes(200000) + b"\r\n\r\n", mtime=0) + data
+    raw = first.replace(b"Content-Length: ", b"Content-Length: 1", 1)  # a lying Content-Length
+    return gz.compress(raw, mtime=0) + data
+
+
+def test_reader_native_equals_python_on_damaged_files(tmp_path, monkeypatch):
+    from metaclip_spark.synth import make_corpus
+
+    make_corpus(str(tmp_path), pages=40, seed=3)
+    files = sorted(glob.glob(str(tmp_path / "*.gz")))
+    rng = random.Random(99)
+    clean = [open(f, "rb").read() for f in files]
+    firsts = [zlib.decompressobj(31).decompress(data) for data in clean]   # each file's first member
+    for data in clean:
+        assert read_all(data, True, monkeypatch) == read_all(data, False, monkeypatch)
+    for n in range(150):
+        k = rng.randrange(len(clean))
+        data = clean[k]
+        for _ in range(rng.randint(1, 2)):
+            data = damaged(data, rng, firsts[k])
+        types = rng.choice([None, {"metadata"}, {"response"}, set()])
+        chunk = rng.choice([None, 4096, 1 << 16])
+        assert read_all(data, True, monkeypatch, types, chunk) == read_all(data, False, monkeypatch, types, chunk), n

@@ -13,10 +13,20 @@ from warcio.archiveiterator import ArchiveIterator
 from warcio.statusandheaders import StatusAndHeaders
 from warcio.warcwriter import WARCWriter
 
-from metaclip_spark import warc
+from metaclip_spark import native, warc
 from metaclip_spark.stats import Stats
 from metaclip_spark.warc import READERS, read_records
 from tests.conftest import shared_path
+
+
+# Every test here runs twice: with the compiled fast paths (native.py) and on the pure-Python
+# reader alone, and both must meet the same exact expectations.
+@pytest.fixture(autouse=True, params=["native", "python"] if native.ENABLED else ["python"])
+def reader_path(request, monkeypatch):
+    if request.param == "python":
+        for name in ("_native_headers", "_native_member", "_native_records"):
+            monkeypatch.setattr(warc, name, None)
+    return request.param
 
 
 # ------------------------------------------------------------------ fixture builders
