@@ -17,6 +17,7 @@
  * object (Python keeps the last; links keep the last of path/url/alt here too).
  * tests/test_native_wat.py holds both paths equal on real WATs, the generated corpus and fuzzed bodies.
  */
+#define _GNU_SOURCE                 /* memmem */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <string.h>
@@ -1073,6 +1074,18 @@ fail:
     return result;
 }
 
+/* contains(haystack, needle) -> bool: `needle in haystack` for bytes-like objects, with
+ * glibc's vectorised memmem (Python's bytes.__contains__ is a scalar search). */
+static PyObject *contains(PyObject *self, PyObject *args) {
+    Py_buffer hay, needle;
+    if (!PyArg_ParseTuple(args, "y*y*", &hay, &needle))
+        return NULL;
+    int found = needle.len == 0 || memmem(hay.buf, (size_t)hay.len, needle.buf, (size_t)needle.len) != NULL;
+    PyBuffer_Release(&hay);
+    PyBuffer_Release(&needle);
+    return PyBool_FromLong(found);
+}
+
 static PyMethodDef methods[] = {
     {"wat_scan", wat_scan, METH_O,
      "wat_scan(body) -> (page_url, [(src, alt), ...], base) | None | NotImplemented (use the Python path)"},
@@ -1082,6 +1095,7 @@ static PyMethodDef methods[] = {
      "warc_member(inflated member) -> (headers, warc-type, block start, block end) | NotImplemented"},
     {"gzip_records", gzip_records, METH_VARARGS,
      "gzip_records(data, pos, decompressobj, step, types) -> ([(offset, rtype, headers, block), ...], pos)"},
+    {"contains", contains, METH_VARARGS, "contains(haystack, needle) -> needle in haystack (bytes)"},
     {"page_pairs", page_pairs, METH_VARARGS,
      "page_pairs(images, make_base, max_text, max_url, keep_dropped) -> (candidates, counts) | NotImplemented"},
     {NULL, NULL, 0, NULL},

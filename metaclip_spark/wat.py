@@ -26,6 +26,8 @@ import orjson
 from metaclip_spark.native import speedups
 
 _scan = speedups.wat_scan if speedups is not None else None
+# `needle in body` by glibc's vectorised memmem (2x faster than bytes.__contains__ here)
+_contains = speedups.contains if speedups is not None else bytes.__contains__
 NATIVE = _scan is not None
 
 HAS_IMG = b"IMG@"
@@ -39,13 +41,13 @@ HTML = 2           # parse it
 
 
 def classify(body: bytes) -> int:
-    if HAS_IMG in body:
+    if _contains(body, HAS_IMG):
         return HTML
-    return HTML_NO_IMG if HTML_META_KEY in body else NO_HTML
+    return HTML_NO_IMG if _contains(body, HTML_META_KEY) else NO_HTML
 
 
 def is_response(body: bytes) -> bool:
-    return RESPONSE_META_KEY in body
+    return _contains(body, RESPONSE_META_KEY)
 
 
 def wat_images(body: bytes):

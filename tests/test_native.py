@@ -30,3 +30,16 @@ def test_pure_python_switch():
     env = dict(os.environ, METACLIP_NATIVE="0")
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False False None"
+
+
+@needs_native
+def test_contains_is_bytes_in():
+    import random
+
+    rng = random.Random(5)
+    contains = native.speedups.contains
+    for _ in range(5000):
+        hay = bytes(rng.choice(b"IMG@ab\x00") for _ in range(rng.randrange(12)))
+        needle = bytes(rng.choice(b"IMG@ab\x00") for _ in range(rng.randrange(4)))
+        assert contains(hay, needle) is (needle in hay), (hay, needle)
+    assert contains(memoryview(b"xIMG@"), b"IMG@") is True
