@@ -21,6 +21,7 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <string.h>
+#include <strings.h>
 #include <stdlib.h>
 #if defined(__SSE2__)
 #include <emmintrin.h>
@@ -884,6 +885,20 @@ relative:
                     return NULL;
             }
             return concat(b->dir, src);                                      /* relative path */
+        }
+        if (have_prefix && ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'))) {
+            /* another scheme (data:, javascript: ...), returned as is: _SCHEME matches, the
+             * scheme is not http(s), no "//" after the colon, no TAB/CR/LF */
+            Py_ssize_t k = 1;
+            while (k < n && ((s[k] >= 'a' && s[k] <= 'z') || (s[k] >= 'A' && s[k] <= 'Z') || (s[k] >= '0' && s[k] <= '9')
+                             || s[k] == '+' || s[k] == '.' || s[k] == '-'))
+                k++;
+            int slashes = n >= k + 3 && s[k + 1] == '/' && s[k + 2] == '/';
+            if (k < n && s[k] == ':' && !slashes) {
+                int http = (k == 4 && strncasecmp(s, "http", 4) == 0) || (k == 5 && strncasecmp(s, "https", 5) == 0);
+                if (!http && !memchr(s, '\n', (size_t)n) && !memchr(s, '\t', (size_t)n) && !memchr(s, '\r', (size_t)n))
+                    return Py_NewRef(src);
+            }
         }
     }
     return PyObject_CallMethodOneArg(b->base, STR_JOIN, src);
