@@ -33,6 +33,9 @@ def _versions() -> str:
             out.append("%s %s" % (p, md.version(p)))
         except md.PackageNotFoundError:
             pass
+    from metaclip_spark import native
+
+    out.append("compiled speed-ups (metaclip_spark._speedups): %s" % ("on" if native.ENABLED else "OFF"))
     return ", ".join(out)
 
 
@@ -110,6 +113,11 @@ def _file_rows(res: dict) -> list[str]:
             e = f["extract"]
             out.append("| %s | ours: extraction only | %.2f | %.2f | %.0f | %d pairs | %.0f |" % (
                 name, e["cpu"], e["wall"], e["records"] / e["cpu"], e["pairs"], e["maxrss_mb"]))
+        if "extract_py" in f:
+            e = f["extract_py"]
+            out.append("| %s | ours: extraction only, pure Python (`METACLIP_NATIVE=0`) | %.2f | %.2f | %.0f | "
+                       "%d pairs | %.0f |" % (name, e["cpu"], e["wall"], e["records"] / e["cpu"], e["pairs"],
+                                              e["maxrss_mb"]))
         if "stage1" in f:
             s = f["stage1"]
             out.append("| %s | ours: full stage 1 (extract + LID + match + Parquet) | %.2f | %.2f | %.0f | "

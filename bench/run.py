@@ -32,10 +32,10 @@ def log(msg: str) -> None:
     print("[bench %s] %s" % (time.strftime("%H:%M:%S"), msg), flush=True)
 
 
-def task(name: str, **args) -> dict:
-    """Run one measurement of bench/tasks.py in a fresh process."""
+def task(name: str, env: dict | None = None, **args) -> dict:
+    """Run one measurement of bench/tasks.py in a fresh process (``env``: extra variables)."""
     proc = subprocess.run([PY, "-m", "bench.tasks", name, json.dumps(args)], cwd=ROOT,
-                          capture_output=True, text=True)
+                          capture_output=True, text=True, env=dict(os.environ, **(env or {})))
     for line in proc.stdout.splitlines():
         if line.startswith("BENCH-RESULT "):
             return json.loads(line[13:])
@@ -117,6 +117,12 @@ def main(argv=None) -> int:
             log("our extraction, %s" % k.upper())
             k_reps = reps if k == "wat" or args.quick else 1
             res["files"][k]["extract"] = task("extract", path=corpus[k], reps=k_reps)
+            if k == "wat":                       # before/after of the compiled speed-ups
+                log("our extraction, WAT, pure Python (METACLIP_NATIVE=0)")
+                res["files"][k]["extract_py"] = task("extract", env={"METACLIP_NATIVE": "0"}, path=corpus[k],
+                                                     reps=k_reps)
+                if res["files"][k]["extract_py"]["stats"] != res["files"][k]["extract"]["stats"]:
+                    raise CorrectnessError("extraction stats differ with and without the compiled speed-ups")
             log("our full stage 1, %s" % k.upper())
             out = os.path.join(WORK, "pool-" + k)
             shutil.rmtree(out, ignore_errors=True)

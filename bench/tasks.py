@@ -61,10 +61,10 @@ def extract(path: str, reps: int = 2, reader: str = "native") -> dict:
     def run():
         st = Stats()
         n = sum(1 for _ in ex.pairs_from_file(path, stats=st, reader=reader))
-        return n, st["records_read"]
+        return n, st["records_read"], st.to_dict()
 
-    (pairs, records), cpu, wall = timed(run, reps)
-    return {"pairs": pairs, "records": records, "cpu": cpu, "wall": wall}
+    (pairs, records, stats), cpu, wall = timed(run, reps)
+    return {"pairs": pairs, "records": records, "stats": stats, "cpu": cpu, "wall": wall}
 
 
 def _matcher_lid(metadata: str):
