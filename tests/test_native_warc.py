@@ -1,4 +1,4 @@
-"""The compiled WARC header parser (warc_headers in metaclip_spark/_speedups.c) against
+"""The compiled WARC header parser (warc_headers in metaclip_spark/csrc/warc_frame.c) against
 warc._parse_header_py: equal wherever it answers, NotImplemented where Unicode rules apply."""
 
 import glob

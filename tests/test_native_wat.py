@@ -1,4 +1,4 @@
-"""The compiled WAT scanner (wat_scan in metaclip_spark/_speedups.c) against the Python path it replaces.
+"""The compiled WAT scanner (wat_scan in metaclip_spark/csrc/wat_json.c) against the Python path it replaces.
 
 The contract: wherever the scanner answers, its answer equals ``wat.wat_images_py``'s
 (orjson + the links walk); where that raises (malformed JSON) or where the scanner is not
