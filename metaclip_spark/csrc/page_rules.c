@@ -49,14 +49,14 @@ static PyObject *strip(PyObject *src) {
 }
 
 /* pairs._unsafe */
+/* 1: the character makes a source unsafe; 2: only when followed by '.' ('/') or '#' ('?') */
+static unsigned char UNSAFE[256];
+
 static int unsafe(const char *s, Py_ssize_t n) {
+    const unsigned char *u = (const unsigned char *)s;
     for (Py_ssize_t i = 0; i < n; i++) {
-        char c = s[i];
-        if (c == ';' || c == '\n' || c == '\t' || c == '\r' || c == '[' || c == ']')
-            return 1;
-        if (c == '/' && i + 1 < n && s[i + 1] == '.')
-            return 1;
-        if (c == '?' && i + 1 < n && s[i + 1] == '#')
+        unsigned char f = UNSAFE[u[i]];
+        if (f && (f == 1 || (i + 1 < n && u[i + 1] == (u[i] == '/' ? '.' : '#'))))
             return 1;
     }
     return n > 0 && (s[n - 1] == '?' || s[n - 1] == '#');
@@ -258,8 +258,9 @@ PyObject *page_pairs(PyObject *self, PyObject *args) {
             else if (PyUnicode_GET_LENGTH(url) > max_url)
                 drop = C_URL_LONG;
             else {
-                key = PyTuple_Pack(2, url, text);
-                int has = key ? PySet_Contains(seen, key) : -1;
+                key = PyTuple_Pack(2, url, text);        /* added now: one hash, not two */
+                Py_ssize_t before = PySet_GET_SIZE(seen);
+                int has = key && PySet_Add(seen, key) == 0 ? PySet_GET_SIZE(seen) == before : -1;
                 if (has < 0) {
                     Py_XDECREF(key);
                     Py_DECREF(text);
@@ -274,7 +275,7 @@ PyObject *page_pairs(PyObject *self, PyObject *args) {
         Py_DECREF(src);
         if (drop < 0) {
             PyObject *cand = PyTuple_Pack(3, url, text, Py_None);
-            int bad = !cand || PySet_Add(seen, key) < 0 || PyList_Append(out, cand) < 0;
+            int bad = !cand || PyList_Append(out, cand) < 0;
             Py_XDECREF(cand);
             Py_DECREF(key);
             Py_DECREF(url);
@@ -328,6 +329,9 @@ fail:
 }
 
 int page_rules_init(void) {
+    for (const char *c = ";\n\t\r[]"; *c; c++)
+        UNSAFE[(unsigned char)*c] = 1;
+    UNSAFE['/'] = UNSAFE['?'] = 2;
     for (int k = 0; k < C_N; k++)
         if (DROP_NAMES[k] && !(DROP_STR[k] = PyUnicode_InternFromString(DROP_NAMES[k])))
             return -1;

@@ -11,7 +11,7 @@
 #ifndef METACLIP_SPEEDUPS_H
 #define METACLIP_SPEEDUPS_H
 
-#define _GNU_SOURCE                 /* memmem */
+#define _GNU_SOURCE
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <string.h>

@@ -8,31 +8,56 @@
  * str.splitlines, str.strip or str.lower have Unicode rules) -> NotImplemented. */
 static inline int hspace(unsigned char c) { return c == ' ' || c == '\t'; }
 
+/* The lower-cased header name as a str (a new reference): the same object for the names
+ * seen before (a file has ~15 distinct ones), so no allocation and a cached hash. */
+#define NAME_CACHE 64
+static PyObject *NAMES[NAME_CACHE];
+
+static PyObject *header_name(const char *lower, size_t n) {
+    unsigned h = (unsigned)n;
+    for (size_t i = 0; i < n; i++)
+        h = h * 31 + (unsigned char)lower[i];
+    PyObject **slot = &NAMES[h % NAME_CACHE];
+    if (*slot && (size_t)PyUnicode_GET_LENGTH(*slot) == n && memcmp(PyUnicode_1BYTE_DATA(*slot), lower, n) == 0)
+        return Py_NewRef(*slot);
+    PyObject *key = PyUnicode_DecodeASCII(lower, (Py_ssize_t)n, NULL);
+    if (key && n <= 64) {
+        PyUnicode_InternInPlace(&key);
+        Py_XSETREF(*slot, Py_NewRef(key));
+    }
+    return key;
+}
+
 /* the headers dict of raw[0:len], Py_NotImplemented (new reference) when a byte needs the
  * Python rules, NULL on error */
 static PyObject *parse_headers(const unsigned char *p, Py_ssize_t len) {
     const unsigned char *end = p + len;
-    for (const unsigned char *q = p; q < end; q++) {
-        unsigned char c = *q;
-        if ((c < 0x20 && c != '\t' && c != '\r' && c != '\n') || c >= 0x7F)
-            return Py_NewRef(Py_NotImplemented);
-    }
     PyObject *d = PyDict_New();
     if (!d)
         return NULL;
     int first = 1;
-    while (p < end) {
-        const unsigned char *line = p, *eol = p;
-        while (eol < end && *eol != '\r' && *eol != '\n')
-            eol++;
-        p = eol;
+    while (p < end) {                        /* one pass per line: bounds, ':' and byte check */
+        const unsigned char *line = p, *colon = NULL;
+        for (; p < end; p++) {
+            unsigned char c = *p;
+            if (c == '\r' || c == '\n')
+                break;
+            if (c < 0x20 || c >= 0x7F) {
+                if (c != '\t') {
+                    Py_DECREF(d);
+                    return Py_NewRef(Py_NotImplemented);
+                }
+            } else if (c == ':' && !colon) {
+                colon = p;
+            }
+        }
+        const unsigned char *eol = p;
         if (p < end)
             p += (*p == '\r' && p + 1 < end && p[1] == '\n') ? 2 : 1;
         if (first) {
             first = 0;
             continue;
         }
-        const unsigned char *colon = memchr(line, ':', (size_t)(eol - line));
         if (!colon)
             continue;
         const unsigned char *ns = line, *ne = colon, *vs = colon + 1, *ve = eol;
@@ -51,7 +76,7 @@ static PyObject *parse_headers(const unsigned char *p, Py_ssize_t len) {
             unsigned char c = ns[i];
             lower[i] = (char)(c >= 'A' && c <= 'Z' ? c + 32 : c);
         }
-        PyObject *key = PyUnicode_DecodeASCII(lower, (Py_ssize_t)n, NULL);
+        PyObject *key = header_name(lower, n);
         if (lower != small)
             PyMem_Free(lower);
         PyObject *val = key ? PyUnicode_DecodeASCII((const char *)vs, ve - vs, NULL) : NULL;

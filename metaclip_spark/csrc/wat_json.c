@@ -43,7 +43,7 @@ static unsigned char SPECIAL[256];   /* '"', '\\', < 0x20, >= 0x80 inside string
 
 static inline void skip_ws(Parser *ps) {
     const unsigned char *p = ps->p, *end = ps->end;
-    while (p < end && (*p == ' ' || *p == '\n' || *p == '\r' || *p == '\t'))
+    while (p < end && *p <= ' ' && (*p == ' ' || *p == '\n' || *p == '\r' || *p == '\t'))
         p++;
     ps->p = p;
 }
