@@ -235,13 +235,9 @@ def page_pairs(images, page_url: str, base_href: str | None, counts: PageCounts,
     """Apply the rules above to one page; returns ``[(url, text, drop), ...]``."""
     if _native_page_pairs is not None:
         got = _native_page_pairs(images, lambda: page_base(page_url, base_href), max_text_chars,
-                                 max_url_chars, keep_dropped)
+                                 max_url_chars, keep_dropped, counts)
         if got is not NotImplemented:
-            out, got_counts = got
-            for name, n in zip(PageCounts.__slots__, got_counts):
-                if n:
-                    setattr(counts, name, getattr(counts, name) + n)
-            return out
+            return got
     return page_pairs_py(images, page_url, base_href, counts, max_text_chars, max_url_chars, keep_dropped)
 
 

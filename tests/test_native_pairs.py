@@ -67,7 +67,8 @@ def test_fuzzed_pages():
 def test_inputs_it_does_not_take_go_to_python():
     page = ("http://p.example/", None)
     for images in ([["/a", "x"]], [("/a", "x", 1)], [(b"/a", "x")], [("/a", 5)], (("/a", "x"),), iter([("/a", "x")])):
-        assert native.speedups.page_pairs(images, lambda: pairs.page_base(*page), 10, 10, False) is NotImplemented
+        assert native.speedups.page_pairs(images, lambda: pairs.page_base(*page), 10, 10, False,
+                                          pairs.PageCounts()) is NotImplemented
     assert check([["/a", "x"]], page)[0] == [("http://p.example/a", "x", None)]
 
 
@@ -77,9 +78,10 @@ def test_errors_propagate_like_python():
 
     page = ("http://p.example/", None)
     with pytest.raises(ZeroDivisionError):
-        native.speedups.page_pairs([("/a", "x")], lambda: 1 / 0, 10, 10, False)
-    assert native.speedups.page_pairs([("/a", "x")], lambda: pairs.page_base(*page), -1, 10, False) is NotImplemented
-    assert native.speedups.page_pairs([(Boom("/a"), "x")], lambda: pairs.page_base(*page), 9, 9, False) is NotImplemented
+        native.speedups.page_pairs([("/a", "x")], lambda: 1 / 0, 10, 10, False, pairs.PageCounts())
+    for images, mt in (([("/a", "x")], -1), ([(Boom("/a"), "x")], 9)):
+        assert native.speedups.page_pairs(images, lambda: pairs.page_base(*page), mt, 9, False,
+                                          pairs.PageCounts()) is NotImplemented
 
 
 def test_generated_wat_pages(tmp_path):

@@ -49,7 +49,7 @@ static PyMethodDef methods[] = {
      "gzip_records(data, pos, decompressobj, step, types) -> ([(offset, rtype, headers, block), ...], pos)"},
     {"contains", contains, METH_VARARGS, "contains(haystack, needle) -> needle in haystack (bytes)"},
     {"page_pairs", page_pairs, METH_VARARGS,
-     "page_pairs(images, make_base, max_text, max_url, keep_dropped) -> (candidates, counts) | NotImplemented"},
+     "page_pairs(images, make_base, max_text, max_url, keep_dropped, counts) -> candidates | NotImplemented"},
     {NULL, NULL, 0, NULL},
 };
 

@@ -1,7 +1,7 @@
 #include "speedups.h"
 
-/* page_pairs(images, make_base, max_text, max_url, keep_dropped): pairs.page_pairs_py's rules
- * over one page -> (candidates, counts) with counts in PageCounts.__slots__ order, or
+/* page_pairs(images, make_base, max_text, max_url, keep_dropped, counts): pairs.page_pairs_py's
+ * rules over one page -> the candidates, the counts added to the PageCounts counts, or
  * NotImplemented (before any work) unless images is a list of (str, str | None) tuples.
  * make_base() builds the page's BaseURL on first need, as the Python code does. Text
  * normalisation and src.strip() run the same str methods (skipped when they would return
@@ -12,7 +12,10 @@ enum { C_IMAGES, C_WITH_ALT, C_PAIRS, C_NO_ALT, C_EMPTY_ALT, C_EMPTY_SRC, C_NON_
        C_TEXT_LONG, C_URL_LONG, C_DUPLICATE, C_N };
 static const char *DROP_NAMES[C_N] = {NULL, NULL, NULL, NULL, NULL, NULL, "non_http_url", "invalid_url",
                                       "text_too_long", "url_too_long", "duplicate_in_page"};
-static PyObject *DROP_STR[C_N], *SPACE, *STR_STRIP, *STR_JOIN, *STR_PREFIX, *STR_SCHEME, *STR_BASE_DIR;
+static const char *COUNT_NAMES[C_N] = {"images", "images_with_alt", "pairs", "no_alt", "empty_alt", "empty_src",
+                                       "non_http_url", "invalid_url", "text_too_long", "url_too_long",
+                                       "duplicate_in_page"};   /* PageCounts.__slots__ */
+static PyObject *COUNT_STR[C_N], *DROP_STR[C_N], *SPACE, *STR_STRIP, *STR_JOIN, *STR_PREFIX, *STR_SCHEME, *STR_BASE_DIR;
 
 static PyObject *normalize_text(PyObject *alt) {
     Py_ssize_t n = PyUnicode_GET_LENGTH(alt);
@@ -162,10 +165,10 @@ static int is_http(PyObject *url) {
 }
 
 PyObject *page_pairs(PyObject *self, PyObject *args) {
-    PyObject *images, *make_base;
+    PyObject *images, *make_base, *counter;
     Py_ssize_t max_text, max_url;
     int keep_dropped;
-    if (!PyArg_ParseTuple(args, "OOnnp", &images, &make_base, &max_text, &max_url, &keep_dropped))
+    if (!PyArg_ParseTuple(args, "OOnnpO", &images, &make_base, &max_text, &max_url, &keep_dropped, &counter))
         return NULL;
     if (!PyList_CheckExact(images) || max_text < 0 || max_url < 0)
         Py_RETURN_NOTIMPLEMENTED;
@@ -303,21 +306,20 @@ PyObject *page_pairs(PyObject *self, PyObject *args) {
         Py_DECREF(text);
     }
     counts[C_PAIRS] = PySet_GET_SIZE(seen);
-    {
-        PyObject *c = PyTuple_New(C_N);
-        if (!c)
+    for (int k = 0; k < C_N; k++) {                 /* counter.<name> += n, for the non-zero ones */
+        if (!counts[k])
+            continue;
+        PyObject *v = PyObject_GetAttr(counter, COUNT_STR[k]);
+        PyObject *add = v ? PyLong_FromSsize_t(counts[k]) : NULL;
+        PyObject *sum = add ? PyNumber_Add(v, add) : NULL;
+        int bad = !sum || PyObject_SetAttr(counter, COUNT_STR[k], sum) < 0;
+        Py_XDECREF(v);
+        Py_XDECREF(add);
+        Py_XDECREF(sum);
+        if (bad)
             goto fail;
-        for (int k = 0; k < C_N; k++) {
-            PyObject *v = PyLong_FromSsize_t(counts[k]);
-            if (!v) {
-                Py_DECREF(c);
-                goto fail;
-            }
-            PyTuple_SET_ITEM(c, k, v);
-        }
-        result = PyTuple_Pack(2, out, c);
-        Py_DECREF(c);
     }
+    result = Py_NewRef(out);
 fail:
     Py_XDECREF(out);
     Py_XDECREF(seen);
@@ -329,6 +331,9 @@ fail:
 }
 
 int page_rules_init(void) {
+    for (int k = 0; k < C_N; k++)
+        if (!(COUNT_STR[k] = PyUnicode_InternFromString(COUNT_NAMES[k])))
+            return -1;
     for (const char *c = ";\n\t\r[]"; *c; c++)
         UNSAFE[(unsigned char)*c] = 1;
     UNSAFE['/'] = UNSAFE['?'] = 2;
