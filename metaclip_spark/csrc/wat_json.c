@@ -29,7 +29,7 @@
 enum { R_NONE, R_TOP, R_ENV, R_WHM, R_PM, R_HRM, R_HTML, R_HEAD, R_LINK, R_LINKS };
 enum { K_STR = 1, K_OTHER = 2, K_OBJ = 3 };
 
-typedef struct { const unsigned char *s, *e; int esc; } Span;
+typedef struct { const unsigned char *s, *e; int esc, wide; } Span;   /* wide: bytes >= 0x80 */
 
 typedef struct {
     const unsigned char *p, *end;
@@ -94,6 +94,7 @@ static int parse_string(Parser *ps, Span *sp) {
     const unsigned char *p = ps->p + 1, *end = ps->end;
     sp->s = p;
     sp->esc = 0;
+    sp->wide = 0;
     for (;;) {
 #if defined(__SSE2__)
         const __m128i q = _mm_set1_epi8('"'), bs = _mm_set1_epi8('\\'), lo = _mm_set1_epi8(0x20);
@@ -145,6 +146,7 @@ static int parse_string(Parser *ps, Span *sp) {
         } else if (c < 0x20) {
             return FALLBACK;
         } else {                                            /* >= 0x80 */
+            sp->wide = 1;
             int n = utf8_len(p, end);
             if (!n)
                 return FALLBACK;
@@ -154,8 +156,16 @@ static int parse_string(Parser *ps, Span *sp) {
 }
 
 static PyObject *decode(const Span *sp) {
-    if (!sp->esc)
-        return PyUnicode_DecodeUTF8((const char *)sp->s, sp->e - sp->s, "strict");
+    if (!sp->esc) {
+        Py_ssize_t n = sp->e - sp->s;
+        if (!sp->wide) {                        /* ASCII, checked by the scan: no decoding */
+            PyObject *str = PyUnicode_New(n, 127);
+            if (str)
+                memcpy(PyUnicode_1BYTE_DATA(str), sp->s, (size_t)n);
+            return str;
+        }
+        return PyUnicode_DecodeUTF8((const char *)sp->s, n, "strict");
+    }
     char *buf = PyMem_Malloc((size_t)(sp->e - sp->s) + 1);
     if (!buf)
         return PyErr_NoMemory();
