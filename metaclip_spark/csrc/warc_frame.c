@@ -91,14 +91,17 @@ static PyObject *parse_headers(const unsigned char *p, Py_ssize_t len) {
     return d;
 }
 
-PyObject *warc_headers(PyObject *self, PyObject *arg) {
+/* fn over the bytes of a buffer-protocol object (bytes, memoryview ...) */
+static PyObject *over_buffer(PyObject *arg, PyObject *(*fn)(const unsigned char *, Py_ssize_t)) {
     Py_buffer view;
     if (PyObject_GetBuffer(arg, &view, PyBUF_SIMPLE) < 0)
         return NULL;
-    PyObject *d = parse_headers(view.buf, view.len);
+    PyObject *r = fn(view.buf, view.len);
     PyBuffer_Release(&view);
-    return d;
+    return r;
 }
+
+PyObject *warc_headers(PyObject *self, PyObject *arg) { return over_buffer(arg, parse_headers); }
 
 /* warc_member(buf): what warc._unit_records yields for a complete gzip member (its whole
  * inflated content in buf) that holds exactly one well-formed record: optional CR/LF, a
@@ -179,14 +182,7 @@ done:
     return result;
 }
 
-PyObject *warc_member(PyObject *self, PyObject *arg) {
-    Py_buffer view;
-    if (PyObject_GetBuffer(arg, &view, PyBUF_SIMPLE) < 0)
-        return NULL;
-    PyObject *r = member_record(view.buf, view.len);
-    PyBuffer_Release(&view);
-    return r;
-}
+PyObject *warc_member(PyObject *self, PyObject *arg) { return over_buffer(arg, member_record); }
 
 /* gzip_records(data, pos, decompressobj, step, types) -> ([(offset in data, rtype, headers,
  * block | None), ...], new pos): warc.read_records' work for the run of gzip members at
