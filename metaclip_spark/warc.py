@@ -36,10 +36,9 @@ except ImportError:  # pragma: no cover
 
 from metaclip_spark.native import speedups
 
-# the same dict for (printable-ASCII) headers, ~20x faster; the whole record of a
-# well-formed one-record member; and whole runs of such members (metaclip_spark/native.py)
+# the same dict for (printable-ASCII) headers, ~20x faster, and whole runs of well-formed
+# one-record gzip members read in C (metaclip_spark/native.py)
 _native_headers = speedups.warc_headers if speedups is not None else None
-_native_member = speedups.warc_member if speedups is not None else None
 _native_records = speedups.gzip_records if speedups is not None else None
 
 CHUNK = 1 << 20          # bytes read from the input at a time
@@ -260,18 +259,7 @@ def read_records(fh: BinaryIO, stats=None, source: str = "", types=None,
         if off is None:
             break
         try:
-            if gz and _native_member is not None:    # one-record members in C, when provably
-                buf = src.read()
-                if src.done:
-                    got = _native_member(buf)
-                    if got is not NotImplemented:
-                        headers, rtype, bstart, bend = got
-                        yield Record(off, rtype, headers, buf[bstart:bend] if types is None or rtype in types
-                                     else None, True)
-                        continue
-                yield from _unit_records(src, gz, types, max_block, error, buf)
-            else:
-                yield from _unit_records(src, gz, types, max_block, error)
+            yield from _unit_records(src, gz, types, max_block, error)
         except _Truncated as exc:
             error("truncated_gzip", str(exc))
             break
@@ -284,11 +272,9 @@ def read_records(fh: BinaryIO, stats=None, source: str = "", types=None,
         error("read_error", "%s: %r" % (type(exc).__name__, exc))
 
 
-def _unit_records(src, gz, types, max_block, error, first: bytes | None = None) -> Iterator[Record]:
-    """Records of one gzip member (or of a whole uncompressed file); ``first``: what the
-    caller already read of it."""
-    buf = src.read() if first is None else first
-    base, p = src.offset, 0                      # base: unit offset of buf[0] (uncompressed files)
+def _unit_records(src, gz, types, max_block, error) -> Iterator[Record]:
+    """Records of one gzip member (or of a whole uncompressed file)."""
+    buf, base, p = src.read(), src.offset, 0     # base: unit offset of buf[0] (uncompressed files)
     done = src.done
     while True:
         if p > CHUNK:                            # drop what was parsed, amortised

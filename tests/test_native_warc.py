@@ -72,8 +72,7 @@ def test_real_headers_equal(monkeypatch):
         return warc._parse_header_py(raw)
 
     monkeypatch.setattr(warc, "_native_headers", both)
-    monkeypatch.setattr(warc, "_native_member", None)      # every header through _parse_header
-    monkeypatch.setattr(warc, "_native_records", None)
+    monkeypatch.setattr(warc, "_native_records", None)     # every header through _parse_header
     for f in files:
         with open(f, "rb") as fh:
             for _ in warc.read_records(fh, types=set()):
@@ -86,7 +85,7 @@ def read_all(data: bytes, native_on: bool, monkeypatch, types=None, chunk=None):
     """(records as tuples, stats errors) of read_records over data."""
     with monkeypatch.context() as m:
         if not native_on:
-            for name in ("_native_headers", "_native_member", "_native_records"):
+            for name in ("_native_headers", "_native_records"):
                 m.setattr(warc, name, None)
         if chunk:
             m.setattr(warc, "CHUNK", chunk)

@@ -24,7 +24,7 @@ from tests.conftest import shared_path
 @pytest.fixture(autouse=True, params=["native", "python"] if native.ENABLED else ["python"])
 def reader_path(request, monkeypatch):
     if request.param == "python":
-        for name in ("_native_headers", "_native_member", "_native_records"):
+        for name in ("_native_headers", "_native_records"):
             monkeypatch.setattr(warc, name, None)
     return request.param
 

@@ -43,8 +43,6 @@ static PyMethodDef methods[] = {
      "wat_scan(body) -> (page_url, [(src, alt), ...], base) | None | NotImplemented (use the Python path)"},
     {"warc_headers", warc_headers, METH_O,
      "warc_headers(raw) -> {lower-case name: value} | NotImplemented (use the Python path)"},
-    {"warc_member", warc_member, METH_O,
-     "warc_member(inflated member) -> (headers, warc-type, block start, block end) | NotImplemented"},
     {"gzip_records", gzip_records, METH_VARARGS,
      "gzip_records(data, pos, decompressobj, step, types) -> ([(offset, rtype, headers, block), ...], pos)"},
     {"contains", contains, METH_VARARGS, "contains(haystack, needle) -> needle in haystack (bytes)"},

@@ -4,7 +4,7 @@
  * returns NotImplemented otherwise (before doing anything visible); the caller then runs the
  * Python code, which stays the reference. One file per concern:
  *   wat_json.c    wat_scan       WAT JSON body -> page URL, base, IMG@ links (wat.py)
- *   warc_frame.c  warc_headers, warc_member, gzip_records   WARC framing (warc.py)
+ *   warc_frame.c  warc_headers, gzip_records   WARC framing (warc.py)
  *   page_rules.c  page_pairs     the page -> pairs rules (pairs.py)
  *   module.c      contains, the module
  */
@@ -22,7 +22,6 @@ PyObject *wat_scan(PyObject *self, PyObject *arg);
 int wat_json_init(void);
 
 PyObject *warc_headers(PyObject *self, PyObject *arg);
-PyObject *warc_member(PyObject *self, PyObject *arg);
 PyObject *gzip_records(PyObject *self, PyObject *args);
 
 PyObject *page_pairs(PyObject *self, PyObject *args);

@@ -1,4 +1,4 @@
-/* WARC framing: headers, one-record members, runs of members (warc.py). */
+/* WARC framing: headers and runs of one-record gzip members (warc.py). */
 #include "speedups.h"
 
 /* warc_headers(raw): metaclip_spark.warc._parse_header for headers made only of printable
@@ -91,29 +91,24 @@ static PyObject *parse_headers(const unsigned char *p, Py_ssize_t len) {
     return d;
 }
 
-/* fn over the bytes of a buffer-protocol object (bytes, memoryview ...) */
-static PyObject *over_buffer(PyObject *arg, PyObject *(*fn)(const unsigned char *, Py_ssize_t)) {
+PyObject *warc_headers(PyObject *self, PyObject *arg) {
     Py_buffer view;
     if (PyObject_GetBuffer(arg, &view, PyBUF_SIMPLE) < 0)
         return NULL;
-    PyObject *r = fn(view.buf, view.len);
+    PyObject *d = parse_headers(view.buf, view.len);
     PyBuffer_Release(&view);
-    return r;
+    return d;
 }
 
-PyObject *warc_headers(PyObject *self, PyObject *arg) { return over_buffer(arg, parse_headers); }
-
-/* warc_member(buf): what warc._unit_records yields for a complete gzip member (its whole
- * inflated content in buf) that holds exactly one well-formed record: optional CR/LF, a
- * "WARC/" header ending in CRLF CRLF (no LF LF before it, within HEADER_MAX) that
+/* member_record(buf, n): what warc._unit_records yields for a complete gzip member (its
+ * whole inflated content in buf) that holds exactly one well-formed record: optional CR/LF,
+ * a "WARC/" header ending in CRLF CRLF (no LF LF before it, within HEADER_MAX) that
  * warc_headers parses, a decimal Content-Length whose block lies inside buf, and nothing
- * but CR/LF after the block. Returns (headers, warc-type lower-cased, block start, block
- * end), else NotImplemented: the Python reader then handles the member (and reports any
- * damage) itself. */
+ * but CR/LF after the block. Returns a new (headers, warc-type lower-cased, block start,
+ * block end) tuple, else a new reference to NotImplemented (the Python reader then handles
+ * the member and reports any damage itself), or NULL on error. */
 #define HEADER_MAX (1 << 20)
 
-/* warc_member's work on buf[0:n]: a new (headers, rtype, bstart, bend) tuple, a new
- * reference to NotImplemented, or NULL on error */
 static PyObject *member_record(const unsigned char *buf, Py_ssize_t n) {
     PyObject *result = NULL, *headers = NULL;
     Py_ssize_t p = 0, i, bstart, bend;
@@ -182,13 +177,12 @@ done:
     return result;
 }
 
-PyObject *warc_member(PyObject *self, PyObject *arg) { return over_buffer(arg, member_record); }
 
 /* gzip_records(data, pos, decompressobj, step, types) -> ([(offset in data, rtype, headers,
  * block | None), ...], new pos): warc.read_records' work for the run of gzip members at
  * data[pos:] that it would take in one piece, i.e. members that start with the gzip magic,
  * end (trailer checked by the decompressor) within `step` compressed bytes and within data,
- * and hold one record warc_member accepts. It stops before the first other member (or the
+ * and hold one record member_record accepts. It stops before the first other member (or the
  * end of data), which the Python reader then takes, damage reports included. The member's
  * end is first guessed at the next gzip magic (so the decompressor gets no bytes beyond it
  * in the common case); block is None unless types is None or holds the record's type. */
