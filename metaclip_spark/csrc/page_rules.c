@@ -10,12 +10,11 @@
  * and calls base.join(src) for everything else (dot segments, odd bases, non-ASCII ...). */
 enum { C_IMAGES, C_WITH_ALT, C_PAIRS, C_NO_ALT, C_EMPTY_ALT, C_EMPTY_SRC, C_NON_HTTP, C_INVALID,
        C_TEXT_LONG, C_URL_LONG, C_DUPLICATE, C_N };
-static const char *DROP_NAMES[C_N] = {NULL, NULL, NULL, NULL, NULL, NULL, "non_http_url", "invalid_url",
-                                      "text_too_long", "url_too_long", "duplicate_in_page"};
+/* PageCounts.__slots__, in the order above; a dropped candidate's reason is its counter's name */
 static const char *COUNT_NAMES[C_N] = {"images", "images_with_alt", "pairs", "no_alt", "empty_alt", "empty_src",
                                        "non_http_url", "invalid_url", "text_too_long", "url_too_long",
-                                       "duplicate_in_page"};   /* PageCounts.__slots__ */
-static PyObject *COUNT_STR[C_N], *DROP_STR[C_N], *SPACE, *STR_STRIP, *STR_JOIN, *STR_PREFIX, *STR_SCHEME, *STR_BASE_DIR;
+                                       "duplicate_in_page"};
+static PyObject *COUNT_STR[C_N], *SPACE, *STR_STRIP, *STR_JOIN, *STR_PREFIX, *STR_SCHEME, *STR_BASE_DIR;
 
 static PyObject *normalize_text(PyObject *alt) {
     Py_ssize_t n = PyUnicode_GET_LENGTH(alt);
@@ -291,7 +290,7 @@ PyObject *page_pairs(PyObject *self, PyObject *args) {
         counts[drop]++;
         if (keep_dropped) {
             PyObject *u = PyUnicode_Substring(url, 0, max_url), *x = PyUnicode_Substring(text, 0, max_text);
-            PyObject *cand = (u && x) ? PyTuple_Pack(3, u, x, DROP_STR[drop]) : NULL;
+            PyObject *cand = (u && x) ? PyTuple_Pack(3, u, x, COUNT_STR[drop]) : NULL;
             int bad = !cand || PyList_Append(out, cand) < 0;
             Py_XDECREF(u);
             Py_XDECREF(x);
@@ -337,9 +336,6 @@ int page_rules_init(void) {
     for (const char *c = ";\n\t\r[]"; *c; c++)
         UNSAFE[(unsigned char)*c] = 1;
     UNSAFE['/'] = UNSAFE['?'] = 2;
-    for (int k = 0; k < C_N; k++)
-        if (DROP_NAMES[k] && !(DROP_STR[k] = PyUnicode_InternFromString(DROP_NAMES[k])))
-            return -1;
     if (!(SPACE = PyUnicode_InternFromString(" ")) || !(STR_STRIP = PyUnicode_InternFromString("strip"))
         || !(STR_JOIN = PyUnicode_InternFromString("join")) || !(STR_PREFIX = PyUnicode_InternFromString("prefix"))
         || !(STR_SCHEME = PyUnicode_InternFromString("scheme"))
