@@ -12,6 +12,7 @@ import pytest
 from metaclip_spark import native, warc
 from metaclip_spark.stats import Stats
 from tests.conftest import SHARED
+from tests.test_warc import NATIVE_READERS
 
 pytestmark = pytest.mark.skipif(not native.ENABLED, reason="metaclip_spark._speedups not built")
 headers = native.speedups.warc_headers if native.ENABLED else None
@@ -85,7 +86,7 @@ def read_all(data: bytes, native_on: bool, monkeypatch, types=None, chunk=None):
     """(records as tuples, stats errors) of read_records over data."""
     with monkeypatch.context() as m:
         if not native_on:
-            for name in ("_native_headers", "_native_records"):
+            for name in NATIVE_READERS:
                 m.setattr(warc, name, None)
         if chunk:
             m.setattr(warc, "CHUNK", chunk)

@@ -21,10 +21,13 @@ from tests.conftest import shared_path
 
 # Every test here runs twice: with the compiled fast paths (native.py) and on the pure-Python
 # reader alone, and both must meet the same exact expectations.
+NATIVE_READERS = ("_native_headers", "_native_records")     # warc.py's hooks into the extension
+
+
 @pytest.fixture(autouse=True, params=["native", "python"] if native.ENABLED else ["python"])
 def reader_path(request, monkeypatch):
     if request.param == "python":
-        for name in ("_native_headers", "_native_records"):
+        for name in NATIVE_READERS:
             monkeypatch.setattr(warc, name, None)
     return request.param
 
