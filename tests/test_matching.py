@@ -11,13 +11,24 @@ from collections import defaultdict
 
 import pytest
 
-from metaclip_spark import matching
+from metaclip_spark import matching, native
 from metaclip_spark.matching import (Matcher, build_count, clear_automaton_cache,
                                      is_matchable, naive_match, spacing)
 from metaclip_spark.metadata import metadata_digest
 from tests.conftest import shared_path
 
 PUNCT = ",.;:?!`"
+
+
+@pytest.fixture(autouse=True, params=["native", "pyahocorasick"] if native.ENABLED else ["pyahocorasick"])
+def automaton_kind(request, monkeypatch):
+    """Every case on both automata: the compiled one (csrc/ac_match.c) and pyahocorasick's
+    (the fallback without the extension, and the reference)."""
+    if request.param == "pyahocorasick":
+        monkeypatch.setattr(matching, "speedups", None)
+    clear_automaton_cache()  # the per-process cache holds one kind or the other
+    yield request.param
+    clear_automaton_cache()
 
 
 def reference_spacing(text):
@@ -256,10 +267,11 @@ def test_random_property_matcher_equals_naive():
     assert total_texts >= 6000
 
 
-def test_guard_keys_never_report():
-    # Guard keys " c<LF>" only order the automaton; spacing() removes every LF.
+def test_guard_keys_never_report(automaton_kind):
+    # Guard keys " c<LF>" only order pyahocorasick's automaton; spacing() removes every LF.
     entries = ["zzz"]
     m = Matcher(entries)
+    assert (m.prepare()._built.native is not None) == (automaton_kind == "native")
     texts = [",", ".", " ", "-", "|", "a\nb", ", \n.", "\n", "T\n", "\u2013\n", ""]
     assert m.match_many(texts) == [[] for _ in texts]
     assert m.stats == {"entries": 1, "keys": 1, "never_match": 0, "duplicate_strings": 0}

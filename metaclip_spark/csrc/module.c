@@ -58,5 +58,10 @@ static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_speedups",
 PyMODINIT_FUNC PyInit__speedups(void) {
     if (wat_json_init() < 0 || page_rules_init() < 0)
         return NULL;
-    return PyModule_Create(&module);
+    if (PyType_Ready(&AcType) < 0)
+        return NULL;
+    PyObject *m = PyModule_Create(&module);
+    if (m && PyModule_AddObjectRef(m, "Automaton", (PyObject *)&AcType) < 0)
+        Py_CLEAR(m);
+    return m;
 }

@@ -6,6 +6,7 @@
  *   wat_json.c    wat_scan       WAT JSON body -> page URL, base, IMG@ links (wat.py)
  *   warc_frame.c  warc_headers, gzip_records   WARC framing (warc.py)
  *   page_rules.c  page_pairs     the page -> pairs rules (pairs.py)
+ *   ac_match.c    Automaton      Aho-Corasick matching of spaced texts (matching.py)
  *   module.c      contains, the module
  */
 #ifndef METACLIP_SPEEDUPS_H
@@ -26,5 +27,7 @@ PyObject *gzip_records(PyObject *self, PyObject *args);
 
 PyObject *page_pairs(PyObject *self, PyObject *args);
 int page_rules_init(void);
+
+extern PyTypeObject AcType;
 
 #endif

@@ -1,0 +1,457 @@
+/* Automaton: a compact Aho-Corasick automaton over UTF-8 bytes for matching.py's Matcher.
+ *
+ * Automaton(entries, ids): entries are distinct str (the metadata entries that can match),
+ * ids their entry ids; the keys are " " + entry + " " in UTF-8 (surrogatepass: lone
+ * surrogates as 3 bytes, exactly as str.encode("utf-8", "surrogatepass")).
+ * find(text) -> ascending unique ids of the keys occurring in spacing(text) (matching.py):
+ * the text is spaced on the fly (" " before and after, " p " for , . ; : ? ! `, " " for TAB,
+ * LF, CR) and encoded to UTF-8 the same way while it is walked. A key is a substring of the
+ * spaced text iff its bytes are a substring of the spaced text's bytes: the encoding is
+ * injective per code point, and keys start and end with the ASCII space, so a byte match
+ * cannot start or end inside a code point.
+ *
+ * Layout: nodes numbered breadth-first from sorted keys, so a node's children are
+ * consecutive nodes with ascending labels (binary search; the root and the node after the
+ * root's space get dense 256-entry tables: every word of a text starts there). Each node
+ * keeps its failure link and its dictionary link (the nearest node on the failure chain
+ * where a key ends), so every occurrence, nested and overlapping ones included, is reported.
+ * pyahocorasick (matching.py's fallback and the tests' oracle) answers the same question. */
+#include "speedups.h"
+#include <stdint.h>
+
+typedef struct {
+    uint32_t child;  /* first child (children are consecutive, labels ascending) */
+    uint32_t fail;   /* failure link */
+    uint32_t dict;   /* nearest node on the failure chain where a key ends; 0 = none */
+    int32_t out;     /* id of the key ending here, -1 = none */
+    uint16_t nchild;
+} ac_node;
+
+typedef struct {
+    PyObject_HEAD
+    ac_node *nodes;
+    uint8_t *label;  /* label[v]: the byte on the edge into v */
+    uint32_t n_nodes;
+    uint32_t space;  /* the root's child by ' ' (0 if none) */
+    Py_ssize_t n_keys;
+    uint32_t root_next[256];
+    uint32_t space_next[256];
+} AcObject;
+
+static inline uint32_t ac_child(const AcObject *a, uint32_t u, uint8_t b) {
+    const ac_node *n = &a->nodes[u];
+    uint32_t lo = n->child, cnt = n->nchild;
+    const uint8_t *lab = a->label + lo;
+    if (cnt <= 8) {
+        for (uint32_t i = 0; i < cnt; i++) {
+            if (lab[i] == b)
+                return lo + i;
+            if (lab[i] > b)
+                return 0;
+        }
+        return 0;
+    }
+    uint32_t l = 0, r = cnt;
+    while (l < r) {
+        uint32_t m = (l + r) >> 1;
+        if (lab[m] < b)
+            l = m + 1;
+        else
+            r = m;
+    }
+    return (l < cnt && lab[l] == b) ? lo + l : 0;
+}
+
+static inline uint32_t ac_goto(const AcObject *a, uint32_t u, uint8_t b) {
+    if (u == 0)
+        return a->root_next[b];
+    if (u == a->space)
+        return a->space_next[b];
+    return ac_child(a, u, b);
+}
+
+/* ---- building ------------------------------------------------------------------- */
+
+typedef struct {
+    const uint8_t *arena;
+    const Py_ssize_t *off;
+    const Py_ssize_t *len;
+} key_set;
+
+static int cmp_keys(const void *x, const void *y, void *ctx) {
+    const key_set *ks = ctx;
+    Py_ssize_t i = *(const Py_ssize_t *)x, j = *(const Py_ssize_t *)y;
+    Py_ssize_t li = ks->len[i], lj = ks->len[j];
+    int c = memcmp(ks->arena + ks->off[i], ks->arena + ks->off[j], li < lj ? li : lj);
+    if (c)
+        return c;
+    return (li > lj) - (li < lj);
+}
+
+/* Encode " " + s + " " to the arena at *pos (grown as needed); -1 on error. */
+static int put_key(PyObject *s, uint8_t **arena, Py_ssize_t *cap, Py_ssize_t *pos, Py_ssize_t *len) {
+    const char *src;
+    Py_ssize_t n;
+    PyObject *enc = NULL;
+    if (!PyUnicode_Check(s)) {
+        PyErr_SetString(PyExc_TypeError, "Automaton entries must be str");
+        return -1;
+    }
+    if (PyUnicode_IS_ASCII(s)) {
+        src = (const char *)PyUnicode_DATA(s);
+        n = PyUnicode_GET_LENGTH(s);
+    } else {
+        enc = PyUnicode_AsEncodedString(s, "utf-8", "surrogatepass");
+        if (!enc)
+            return -1;
+        src = PyBytes_AS_STRING(enc);
+        n = PyBytes_GET_SIZE(enc);
+    }
+    if (*pos + n + 2 > *cap) {
+        Py_ssize_t ncap = (*cap + n + 2) * 2;
+        uint8_t *na = realloc(*arena, ncap);
+        if (!na) {
+            Py_XDECREF(enc);
+            PyErr_NoMemory();
+            return -1;
+        }
+        *arena = na;
+        *cap = ncap;
+    }
+    uint8_t *d = *arena + *pos;
+    d[0] = ' ';
+    memcpy(d + 1, src, n);
+    d[n + 1] = ' ';
+    *len = n + 2;
+    *pos += n + 2;
+    Py_XDECREF(enc);
+    return 0;
+}
+
+static int ac_build(AcObject *a, PyObject *entries, PyObject *ids) {
+    Py_ssize_t n = PyList_GET_SIZE(entries), cap = 16 * n + 64, pos = 0;
+    uint8_t *arena = malloc(cap);
+    Py_ssize_t *off = malloc(sizeof(Py_ssize_t) * (n + 1)), *len = malloc(sizeof(Py_ssize_t) * (n + 1));
+    Py_ssize_t *order = malloc(sizeof(Py_ssize_t) * (n + 1)), *active = malloc(sizeof(Py_ssize_t) * (n + 1));
+    int32_t *id = malloc(sizeof(int32_t) * (n + 1));
+    uint32_t *cur = malloc(sizeof(uint32_t) * (n + 1)), *parent = NULL;
+    int rc = -1;
+    if (!arena || !off || !len || !order || !active || !id || !cur) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    for (Py_ssize_t k = 0; k < n; k++) {
+        long v = PyLong_AsLong(PyList_GET_ITEM(ids, k));
+        if (v == -1 && PyErr_Occurred())
+            goto done;
+        if (v < 0 || v > INT32_MAX) {
+            PyErr_SetString(PyExc_ValueError, "Automaton ids must be in [0, 2**31)");
+            goto done;
+        }
+        id[k] = (int32_t)v;
+        off[k] = pos;
+        if (put_key(PyList_GET_ITEM(entries, k), &arena, &cap, &pos, &len[k]) < 0)
+            goto done;
+        order[k] = k;
+    }
+    key_set ks = {arena, off, len};
+    qsort_r(order, n, sizeof(Py_ssize_t), cmp_keys, &ks);
+    /* trie size = 1 + sum over sorted keys of (length - common prefix with the previous) */
+    uint64_t total = 1;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        Py_ssize_t k = order[i], lcp = 0;
+        if (i > 0) {
+            Py_ssize_t p = order[i - 1], m = len[p] < len[k] ? len[p] : len[k];
+            const uint8_t *x = arena + off[p], *y = arena + off[k];
+            while (lcp < m && x[lcp] == y[lcp])
+                lcp++;
+            if (lcp == len[k] && lcp == len[p]) {
+                PyErr_SetString(PyExc_ValueError, "Automaton entries must be distinct");
+                goto done;
+            }
+        }
+        total += len[k] - lcp;
+    }
+    if (total >= UINT32_MAX) {
+        PyErr_SetString(PyExc_ValueError, "Automaton too large");
+        goto done;
+    }
+    uint32_t nn = (uint32_t)total;
+    a->nodes = malloc(sizeof(ac_node) * nn);
+    a->label = malloc(nn);
+    parent = malloc(sizeof(uint32_t) * nn);
+    if (!a->nodes || !a->label || !parent) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    memset(a->nodes, 0, sizeof(ac_node) * nn);
+    for (uint32_t v = 0; v < nn; v++)
+        a->nodes[v].out = -1;
+    a->label[0] = 0;
+    parent[0] = 0;
+    /* breadth-first, level by level: at depth d the active keys (longer than d, in sorted
+     * order) sharing a parent and a byte share a node, and a parent's children come out
+     * consecutively with ascending labels */
+    Py_ssize_t nact = n;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        active[i] = order[i];
+        cur[order[i]] = 0;
+    }
+    uint32_t next = 1;
+    for (Py_ssize_t d = 0; nact > 0; d++) {
+        uint32_t prev_parent = UINT32_MAX, node = 0;
+        int prev_byte = -1;
+        Py_ssize_t w = 0;
+        for (Py_ssize_t i = 0; i < nact; i++) {
+            Py_ssize_t k = active[i];
+            uint32_t p = cur[k];
+            uint8_t b = arena[off[k] + d];
+            if (p != prev_parent || b != prev_byte) {
+                node = next++;
+                a->label[node] = b;
+                parent[node] = p;
+                if (a->nodes[p].nchild == 0)
+                    a->nodes[p].child = node;
+                a->nodes[p].nchild++;
+                prev_parent = p;
+                prev_byte = b;
+            }
+            cur[k] = node;
+            if (len[k] == d + 1)
+                a->nodes[node].out = id[k];
+            else
+                active[w++] = k;
+        }
+        nact = w;
+    }
+    a->n_nodes = next;
+    memset(a->root_next, 0, sizeof(a->root_next));
+    memset(a->space_next, 0, sizeof(a->space_next));
+    for (uint32_t i = 0; i < a->nodes[0].nchild; i++) {
+        uint32_t v = a->nodes[0].child + i;
+        a->root_next[a->label[v]] = v;
+    }
+    a->space = a->root_next[' '];
+    if (a->space)
+        for (uint32_t i = 0; i < a->nodes[a->space].nchild; i++) {
+            uint32_t v = a->nodes[a->space].child + i;
+            a->space_next[a->label[v]] = v;
+        }
+    /* failure and dictionary links in breadth-first order (shallower nodes first) */
+    for (uint32_t v = 1; v < next; v++) {
+        uint32_t p = parent[v], f = 0;
+        uint8_t c = a->label[v];
+        if (p != 0) {
+            f = a->nodes[p].fail;
+            for (;;) {
+                uint32_t t = ac_goto(a, f, c);
+                if (t) {
+                    f = t;
+                    break;
+                }
+                if (f == 0)
+                    break;
+                f = a->nodes[f].fail;
+            }
+        }
+        a->nodes[v].fail = f;
+        a->nodes[v].dict = a->nodes[f].out >= 0 ? f : a->nodes[f].dict;
+    }
+    a->n_keys = n;
+    rc = 0;
+done:
+    free(arena);
+    free(off);
+    free(len);
+    free(order);
+    free(active);
+    free(id);
+    free(cur);
+    free(parent);
+    return rc;
+}
+
+/* ---- the Python type ---------------------------------------------------------------- */
+
+static void ac_dealloc(AcObject *a) {
+    free(a->nodes);
+    free(a->label);
+    Py_TYPE(a)->tp_free((PyObject *)a);
+}
+
+static PyObject *ac_new(PyTypeObject *type, PyObject *args, PyObject *kw) {
+    PyObject *entries, *ids;
+    static char *kwlist[] = {"entries", "ids", NULL};
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "O!O!:Automaton", kwlist, &PyList_Type, &entries,
+                                     &PyList_Type, &ids))
+        return NULL;
+    if (PyList_GET_SIZE(entries) != PyList_GET_SIZE(ids)) {
+        PyErr_SetString(PyExc_ValueError, "Automaton: entries and ids differ in length");
+        return NULL;
+    }
+    AcObject *a = (AcObject *)type->tp_alloc(type, 0);
+    if (!a)
+        return NULL;
+    a->nodes = NULL;
+    a->label = NULL;
+    if (ac_build(a, entries, ids) < 0) {
+        Py_DECREF(a);
+        return NULL;
+    }
+    return (PyObject *)a;
+}
+
+typedef struct {
+    int32_t *ids;
+    Py_ssize_t n, cap;
+    int32_t small[64];
+} id_buf;
+
+static int push_id(id_buf *b, int32_t v) {
+    if (b->n == b->cap) {
+        Py_ssize_t ncap = b->cap * 2;
+        int32_t *nb = b->ids == b->small ? malloc(sizeof(int32_t) * ncap) : realloc(b->ids, sizeof(int32_t) * ncap);
+        if (!nb)
+            return -1;
+        if (b->ids == b->small)
+            memcpy(nb, b->small, sizeof(b->small));
+        b->ids = nb;
+        b->cap = ncap;
+    }
+    b->ids[b->n++] = v;
+    return 0;
+}
+
+static int cmp_i32(const void *x, const void *y) {
+    int32_t a = *(const int32_t *)x, b = *(const int32_t *)y;
+    return (a > b) - (a < b);
+}
+
+/* one step of the walk on byte B, reporting every key ending there */
+#define FEED(B)                                                      \
+    do {                                                             \
+        uint8_t b_ = (uint8_t)(B);                                   \
+        for (;;) {                                                   \
+            uint32_t t_ = ac_goto(a, u, b_);                         \
+            if (t_) {                                                \
+                u = t_;                                              \
+                break;                                               \
+            }                                                        \
+            if (u == 0)                                              \
+                break;                                               \
+            u = nodes[u].fail;                                       \
+        }                                                            \
+        uint32_t w_ = nodes[u].out >= 0 ? u : nodes[u].dict;         \
+        while (w_) {                                                 \
+            if (push_id(&buf, nodes[w_].out) < 0)                    \
+                goto nomem;                                          \
+            w_ = nodes[w_].dict;                                     \
+        }                                                            \
+    } while (0)
+
+static PyObject *ac_find(AcObject *a, PyObject *text) {
+    if (!PyUnicode_Check(text)) {
+        PyErr_SetString(PyExc_TypeError, "find() needs a str");
+        return NULL;
+    }
+    const ac_node *nodes = a->nodes;
+    id_buf buf;
+    buf.ids = buf.small;
+    buf.n = 0;
+    buf.cap = 64;
+    uint32_t u = 0;
+    int kind = PyUnicode_KIND(text);
+    const void *data = PyUnicode_DATA(text);
+    Py_ssize_t n = PyUnicode_GET_LENGTH(text);
+    FEED(' ');
+    for (Py_ssize_t i = 0; i < n; i++) {
+        Py_UCS4 c = PyUnicode_READ(kind, data, i);
+        if (c < 0x80) {
+            switch (c) {
+            case ',': case '.': case ';': case ':': case '?': case '!': case '`':
+                FEED(' ');
+                FEED(c);
+                FEED(' ');
+                break;
+            case '\t': case '\n': case '\r':
+                FEED(' ');
+                break;
+            default:
+                FEED(c);
+            }
+        } else if (c < 0x800) {
+            FEED(0xC0 | (c >> 6));
+            FEED(0x80 | (c & 0x3F));
+        } else if (c < 0x10000) {
+            FEED(0xE0 | (c >> 12));
+            FEED(0x80 | ((c >> 6) & 0x3F));
+            FEED(0x80 | (c & 0x3F));
+        } else {
+            FEED(0xF0 | (c >> 18));
+            FEED(0x80 | ((c >> 12) & 0x3F));
+            FEED(0x80 | ((c >> 6) & 0x3F));
+            FEED(0x80 | (c & 0x3F));
+        }
+    }
+    FEED(' ');
+    /* ascending, each id once */
+    Py_ssize_t m = buf.n;
+    int32_t *ids = buf.ids;
+    if (m > 16) {
+        qsort(ids, m, sizeof(int32_t), cmp_i32);
+    } else {
+        for (Py_ssize_t i = 1; i < m; i++) {
+            int32_t v = ids[i];
+            Py_ssize_t j = i;
+            while (j > 0 && ids[j - 1] > v) {
+                ids[j] = ids[j - 1];
+                j--;
+            }
+            ids[j] = v;
+        }
+    }
+    Py_ssize_t k = 0;
+    for (Py_ssize_t i = 0; i < m; i++)
+        if (k == 0 || ids[k - 1] != ids[i])
+            ids[k++] = ids[i];
+    PyObject *out = PyList_New(k);
+    if (out)
+        for (Py_ssize_t i = 0; i < k; i++) {
+            PyObject *v = PyLong_FromLong(ids[i]);
+            if (!v) {
+                Py_CLEAR(out);
+                break;
+            }
+            PyList_SET_ITEM(out, i, v);
+        }
+    if (buf.ids != buf.small)
+        free(buf.ids);
+    return out;
+nomem:
+    if (buf.ids != buf.small)
+        free(buf.ids);
+    return PyErr_NoMemory();
+}
+
+static PyObject *ac_size(AcObject *a, PyObject *unused) {
+    size_t bytes = (size_t)a->n_nodes * (sizeof(ac_node) + 1) + sizeof(AcObject);
+    return Py_BuildValue("{s:n,s:k,s:n}", "keys", a->n_keys, "nodes", (unsigned long)a->n_nodes,
+                         "bytes", (Py_ssize_t)bytes);
+}
+
+static PyMethodDef ac_methods[] = {
+    {"find", (PyCFunction)ac_find, METH_O,
+     "find(text) -> ascending unique ids of the keys occurring in spacing(text)"},
+    {"size", (PyCFunction)ac_size, METH_NOARGS, "size() -> {'keys', 'nodes', 'bytes'}"},
+    {NULL, NULL, 0, NULL},
+};
+
+PyTypeObject AcType = {
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "metaclip_spark._speedups.Automaton",
+    .tp_basicsize = sizeof(AcObject),
+    .tp_dealloc = (destructor)ac_dealloc,
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = "Automaton(entries, ids): Aho-Corasick over the keys ' ' + entry + ' ' (see ac_match.c)",
+    .tp_methods = ac_methods,
+    .tp_new = ac_new,
+};
