@@ -59,8 +59,9 @@ def best_of(fn, reps: int, key: str = "cpu") -> dict:
     return min((fn() for _ in range(reps)), key=lambda r: r[key])
 
 
-def spark_run(master: str, inputs: list[str], metadata: str, out: str) -> dict:
-    proc = subprocess.run([PY, "-m", "bench.spark_child", master, out, metadata] + inputs, cwd=ROOT,
+def spark_run(master: str, inputs: list[str], metadata: str, out: str, warm: bool = False) -> dict:
+    proc = subprocess.run([PY, "-m", "bench.spark_child", master, out, metadata] + (["--warm"] if warm else []) + inputs,
+                          cwd=ROOT,
                           capture_output=True, text=True)
     for line in proc.stdout.splitlines():
         if line.startswith("BENCH-RESULT "):
@@ -145,15 +146,18 @@ def main(argv=None) -> int:
             log("stage 2: sampling kernel")
             res["kernel"] = task("stage2.kernel", pool=pool)
         if "spark" not in skip:
-            # 2 files (the goal) and 4: per-worker one-off costs (automaton build, imports,
-            # model load) weigh on 2 files; on a crawl each worker reads thousands
-            for n_files in ((2,) if args.quick else (2, 4)):
+            # 2 files (the goal) from a cold start and with warm workers (the steady state of a
+            # crawl), and 4 cold: per-worker one-off costs (worker start, automaton build, model
+            # load) weigh on 2 files; on a crawl each worker reads thousands
+            runs = [(2, False), (2, True)] + ([] if args.quick else [(4, False)])
+            for n_files, warm in runs:
                 inputs = copies(corpus["wat"], n_files)
                 for master in ("local[1]", "local[2]"):
-                    log("Spark stage 1, %s, %d WAT files (best of %d)" % (master, n_files, reps))
-                    key = "spark_" + master if n_files == 2 else "spark%d_%s" % (n_files, master)
-                    res[key] = best_of(lambda: spark_run(master, inputs, metadata, os.path.join(WORK, "spark-out")),
-                                       reps, key="wall")
+                    log("Spark stage 1, %s, %d WAT files%s (best of %d)"
+                        % (master, n_files, ", workers warm" if warm else "", reps))
+                    key = ("spark%s_%s" % ("" if n_files == 2 else n_files, master)) + ("_warm" if warm else "")
+                    res[key] = best_of(lambda: spark_run(master, inputs, metadata, os.path.join(WORK, "spark-out"),
+                                                         warm), reps, key="wall")
     except CorrectnessError as exc:
         res["correctness_error"] = str(exc)
         log("CORRECTNESS FAILURE: %s" % exc)

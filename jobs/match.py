@@ -136,20 +136,22 @@ def _reset(cfg: Config, stage: str, folder: str) -> None:
             fs.delete_file(path)
 
 
-def _plan(cfg: Config, stage: str, inputs: list[str], entries) -> dict:
+def _plan(cfg: Config, stage: str, inputs: list[str], entries, entries_digest: str | None = None) -> dict:
     return {"stage": stage, "chunk_size": cfg.input.chunk_size, "inputs": len(inputs),
-            "inputs_sha256": metadata_digest(inputs), "entries_sha256": metadata_digest(entries or []),
+            "inputs_sha256": metadata_digest(inputs),
+            "entries_sha256": entries_digest or metadata_digest(entries or []),
             "extract": cfg.to_dict()["extract"], "lid_threshold": cfg.lid.threshold,
             "batch_size": cfg.match.batch_size}
 
 
 def _run_chunks(cfg: Config, stage: str, folder: str, inputs: list[str], entries, run_chunk,
-                after_chunk=None) -> tuple[RunTotals, dict]:
-    """Run or reuse every chunk and add their totals up (in chunk order)."""
+                after_chunk=None, entries_digest: str | None = None) -> tuple[RunTotals, dict]:
+    """Run or reuse every chunk and add their totals up (in chunk order). ``entries_digest``:
+    ``metadata_digest(entries)`` where the caller has it already (the Matcher's)."""
     n_entries = len(entries) if entries is not None else 0
     if cfg.overwrite or not outputs.exists(outputs.join(chunks.root(cfg.output, stage), "plan.json")):
         _reset(cfg, stage, folder)
-    chunks.check_plan(cfg.output, stage, _plan(cfg, stage, inputs, entries))
+    chunks.check_plan(cfg.output, stage, _plan(cfg, stage, inputs, entries, entries_digest))
     out_dir = outputs.join(cfg.output, folder)
     total, reused, parts = RunTotals(n_entries), 0, chunks.split(inputs, cfg.input.chunk_size)
     for i, part in enumerate(parts):
@@ -180,19 +182,21 @@ def run_match(cfg: Config, spark=None, after_chunk=None) -> dict:
     entries, inputs, lid, limits = res["entries"], res["inputs"], res["lid"], res["limits"]
     spark = spark or get_spark(cfg.spark)
     sc = spark.sparkContext
-    matcher_bc = sc.broadcast(Matcher(entries))
+    matcher = Matcher(entries)
+    matcher_bc = sc.broadcast(matcher)
     batch_size = cfg.match.batch_size
 
     def run_chunk(part, pool_dir):
         def task(uris):
-            matcher = matcher_bc.value
+            local_matcher = matcher_bc.value
             for uri in uris:
-                yield match_file(uri, pool_dir, matcher, lid, limits, batch_size)
+                yield match_file(uri, pool_dir, local_matcher, lid, limits, batch_size)
 
         return (sc.parallelize(part, len(part)).mapPartitions(task)
                 .treeAggregate(RunTotals(len(entries)), RunTotals.add_file, RunTotals.merge))
 
-    totals, chunk_info = _run_chunks(cfg, "match", "pool", inputs, entries, run_chunk, after_chunk)
+    totals, chunk_info = _run_chunks(cfg, "match", "pool", inputs, entries, run_chunk, after_chunk,
+                                     entries_digest=matcher.digest)
     matcher_bc.unpersist()
     counts = totals.dense_counts()
     table = pa.table({"entry_id": pa.array(np.arange(len(entries), dtype=np.int32)),
