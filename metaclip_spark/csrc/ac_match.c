@@ -156,6 +156,39 @@ static int ac_build(AcObject *a, PyObject *entries, PyObject *ids) {
     }
     key_set ks = {arena, off, len};
     qsort_r(order, n, sizeof(Py_ssize_t), cmp_keys, &ks);
+    /* re-lay the keys out in sorted order: the level passes below then read the arena
+     * front to back instead of jumping around it */
+    {
+        uint8_t *sorted = malloc(pos ? pos : 1);
+        Py_ssize_t *soff = malloc(sizeof(Py_ssize_t) * (n + 1)), *slen = malloc(sizeof(Py_ssize_t) * (n + 1));
+        int32_t *sid = malloc(sizeof(int32_t) * (n + 1));
+        if (!sorted || !soff || !slen || !sid) {
+            free(sorted);
+            free(soff);
+            free(slen);
+            free(sid);
+            PyErr_NoMemory();
+            goto done;
+        }
+        Py_ssize_t q = 0;
+        for (Py_ssize_t i = 0; i < n; i++) {
+            Py_ssize_t k = order[i];
+            memcpy(sorted + q, arena + off[k], len[k]);
+            soff[i] = q;
+            slen[i] = len[k];
+            sid[i] = id[k];
+            q += len[k];
+            order[i] = i;
+        }
+        free(arena);
+        free(off);
+        free(len);
+        free(id);
+        arena = sorted;
+        off = soff;
+        len = slen;
+        id = sid;
+    }
     /* trie size = 1 + sum over sorted keys of (length - common prefix with the previous) */
     uint64_t total = 1;
     for (Py_ssize_t i = 0; i < n; i++) {
