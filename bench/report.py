@@ -116,7 +116,7 @@ def _file_rows(res: dict) -> list[str]:
                 name, c["cpu"], c["wall"], _f(recs and recs / c["cpu"], "%.0f"), c["links"], c["maxrss_mb"]))
         if "extract" in f:
             e = f["extract"]
-            out.append("| %s | ours: extraction only | %.2f | %.2f | %.0f | %d pairs | %.0f |" % (
+            out.append("| %s | ours: extraction only (`extract.pages_from_file`) | %.2f | %.2f | %.0f | %d pairs | %.0f |" % (
                 name, e["cpu"], e["wall"], e["records"] / e["cpu"], e["pairs"], e["maxrss_mb"]))
         if "extract_py" in f:
             e = f["extract_py"]

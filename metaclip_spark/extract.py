@@ -5,6 +5,7 @@ Public API::
     pairs_from_warc(src, stats=None, source=None, limits=ExtractLimits(), keep_dropped=False)
     pairs_from_wat(src, ...)     # same arguments
     pairs_from_file(src, ...)    # WARC or WAT, decided record by record from the content
+    pages_from_file(src, ...)    # the same pairs grouped by page, as tuples (the pipeline's form)
 
 ``src`` is a path (str/PathLike; local, s3:// or http(s):// via :func:`metaclip_spark.io.
 open_binary`) or a binary file object (read front to back once; need not be seekable).
@@ -16,6 +17,10 @@ record's gzip member in the file read, ``drop`` None for kept pairs. With
 ``keep_dropped=True`` candidates dropped for ``non_http_url``, ``invalid_url``,
 ``text_too_long``, ``url_too_long`` and ``duplicate_in_page`` are yielded too, with that
 reason in ``drop`` (url/text clipped to the limits).
+``pages_from_file`` yields one ``Page`` tuple ``(source, page_url, record_id,
+record_offset, pairs)`` per page with at least one pair, ``pairs`` a list of ``(url, text,
+drop)``: the same pairs in the same order without a dict per pair (the stage-1 loop
+consumes it; ``pairs_from_file`` is this, flattened).
 Order: file order, then document order within a page. An optional ``reader`` argument
 (a function or a name in :data:`metaclip_spark.warc.READERS`) swaps the record reader.
 
@@ -58,7 +63,7 @@ from __future__ import annotations
 import os
 from collections import Counter
 from dataclasses import dataclass
-from typing import Iterator
+from typing import Iterator, NamedTuple
 
 from . import htmlpairs, wat
 from .pairs import PageCounts, page_pairs
@@ -73,6 +78,14 @@ class ExtractLimits:
     max_url_chars: int = 2_048        # longer resolved URL: pair dropped 'url_too_long'
 
 
+class Page(NamedTuple):
+    source: str
+    page_url: str
+    record_id: str | None
+    record_offset: int
+    pairs: list          # [(url, text, drop), ...]
+
+
 _WARC_TYPES = frozenset(("response",))
 _WAT_TYPES = frozenset(("metadata",))
 _ALL_TYPES = _WARC_TYPES | _WAT_TYPES
@@ -81,20 +94,36 @@ _ALL_TYPES = _WARC_TYPES | _WAT_TYPES
 def pairs_from_warc(src, stats=None, source=None, limits=ExtractLimits(), keep_dropped=False,
                     reader=None) -> Iterator[dict]:
     """Pairs from the HTML responses of a WARC file."""
-    return _extract(src, stats, source, limits, keep_dropped, reader, _WARC_TYPES)
+    return _as_dicts(_extract(src, stats, source, limits, keep_dropped, reader, _WARC_TYPES))
 
 
 def pairs_from_wat(src, stats=None, source=None, limits=ExtractLimits(), keep_dropped=False,
                    reader=None) -> Iterator[dict]:
     """Pairs from the HTML-Metadata Links of a WAT file."""
-    return _extract(src, stats, source, limits, keep_dropped, reader, _WAT_TYPES)
+    return _as_dicts(_extract(src, stats, source, limits, keep_dropped, reader, _WAT_TYPES))
 
 
 def pairs_from_file(src, stats=None, source=None, limits=ExtractLimits(), keep_dropped=False,
                     reader=None) -> Iterator[dict]:
     """Pairs from a WARC or a WAT file: WARC responses and WAT JSON metadata records are
     recognised record by record, so the file name does not matter."""
+    return _as_dicts(_extract(src, stats, source, limits, keep_dropped, reader, _ALL_TYPES))
+
+
+def pages_from_file(src, stats=None, source=None, limits=ExtractLimits(), keep_dropped=False,
+                    reader=None) -> Iterator[Page]:
+    """:func:`pairs_from_file`'s pairs grouped by page (``Page`` tuples, see the module doc)."""
     return _extract(src, stats, source, limits, keep_dropped, reader, _ALL_TYPES)
+
+
+def _as_dicts(pages: Iterator[Page]) -> Iterator[dict]:
+    try:
+        for source, page_url, record_id, offset, cands in pages:
+            for url, text, drop in cands:
+                yield {"url": url, "text": text, "page_url": page_url, "source": source,
+                       "record_id": record_id, "record_offset": offset, "drop": drop}
+    finally:
+        pages.close()       # flushes the counters into stats, closes the file, if stopped early
 
 
 def _open(src, source):
@@ -109,7 +138,7 @@ def _open(src, source):
     return src, source, False
 
 
-def _extract(src, stats, source, limits, keep_dropped, reader, types) -> Iterator[dict]:
+def _extract(src, stats, source, limits, keep_dropped, reader, types) -> Iterator[Page]:
     stats = Stats() if stats is None else stats
     read = READERS[reader] if isinstance(reader, str) else (reader or read_records)
     try:
@@ -139,12 +168,8 @@ def _extract(src, stats, source, limits, keep_dropped, reader, types) -> Iterato
             except Exception as exc:             # a bug or an input nobody foresaw: count, go on
                 stats.error(source, "bad_record", "record at %d: %s: %s" % (rec.offset, type(exc).__name__, exc))
                 continue
-            if got:
-                page_url, cands = got
-                offset = rec.offset
-                for url, text, drop in cands:
-                    yield {"url": url, "text": text, "page_url": page_url, "source": source,
-                           "record_id": record_id, "record_offset": offset, "drop": drop}
+            if got and got[1]:
+                yield Page(source, got[0], record_id, rec.offset, got[1])
     except Exception as exc:                     # a reader that raises (ours never does)
         stats.error(source, "reader_error", "%s: %s" % (type(exc).__name__, exc))
     finally:

@@ -13,6 +13,7 @@ import itertools
 import time
 import traceback
 from dataclasses import dataclass, field
+from operator import itemgetter
 from typing import Iterable, Iterator
 
 import numpy as np
@@ -54,6 +55,9 @@ def part_name(uri: str, suffix: str = ".parquet") -> str:
                 base = base[: -len(ext)]
     base = "".join(c if c.isalnum() or c in "-_." else "_" for c in base)[:80]
     return "%s-%s%s" % (base, hashlib.sha1(uri.encode("utf-8")).hexdigest()[:12], suffix)
+
+
+_FIRST, _SECOND = itemgetter(0), itemgetter(1)
 
 
 def _batched(it: Iterable, n: int) -> Iterator[list]:
@@ -109,6 +113,28 @@ def _run(uri: str, out_uri: str, schema: pa.Schema, body) -> FileResult:
         return FileResult(uri, None, 0, stats, failed=message, seconds=time.perf_counter() - start)
 
 
+def _pair_batches(pages: Iterable[extract.Page], n: int) -> Iterator[dict]:
+    """The pairs of consecutive pages as column lists (url, text, page_url, source,
+    record_id, record_offset), cut into batches of exactly ``n`` pairs (the last shorter)."""
+    names = ("url", "text", "page_url", "source", "record_id", "record_offset")
+    cols = {k: [] for k in names}
+    url, text, page_url, source, record_id, offset = (cols[k] for k in names)
+    for src, purl, rid, off, cands in pages:
+        k = len(cands)
+        url.extend(map(_FIRST, cands))
+        text.extend(map(_SECOND, cands))
+        page_url.extend(itertools.repeat(purl, k))
+        source.extend(itertools.repeat(src, k))
+        record_id.extend(itertools.repeat(rid, k))
+        offset.extend(itertools.repeat(off, k))
+        while len(url) >= n:
+            yield {k: v[:n] for k, v in cols.items()}
+            for v in cols.values():
+                del v[:n]
+    if url:
+        yield cols
+
+
 def match_file(uri: str, out_dir: str, matcher: Matcher, lid: LanguageId,
                limits: extract.ExtractLimits, batch_size: int = 8192) -> FileResult:
     """Stage 1 on one file: the pool rows go to ``out_dir/<part_name(uri)>``."""
@@ -117,45 +143,38 @@ def match_file(uri: str, out_dir: str, matcher: Matcher, lid: LanguageId,
         cache: dict[str, list[int]] = {}
         lid_memo: dict = {}
         all_ids: list[np.ndarray] = []
-        pairs = extract.pairs_from_file(fh, stats=stats, source=uri, limits=limits)
-        for chunk in _batched(pairs, batch_size):
-            labels, scores = _lid(lid, [p["text"] for p in chunk], lid_memo)
-            cols = {k: [] for k in POOL_SCHEMA.names}
-            threshold = lid.threshold
-            n_other = n_low = n_none = 0          # counted locally, added once per batch
-            for p, label, score in zip(chunk, labels, scores):
-                if label != "en":
-                    n_other += 1
-                    continue
-                if score < threshold:
-                    n_low += 1
-                    continue
-                text = p["text"]
+        pages = extract.pages_from_file(fh, stats=stats, source=uri, limits=limits)
+        for b in _pair_batches(pages, batch_size):
+            texts = b["text"]
+            labels, scores = _lid(lid, texts, lid_memo)
+            english = np.fromiter((label == "en" for label in labels), bool, len(labels))
+            confident = ~(scores < lid.threshold)      # as the per-row test was: NaN never "low"
+            n_other = len(labels) - int(english.sum())
+            keep = np.flatnonzero(english & confident).tolist()
+            n_low = len(labels) - n_other - len(keep)
+            rows, entry_ids = [], []
+            for i in keep:
+                text = texts[i]
                 ids = cache.get(text)
                 if ids is None:
                     ids = matcher.match(text)
                     if len(cache) < MATCH_CACHE_MAX:
                         cache[text] = ids
-                if not ids:
-                    n_none += 1
-                    continue
-                cols["url"].append(p["url"])
-                cols["text"].append(text)
-                cols["entry_ids"].append(ids)
-                cols["page_url"].append(p["page_url"])
-                cols["lid_score"].append(float(score))
-                cols["source"].append(p["source"])
-                cols["record_id"].append(p["record_id"])
-                cols["record_offset"].append(p["record_offset"])
-            n_en = len(chunk) - n_other - n_low
+                if ids:
+                    rows.append(i)
+                    entry_ids.append(ids)
+            n_en, n_none = len(keep), len(keep) - len(rows)
             for name, n in (("not_english", n_other), ("lid_low_score", n_low), ("no_match", n_none)):
                 if n:
                     stats.drop(name, n)
             if n_en:
                 stats.add("english", n_en)
-            if n_en - n_none:
-                stats.add("matched", n_en - n_none)
-            if cols["url"]:
+            if rows:
+                stats.add("matched", len(rows))
+                cols = {k: [b[k][i] for i in rows] for k in ("url", "text", "page_url", "source",
+                                                           "record_id", "record_offset")}
+                cols["entry_ids"] = entry_ids
+                cols["lid_score"] = scores[rows]
                 cols["key_hash"] = key_hashes(cols["url"], cols["text"])
                 batch = pa.RecordBatch.from_pydict(cols, schema=POOL_SCHEMA)
                 sink.write(batch)

@@ -13,7 +13,8 @@ import zlib
 import pytest
 from warcio.archiveiterator import ArchiveIterator
 
-from metaclip_spark.extract import ExtractLimits, pairs_from_file, pairs_from_wat, pairs_from_warc
+from metaclip_spark.extract import (ExtractLimits, Page, pages_from_file, pairs_from_file, pairs_from_wat,
+                                    pairs_from_warc)
 from metaclip_spark.stats import Stats
 from metaclip_spark.warc import read_records
 from tests.conftest import shared_path
@@ -286,6 +287,23 @@ def test_ground_truth(corpus, kind):
             it = ArchiveIterator(fh)
             offsets = {r.rec_headers.get_header("WARC-Record-ID"): it.offset for r in it}
         assert all(r["record_offset"] == offsets[r["record_id"]] for r in rows)
+
+
+@pytest.mark.parametrize("keep_dropped", [False, True])
+def test_pages_are_the_pairs_grouped_by_page(corpus, keep_dropped):
+    out, _ = corpus
+    for name in ("CC-SYNTH-7-00000.warc.gz", "CC-SYNTH-7-00000.warc.wat.gz"):
+        path = out / name
+        st_pairs, st_pages = Stats(), Stats()
+        rows = list(pairs_from_file(path, st_pairs, keep_dropped=keep_dropped))
+        pages = list(pages_from_file(path, st_pages, keep_dropped=keep_dropped))
+        assert all(isinstance(p, Page) and p.pairs for p in pages)
+        flat = [{"url": u, "text": t, "page_url": p.page_url, "source": p.source, "record_id": p.record_id,
+                 "record_offset": p.record_offset, "drop": d} for p in pages for u, t, d in p.pairs]
+        assert flat == rows
+        assert len(pages) == len({(r["record_id"], r["record_offset"]) for r in rows})
+        assert st_pages.to_dict() == st_pairs.to_dict()
+    assert len(rows) >= 3258
 
 
 def test_ground_truth_other_readers(corpus):

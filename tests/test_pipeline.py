@@ -3,6 +3,7 @@
 import numpy as np
 
 from metaclip_spark import defaults, pipeline
+from metaclip_spark.extract import Page
 from metaclip_spark.lid import LanguageId
 
 TEXTS = ["a red car on the road", "logo", "image", "Ein rotes Auto", "logo", "un coche rojo",
@@ -23,3 +24,18 @@ def test_lid_memo_equals_per_batch(monkeypatch):
         sizes.append(len(memo))
     assert sizes == [4, 5, 6, 6]
     assert pipeline._lid(lid, TEXTS, memo)[0][:4] == ["en", "en", "en", "de"]
+
+
+def test_pair_batches_cut_exactly_and_keep_columns_aligned():
+    pages = [Page("f", "p%d" % i, "r%d" % i, 100 * i, [("u%d-%d" % (i, j), "t%d-%d" % (i, j), None)
+                                                    for j in range(i % 4 + 1)])
+             for i in range(10)]
+    flat = [(p.source, p.page_url, p.record_id, p.record_offset, u, t) for p in pages for u, t, _ in p.pairs]
+    assert len(flat) == 23
+    for n in (1, 3, 7, 23, 100):
+        batches = list(pipeline._pair_batches(iter(pages), n))
+        assert [len(b["url"]) for b in batches] == [n] * (23 // n) + ([23 % n] if 23 % n else [])
+        got = [row for b in batches
+               for row in zip(b["source"], b["page_url"], b["record_id"], b["record_offset"], b["url"], b["text"])]
+        assert got == flat
+    assert list(pipeline._pair_batches(iter([]), 5)) == []
