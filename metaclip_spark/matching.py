@@ -28,8 +28,8 @@ key "  ", matches any text whose spacing has a double space; load_metadata rejec
 Two automata, same answers (tests/test_matching.py runs every case on both): where the
 compiled speed-ups are built (metaclip_spark.native), the Automaton of csrc/ac_match.c, a
 breadth-first byte trie over the UTF-8 keys that spaces and encodes the text while it
-walks it (on the bench: 2.4x the plain pyahocorasick loop below, 0.6 s build, 58 MB for
-the 500k stand-in); otherwise pyahocorasick, tuned as described here (numbers below are
+walks it (on the bench: 2.2-2.5x the plain pyahocorasick loop below; build 0.7-0.9 s,
+0.4 s of it in C; 58 MB for the 500k stand-in); otherwise pyahocorasick, tuned as described here (numbers below are
 for this path; METACLIP_NATIVE=0 selects it).
 
 Speed, measured on this project's 2-vCPU VM (AMD EPYC, Python 3.11, pyahocorasick
