@@ -203,7 +203,7 @@ class _Built:
         self.n_never = (len(never_set) if not dups else
                         sum(1 for e in entries if e in never_set))
         self.n_keys = len(kept)
-        if speedups is not None:
+        if getattr(speedups, "Automaton", None) is not None:
             # the compiled automaton (csrc/ac_match.c): same answers, its own compact layout
             self.native = speedups.Automaton(kept, [first_id[e] for e in kept])
             self.automaton = None
