@@ -176,7 +176,8 @@ def render(res: dict) -> str:
     if load or res.get("load_note"):
         if L[-1] == "":
             L.pop()
-        busy = max((x[0] for x in load), default=0) > (os.cpu_count() or 1)
+        # judged by the load before the run: the end value includes the bench's own local[2] runs
+        busy = (res.get("load_start") or (0,))[0] > (os.cpu_count() or 1)
         L += ["- machine load (1/5/15-min load average) at start / end: %s%s%s" % (
             " / ".join("%.1f, %.1f, %.1f" % tuple(x) for x in load) or "not recorded",
             "; " + res["load_note"] if res.get("load_note") else "",
