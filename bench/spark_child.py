@@ -37,7 +37,7 @@ def main(argv: list[str]) -> int:
     sc.parallelize([0], 1).count()                      # JVM and one Python worker up
     if warm:
         samples = sorted(str(p) for p in defaults.sample_dir().glob("*.warc.wat.gz"))
-        warm_inputs = _distinct(samples, sc.defaultParallelism)
+        warm_inputs = _distinct(samples, sc.defaultParallelism, output + "-warm-inputs")
         run_match(_config(master, output + "-warm", metadata, warm_inputs), spark)
     w0 = time.perf_counter()
     summary = run_match(cfg, spark)
@@ -49,12 +49,13 @@ def main(argv: list[str]) -> int:
     return 0
 
 
-def _distinct(paths: list[str], n: int) -> list[str]:
-    """``n`` distinct names (symlinks) cycling over ``paths``: one task each."""
+def _distinct(paths: list[str], n: int, folder: str) -> list[str]:
+    """``n`` distinct names (symlinks in ``folder``, made afresh) cycling over ``paths``: one task each."""
     import os
-    import tempfile
+    import shutil
 
-    folder = tempfile.mkdtemp(prefix="bench-warm-")
+    shutil.rmtree(folder, ignore_errors=True)
+    os.makedirs(folder)
     out = []
     for i in range(n):
         src = paths[i % len(paths)]
