@@ -57,16 +57,7 @@ def part_name(uri: str, suffix: str = ".parquet") -> str:
     return "%s-%s%s" % (base, hashlib.sha1(uri.encode("utf-8")).hexdigest()[:12], suffix)
 
 
-_FIRST, _SECOND = itemgetter(0), itemgetter(1)
-
-
-def _batched(it: Iterable, n: int) -> Iterator[list]:
-    it = iter(it)
-    while True:
-        chunk = list(itertools.islice(it, n))
-        if not chunk:
-            return
-        yield chunk
+_URL, _TEXT, _DROP = itemgetter(0), itemgetter(1), itemgetter(2)
 
 
 def _lid(lid: LanguageId, texts: list[str], memo: dict | None = None) -> tuple[list[str], np.ndarray]:
@@ -115,14 +106,15 @@ def _run(uri: str, out_uri: str, schema: pa.Schema, body) -> FileResult:
 
 def _pair_batches(pages: Iterable[extract.Page], n: int) -> Iterator[dict]:
     """The pairs of consecutive pages as column lists (url, text, page_url, source,
-    record_id, record_offset), cut into batches of exactly ``n`` pairs (the last shorter)."""
-    names = ("url", "text", "page_url", "source", "record_id", "record_offset")
+    record_id, record_offset, drop), cut into batches of exactly ``n`` pairs (the last shorter)."""
+    names = ("url", "text", "page_url", "source", "record_id", "record_offset", "drop")
     cols = {k: [] for k in names}
-    url, text, page_url, source, record_id, offset = (cols[k] for k in names)
+    url, text, page_url, source, record_id, offset, drop = (cols[k] for k in names)
     for src, purl, rid, off, cands in pages:
         k = len(cands)
-        url.extend(map(_FIRST, cands))
-        text.extend(map(_SECOND, cands))
+        url.extend(map(_URL, cands))
+        text.extend(map(_TEXT, cands))
+        drop.extend(map(_DROP, cands))
         page_url.extend(itertools.repeat(purl, k))
         source.extend(itertools.repeat(src, k))
         record_id.extend(itertools.repeat(rid, k))
@@ -171,8 +163,7 @@ def match_file(uri: str, out_dir: str, matcher: Matcher, lid: LanguageId,
                 stats.add("english", n_en)
             if rows:
                 stats.add("matched", len(rows))
-                cols = {k: [b[k][i] for i in rows] for k in ("url", "text", "page_url", "source",
-                                                           "record_id", "record_offset")}
+                cols = {k: [v[i] for i in rows] for k, v in b.items() if k != "drop"}
                 cols["entry_ids"] = entry_ids
                 cols["lid_score"] = scores[rows]
                 cols["key_hash"] = key_hashes(cols["url"], cols["text"])
@@ -192,30 +183,25 @@ def extract_file(uri: str, out_dir: str, lid: LanguageId, limits: extract.Extrac
     """Every pair candidate of one file with its LID label/score and its drop reason (if any)."""
 
     def body(fh, stats: Stats, sink: ParquetSink) -> dict:
-        pairs = extract.pairs_from_file(fh, stats=stats, source=uri, limits=limits, keep_dropped=True)
+        pages = extract.pages_from_file(fh, stats=stats, source=uri, limits=limits, keep_dropped=True)
         lid_memo: dict = {}
-        for chunk in _batched(pairs, batch_size):
-            live = [i for i, p in enumerate(chunk) if p["drop"] is None]
-            labels, scores = _lid(lid, [chunk[i]["text"] for i in live], lid_memo)
-            lab = {i: (labels[j], float(scores[j])) for j, i in enumerate(live)}
-            cols = {k: [] for k in EXTRACT_SCHEMA.names}
-            for i, p in enumerate(chunk):
-                label, score = lab.get(i, (None, None))
-                drop = p["drop"]
-                if drop is None:
-                    if label != "en":
-                        drop = "not_english"
-                    elif score < lid.threshold:
-                        drop = "lid_low_score"
-                    if drop:
-                        stats.drop(drop)
-                    else:
-                        stats.add("english")
-                for k in ("url", "text", "page_url", "source", "record_id", "record_offset"):
-                    cols[k].append(p[k])
-                cols["lid_label"].append(label)
-                cols["lid_score"].append(score)
-                cols["drop"].append(drop)
+        for b in _pair_batches(pages, batch_size):
+            texts, drops = b["text"], b["drop"]
+            live = [i for i, drop in enumerate(drops) if drop is None]
+            labels, scores = _lid(lid, [texts[i] for i in live], lid_memo)
+            cols = dict(b)
+            cols["lid_label"] = lid_label = [None] * len(texts)
+            cols["lid_score"] = lid_score = [None] * len(texts)
+            for i, label, score in zip(live, labels, scores.tolist()):
+                lid_label[i], lid_score[i] = label, score
+                if label != "en":
+                    drops[i] = "not_english"
+                elif score < lid.threshold:
+                    drops[i] = "lid_low_score"
+                if drops[i]:
+                    stats.drop(drops[i])
+                else:
+                    stats.add("english")
             sink.write(pa.RecordBatch.from_pydict(cols, schema=EXTRACT_SCHEMA))
         stats.add("extract_rows", sink.rows)
         return {}
