@@ -386,12 +386,12 @@ class Matcher:
         return sorted(out)
 
     def _match_one(self, text: str, b: _Built) -> list[int]:
-        # No Python work per hit: map/set/sorted run in C. Guard keys (value -2)
-        # contain LF, which spacing() removes, so they never report.
         native = b.native
         if native is not None:
-            ids = native.find(text)
+            ids = native.find(text)              # spaces the text itself, ids ascending, unique
         else:
+            # No Python work per hit: map/set/sorted run in C. Guard keys (value -2)
+            # contain LF, which spacing() removes, so they never report.
             ids = sorted(set(map(_first, b.automaton.iter(spacing(text)))))
         if b.dup_keys and not b.dup_keys.isdisjoint(ids):
             ids = self._expand(ids, b)
