@@ -50,6 +50,11 @@ def _goal(value, target, higher_better: bool) -> str:
     return "**met**" if ok else "missed"
 
 
+def spark_key(n_files: int, master: str, warm: bool) -> str:
+    """Where a Spark scaling run sits in the results ("spark_local[2]", "spark4_local[1]", ..._warm)."""
+    return "spark%s_%s%s" % ("" if n_files == 2 else n_files, master, "_warm" if warm else "")
+
+
 def goals(res: dict) -> list[tuple[str, str, str, str]]:
     """(goal, measured, ratio/target, verdict) rows."""
     files = res.get("files", {})
@@ -82,11 +87,11 @@ def goals(res: dict) -> list[tuple[str, str, str, str]]:
     rss = max((files[x]["stage1"]["maxrss_mb"] for x in files if "stage1" in files[x]), default=None)
     rows.append(("<= 1.5 GB peak RSS per Python worker", "%s MB" % _f(rss, "%.0f"),
                  "%s GB (target <= 1.5)" % _f(rss and rss / 1024), _goal(rss and rss / 1024, 1.5, False)))
-    for suffix, what in (("_warm", "2 files, workers warm (a crawl's steady state)"),
-                         ("", "2 files, cold start (one-off worker costs included)")):
-        s1w = res.get("spark_local[1]" + suffix, {}).get("wall")
-        s2w = res.get("spark_local[2]" + suffix, {}).get("wall")
-        if s1w is None and suffix:
+    for warm, what in ((True, "2 files, workers warm (a crawl's steady state)"),
+                       (False, "2 files, cold start (one-off worker costs included)")):
+        s1w = res.get(spark_key(2, "local[1]", warm), {}).get("wall")
+        s2w = res.get(spark_key(2, "local[2]", warm), {}).get("wall")
+        if s1w is None and warm:
             continue
         r = s1w / s2w if s1w and s2w else None
         rows.append(("local[2] / local[1] throughput >= 1.8, %s" % what, "%s s vs %s s" % (_f(s2w), _f(s1w)),
@@ -218,7 +223,7 @@ def render(res: dict) -> str:
                                                                  p["cpu"], p["rows_per_s"]))
         L += ["| `balancing.keep_mask` alone (%d rows in memory) | %.3f | %.0f |" % (
                   k.get("rows", 0), k.get("cpu", 0), k.get("rows_per_s", 0)), ""]
-    if "spark_local[1]" in res:
+    if spark_key(2, "local[1]", False) in res:
         L += ["## Spark scaling (stage 1, WAT files, run_match, wall time after session start)", "",
               "Cold: the timed run_match is the first Spark work that needs the Python workers' stage-1 "
               "resources, so it pays their start, imports, automaton build and LID model load once per "
@@ -226,10 +231,10 @@ def render(res: dict) -> str:
               "timed run sees workers as they are after their first file of a crawl.", "",
               "| files | workers | local[1] wall s | local[2] wall s | local[2] / local[1] throughput | pool rows |",
               "|---|---|---|---|---|---|"]
-        for n, prefix, suffix in ((2, "spark_", ""), (2, "spark_", "_warm"), (4, "spark4_", "")):
-            a, b = res.get(prefix + "local[1]" + suffix), res.get(prefix + "local[2]" + suffix)
+        for n, warm in ((2, False), (2, True), (4, False)):
+            a, b = res.get(spark_key(n, "local[1]", warm)), res.get(spark_key(n, "local[2]", warm))
             if a and b:
-                L.append("| %d | %s | %.1f | %.1f | %.2fx | %d |" % (n, "warm" if suffix else "cold", a["wall"],
+                L.append("| %d | %s | %.1f | %.1f | %.2fx | %d |" % (n, "warm" if warm else "cold", a["wall"],
                                                                     b["wall"], a["wall"] / b["wall"], b["pool_rows"]))
         L.append("")
     L += ["## Projection: one monthly crawl", ""] + _projection(res) + [""]

@@ -155,7 +155,7 @@ def main(argv=None) -> int:
                 for master in ("local[1]", "local[2]"):
                     log("Spark stage 1, %s, %d WAT files%s (best of %d)"
                         % (master, n_files, ", workers warm" if warm else "", reps))
-                    key = ("spark%s_%s" % ("" if n_files == 2 else n_files, master)) + ("_warm" if warm else "")
+                    key = report.spark_key(n_files, master, warm)
                     res[key] = best_of(lambda: spark_run(master, inputs, metadata, os.path.join(WORK, "spark-out"),
                                                          warm), reps, key="wall")
     except CorrectnessError as exc:
