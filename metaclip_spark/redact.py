@@ -5,6 +5,13 @@ process (AWS keys, session tokens, ...), the user:password part of URLs, and the
 secret-looking query parameters and ``key=value`` pairs (signatures, tokens, passwords).
 ``scrub_obj`` applies it to every string of a JSON-like structure. Every file the jobs write
 beside their outputs and every message the CLI prints goes through here.
+
+``scrub_uri(uri)`` is the stored name of an input: a pure function of the URI (the same on
+every machine and executor, unlike ``scrub``, which also masks this process's environment
+secrets): the userinfo (``user:password@``) and the values of credential query parameters
+are masked, nothing else changes. ``is_secret_name`` decides which parameter and setting
+names are credentials (see its doc); ``mask_secret_keys`` masks the values of such keys in
+a JSON-like structure (the saved config).
 """
 
 from __future__ import annotations
@@ -13,6 +20,7 @@ import logging
 import os
 import re
 from typing import Any
+from urllib.parse import unquote
 
 MASK = "***"
 
@@ -28,6 +36,78 @@ _PAIR_RE = re.compile(
     r"password|passwd|secret|aws_secret_access_key|aws_session_token|aws_access_key_id|"
     r"secret_key|access_key|api_key|apikey)[\"']?\s*[=:]\s*[\"']?)(?P<value>[^&\s\"',;}]+)",
     re.I)
+
+
+# A name (query parameter, config key, one dotted component at a time) is a credential when
+# its last component ends with one of the words of _SECRET_LAST (camelCase and snake_case:
+# "X-Amz-Security-Token", "keyPassword", "client_secret"), is the word key/apikey/sig/auth on
+# its own or after - or _ ("secret.key", "api_key", "Key"), or ends with
+# access/secret/private/account + key ("accessKey"); or when any other component is exactly
+# key/secret/password/passwd/token ("fs.azure.account.key.<account>.blob.core.windows.net").
+# Not credentials: entry_ids, key_hash, keyword, keyStore, monkey, max_tokens, tokenizer,
+# credentials.provider, X-Amz-SignedHeaders, X-Amz-Date.
+_SECRET_LAST_RE = re.compile(
+    r"(?:secret|password|passwd|pwd|token|credentials?|signature)$"
+    r"|(?:^|[-_])(?:key|apikey|sig|auth)$"
+    r"|(?:access|secret|private|account)[-_]?key$", re.I)
+_URL_IN_TEXT_RE = re.compile(r"[a-zA-Z][a-zA-Z0-9+.-]*://[^\s\"'<>]+")
+_SECRET_PART = frozenset(("key", "secret", "password", "passwd", "token"))
+_URI_RE = re.compile(r"^(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)(?P<netloc>[^/?#]*)(?P<path>[^?#]*)"
+                     r"(?:\?(?P<query>[^#]*))?(?P<fragment>#.*)?$", re.S)
+
+
+def is_secret_name(name: str) -> bool:
+    """True when a setting or query parameter called ``name`` holds a credential (the rule
+    is spelt out above ``_SECRET_LAST_RE``)."""
+    parts = str(name).strip().split(".")
+    if _SECRET_LAST_RE.search(parts[-1]):
+        return True
+    return any(p.lower() in _SECRET_PART for p in parts[:-1])
+
+
+def scrub_uri(uri: Any) -> Any:
+    """``uri`` with its userinfo and the values of credential query parameters masked.
+
+    Deterministic (no environment lookups) and idempotent; names without a ``scheme://``
+    (local paths, where ``?`` is part of the file name) are returned unchanged."""
+    if not isinstance(uri, str):
+        return uri
+    m = _URI_RE.match(uri)
+    if not m:
+        return uri
+    netloc = m.group("netloc")
+    if "@" in netloc:
+        netloc = MASK + "@" + netloc.rsplit("@", 1)[1]
+    query = m.group("query")
+    if query:
+        fields = []
+        for item in query.split("&"):
+            name, eq, value = item.partition("=")
+            if eq and value and is_secret_name(unquote(name)):
+                item = name + "=" + MASK
+            fields.append(item)
+        query = "&".join(fields)
+    return "%s%s%s%s%s" % (m.group("scheme"), netloc, m.group("path"),
+                           "" if query is None else "?" + query, m.group("fragment") or "")
+
+
+def mask_secret_keys(obj: Any) -> Any:
+    """A copy of a JSON-like structure whose values under credential keys
+    (``is_secret_name``) are masked; empty and null values are kept (nothing to hide)."""
+    if isinstance(obj, dict):
+        return {k: _mask_value(v) if isinstance(k, str) and is_secret_name(k) else mask_secret_keys(v)
+                for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [mask_secret_keys(v) for v in obj]
+    return obj
+
+
+def _mask_value(v: Any) -> Any:
+    if isinstance(v, dict):
+        return {k: _mask_value(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [_mask_value(x) for x in v]
+    return v if v is None or v == "" else MASK
 
 
 def secret_values(environ: dict | None = None) -> list[str]:
@@ -54,7 +134,8 @@ def _scrub(text: Any, secrets: list[str]) -> Any:
         if value and value in text:
             text = text.replace(value, MASK)
     text = _USERINFO_RE.sub(lambda m: m.group("scheme") + MASK + "@", text)
-    return _PAIR_RE.sub(lambda m: m.group("key") + MASK, text)
+    text = _PAIR_RE.sub(lambda m: m.group("key") + MASK, text)
+    return _URL_IN_TEXT_RE.sub(lambda m: scrub_uri(m.group(0)), text) if "://" in text else text
 
 
 def scrub_obj(obj: Any, _secrets: list[str] | None = None) -> Any:
