@@ -14,7 +14,7 @@ from typing import Any, Mapping
 
 import yaml
 
-from .redact import scrub_obj
+from .redact import mask_secret_keys, scrub_obj
 
 
 class ConfigError(ValueError):
@@ -104,8 +104,11 @@ class Config:
         return dataclasses.asdict(self)
 
     def to_json(self) -> str:
-        """The resolved config as saved beside outputs: credentials masked (redact.scrub_obj)."""
-        return json.dumps(scrub_obj(self.to_dict()), indent=2, sort_keys=True)
+        """The resolved config as saved beside outputs: credentials masked, both the values of
+        settings whose name says they are credentials (redact.is_secret_name, e.g.
+        spark.conf's ``spark.hadoop.fs.s3a.secret.key``) and those inside values
+        (redact.scrub_obj: URL userinfo, signed-URL parameters, environment secrets)."""
+        return json.dumps(scrub_obj(mask_secret_keys(self.to_dict())), indent=2, sort_keys=True)
 
     def validate(self) -> "Config":
         if not 0.0 <= self.input.max_failed_fraction <= 1.0:
@@ -219,6 +222,13 @@ def load_config(paths: list[str] | None = None, sets: list[str] | None = None,
     dotted.update({k: v for k, v in (overrides or {}).items() if v is not None})
     for key, value in dotted.items():
         *parents, leaf = key.split(".")
+        obj = cfg
+        for i, p in enumerate(parents):        # a mapping setting (spark.conf.<key>): the rest is one key
+            obj = getattr(obj, p, None) if dataclasses.is_dataclass(obj) else None
+            if isinstance(obj, dict):
+                value = {**obj, ".".join(parents[i + 1:] + [leaf]): value}
+                parents, leaf = parents[:i], p
+                break
         nested: dict = {leaf: value}
         for p in reversed(parents):
             nested = {p: nested}

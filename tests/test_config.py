@@ -58,3 +58,31 @@ def test_missing_and_malformed_files(tmp_path):
     top.write_text("- 1\n")
     with pytest.raises(ConfigError, match="mapping at the top level"):
         load_config([str(top)])
+
+
+def test_saved_config_masks_credential_settings(tmp_path):
+    """Issue #13 item 9: credentials given as settings never reach config.json (the run
+    itself still gets them); settings that only look alike are kept."""
+    y = tmp_path / "c.yaml"
+    y.write_text("spark:\n  conf:\n    spark.hadoop.fs.s3a.session.token: YAMLTOKEN77\n"
+                 "    spark.hadoop.fs.s3a.aws.credentials.provider: org.apache.hadoop.fs.s3a.TemporaryAWSCredentialsProvider\n")
+    cfg = load_config([str(y)], sets=["spark.conf.spark.hadoop.fs.s3a.secret.key=S3KRETVALUE99",
+                                      "spark.conf.spark.hadoop.fs.s3a.access.key=AKIDVALUE99",
+                                      "spark.conf.spark.sql.shuffle.partitions=7"],
+                      overrides={"input.paths": ["https://bob:pw77secret@h/f.warc.gz?X-Amz-Signature=SIG77&n=1"]})
+    assert cfg.spark.conf == {
+        "spark.hadoop.fs.s3a.session.token": "YAMLTOKEN77",
+        "spark.hadoop.fs.s3a.aws.credentials.provider": "org.apache.hadoop.fs.s3a.TemporaryAWSCredentialsProvider",
+        "spark.hadoop.fs.s3a.secret.key": "S3KRETVALUE99", "spark.hadoop.fs.s3a.access.key": "AKIDVALUE99",
+        "spark.sql.shuffle.partitions": "7"}
+    text = cfg.to_json()
+    saved = json.loads(text)
+    assert saved["spark"]["conf"] == {
+        "spark.hadoop.fs.s3a.session.token": "***",
+        "spark.hadoop.fs.s3a.aws.credentials.provider": "org.apache.hadoop.fs.s3a.TemporaryAWSCredentialsProvider",
+        "spark.hadoop.fs.s3a.secret.key": "***", "spark.hadoop.fs.s3a.access.key": "***",
+        "spark.sql.shuffle.partitions": "7"}
+    assert saved["input"]["paths"] == ["https://***@h/f.warc.gz?X-Amz-Signature=***&n=1"]
+    assert saved["input"]["kind"] == "wat" and saved["match"]["batch_size"] == 8192
+    for secret in ("YAMLTOKEN77", "S3KRETVALUE99", "AKIDVALUE99", "pw77secret", "SIG77"):
+        assert secret not in text
