@@ -51,8 +51,9 @@ flushed into ``stats`` when the iterator is exhausted or closed):
   ``undecodable_page`` (the declared charset's codec or the HTML parser fails, e.g.
   ``charset=idna``)
 - errors (``errors.<kind>``, with a message in ``stats.errors``): ``empty_file``,
-  ``not_gzip``, ``truncated_gzip``, ``bad_gzip``, ``truncated_record``, ``bad_record``,
-  ``bad_content_length``, ``read_error`` (see :mod:`metaclip_spark.warc`; ``bad_record``
+  ``not_gzip``, ``leading_junk``, ``empty_gzip``, ``truncated_gzip``, ``bad_gzip``,
+  ``truncated_record``, ``bad_record``, ``bad_content_length``, ``read_error`` (see
+  :mod:`metaclip_spark.warc`; ``bad_record``
   also for a record whose processing raised), ``reader_error`` (the warcio/fastwarc
   readers, or any reader that raises), ``malformed_json`` (a WAT body with ``IMG@`` that does not
   parse; bodies without ``IMG@`` are never parsed), ``open_error`` (src cannot be opened).

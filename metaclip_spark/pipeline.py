@@ -79,7 +79,9 @@ def _lid(lid: LanguageId, texts: list[str], memo: dict | None = None) -> tuple[l
 
 
 def _run(uri: str, out_uri: str, schema: pa.Schema, body) -> FileResult:
-    """Shared frame: open the input, write the sink, turn unexpected failures into a result."""
+    """Shared frame: open the input, write the sink, turn unexpected failures into a result.
+    An input read to its end without a single WARC record (empty, not gzip/WARC, an empty
+    gzip ...) is a failed input too (``failed`` names its damage), with its counts kept."""
     stats = Stats()
     stats.add("inputs")
     sink = None
@@ -92,7 +94,12 @@ def _run(uri: str, out_uri: str, schema: pa.Schema, body) -> FileResult:
         if broken is not None:   # the stream failed for good after its retries: the input failed
             raise broken
         sink.commit()
-        return FileResult(uri, out_uri, sink.rows, stats, seconds=time.perf_counter() - start, **extra)
+        failed = None
+        if not stats["records_read"]:   # not one record (empty, not a WARC, ...): listed as failed, damage kept
+            stats.add("inputs_failed")
+            failed = scrub("no WARC record read: " + ("; ".join("%s: %s" % (e["kind"], e["message"])
+                                                                for e in stats.errors[:3]) or "no error reported"))
+        return FileResult(uri, out_uri, sink.rows, stats, failed=failed, seconds=time.perf_counter() - start, **extra)
     except Exception as exc:  # the input failed as a whole: recorded, never fatal to the task
         if sink is not None:
             sink.abort()

@@ -12,8 +12,10 @@ Content-Length is too long is cut at its member end, one whose Content-Length is
 is extended to it (both ``errors.bad_content_length``), so no lie swallows the next record.
 It also reads uncompressed WARCs and members holding several records (or a whole file).
 Damage is counted with ``stats.error(source, kind, message)``, never raised:
-``empty_file``; ``not_gzip`` (neither gzip nor WARC, e.g. an S3 error XML);
-``truncated_gzip`` (the input ends inside a member: its record is dropped, every complete
+``empty_file``; ``not_gzip`` (neither gzip nor WARC anywhere in the input, e.g. an S3 error
+XML); ``leading_junk`` (bytes before the first gzip member or ``WARC/`` line: skipped to it,
+the records from there on kept); ``empty_gzip`` (gzip data that holds no record and no damage,
+e.g. the 20 bytes of ``gzip -c </dev/null``); ``truncated_gzip`` (the input ends inside a member: its record is dropped, every complete
 record before it kept); ``bad_gzip`` (corrupt deflate data or junk between members: skipped
 to the next gzip header); ``truncated_record`` (an uncompressed file ends inside a record);
 ``bad_record`` (bytes that are no WARC record: skipped to the next ``WARC/`` line or
@@ -85,6 +87,7 @@ class _Gzip:
     def __init__(self, fh: BinaryIO, head: bytes):
         self.fh, self.data, self.mv, self.pos, self.base = fh, head, memoryview(head), 0, 0
         self.eof, self.done, self.d, self.offset, self.step = False, True, None, 0, STEP
+        self.inflated = 0        # bytes inflated by read() (the members the C reader takes not counted)
 
     def _fill(self) -> bool:
         if self.eof:
@@ -133,6 +136,7 @@ class _Gzip:
                 self.pos += len(chunk)
                 self.step = min(self.step * 2, CHUNK)
             if out:
+                self.inflated += len(out)
                 return out
         return b""
 
@@ -156,14 +160,14 @@ class _Plain:
 
     gzip = False
 
-    def __init__(self, fh: BinaryIO, head: bytes):
-        self.fh, self.head, self.started, self.done, self.offset = fh, head, False, False, 0
+    def __init__(self, fh: BinaryIO, head: bytes, offset: int = 0):
+        self.fh, self.head, self.started, self.done, self.offset = fh, head, False, False, offset
 
     def next_unit(self):
         if self.started:
             return None
         self.started = True
-        return 0
+        return self.offset
 
     def read(self) -> bytes:
         if self.head:
@@ -199,6 +203,32 @@ def _parse_header_py(raw: bytes) -> dict:
     return headers
 
 
+def _skip_junk(fh: BinaryIO, buf: bytes):
+    """Find the start of a WARC whose first bytes ``buf`` are neither a gzip header nor a
+    ``WARC/`` line: the first gzip header, or the first ``WARC/`` at a line start, whichever
+    comes first. Returns (source, offset, blank) -- source positioned there, ``blank`` when
+    only CR/LF came before -- or None when the input holds neither. Reads on as far as needed
+    (junk between members is skipped the same way); keeps at most CHUNK + 5 bytes."""
+    base, blank = 0, True
+    while True:
+        g = buf.find(_GZIP_MAGIC)
+        w = buf.find(b"\nWARC/", 0, g + 5 if g >= 0 else len(buf))
+        if g >= 0 or w >= 0:
+            i = w + 1 if w >= 0 and (g < 0 or w < g) else g
+            blank = blank and not buf[:i].strip(b"\r\n")
+            if i == g:
+                src = _Gzip(fh, buf[i:])
+                src.base = base + i
+                return src, base + i, blank
+            return _Plain(fh, buf[i:], base + i), base + i, blank
+        k = max(0, len(buf) - 5)                 # a header cut by the chunk end is found next time
+        blank = blank and not buf[:k].strip(b"\r\n")
+        more = fh.read(CHUNK)
+        if not more:
+            return None
+        buf, base = buf[k:] + more, base + k
+
+
 def _header_end(buf: bytes, p: int):
     """(end of the header lines, start of the block) of the header at ``p``, or None."""
     i = buf.find(b"\r\n\r\n", p, p + HEADER_MAX)
@@ -215,7 +245,11 @@ def _strip_trailer(block: bytes) -> bytes:
 def read_records(fh: BinaryIO, stats=None, source: str = "", types=None,
                  max_block: int = DEFAULT_MAX_BLOCK) -> Iterator[Record]:
     """Yield the records of a (multi-member gzip or plain) WARC stream; see the module doc."""
+    n_errors = 0
+
     def error(kind, msg):
+        nonlocal n_errors
+        n_errors += 1
         if stats is not None:
             stats.error(source, kind, msg)
 
@@ -237,15 +271,27 @@ def read_records(fh: BinaryIO, stats=None, source: str = "", types=None,
     elif head.strip() and b"WARC/".startswith(head.lstrip()[:5]):
         src = _Plain(fh, head)
     else:
-        error("not_gzip", "neither gzip nor WARC; starts with %r" % head)
-        return
+        try:
+            found = _skip_junk(fh, head)
+        except Exception as exc:
+            error("read_error", "%s: %r" % (type(exc).__name__, exc))
+            return
+        if found is None:
+            error("not_gzip", "neither gzip nor WARC; starts with %r" % head)
+            return
+        src, start, blank = found
+        if not (blank and not src.gzip):         # blank lines before a plain WARC's first record are no damage
+            error("leading_junk", "%d bytes before the first %s, starting with %r"
+                  % (start, "gzip member" if src.gzip else "WARC/ line", head[:start]))
     gz = src.gzip
     batch = _native_records if gz else None
+    n_records = 0
     while True:
         if batch is not None:                    # runs of well-formed members, in C
             items, pos = batch(src.data, src.pos, _decompressobj, STEP, types)
             if items:
                 base, src.pos = src.base, pos
+                n_records += len(items)
                 for off, rtype, headers, block in items:
                     yield Record(base + off, rtype, headers, block, True)
                 continue
@@ -259,7 +305,9 @@ def read_records(fh: BinaryIO, stats=None, source: str = "", types=None,
         if off is None:
             break
         try:
-            yield from _unit_records(src, gz, types, max_block, error)
+            for rec in _unit_records(src, gz, types, max_block, error):
+                n_records += 1
+                yield rec
         except _Truncated as exc:
             error("truncated_gzip", str(exc))
             break
@@ -270,6 +318,8 @@ def read_records(fh: BinaryIO, stats=None, source: str = "", types=None,
     exc = getattr(src, "read_error", None)
     if exc is not None:
         error("read_error", "%s: %r" % (type(exc).__name__, exc))
+    if gz and not n_records and not n_errors:    # whole, undamaged gzip members without a record
+        error("empty_gzip", "the gzip data holds no WARC record (it inflates to %d bytes)" % src.inflated)
 
 
 def _unit_records(src, gz, types, max_block, error) -> Iterator[Record]:

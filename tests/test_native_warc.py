@@ -98,7 +98,7 @@ def read_all(data: bytes, native_on: bool, monkeypatch, types=None, chunk=None):
 
 def damaged(data: bytes, rng: random.Random, first: bytes) -> bytes:
     """One random kind of damage to a multi-member gzip WARC (first: a clean record)."""
-    op = rng.randrange(6)
+    op = rng.randrange(8)
     i = rng.randrange(len(data))
     if op == 0:
         return data[:i]                                            # truncated
@@ -112,8 +112,13 @@ def damaged(data: bytes, rng: random.Random, first: bytes) -> bytes:
     if op == 4:                                                     # a member larger than STEP
         return gz.compress(b"WARC/1.0\r\nWARC-Type: resource\r\nContent-Length: 200000\r\n\r\n"
                            + rng.randbytes(200000) + b"\r\n\r\n", mtime=0) + data
-    raw = first.replace(b"Content-Length: ", b"Content-Length: 1", 1)  # a lying Content-Length
-    return gz.compress(raw, mtime=0) + data
+    if op == 5:
+        raw = first.replace(b"Content-Length: ", b"Content-Length: 1", 1)  # a lying Content-Length
+        return gz.compress(raw, mtime=0) + data
+    if op == 6:                                                     # junk before the first member
+        return rng.choice([b"\n", b"\r\n", rng.randbytes(rng.randrange(1, 9000))]) + data
+    j = data.find(b"\x1f\x8b\x08", i)                               # an empty member (gzip </dev/null)
+    return data + gz.compress(b"", mtime=0) if j < 0 else data[:j] + gz.compress(b"", mtime=0) + data[j:]
 
 
 def test_reader_native_equals_python_on_damaged_files(tmp_path, monkeypatch):
@@ -126,7 +131,18 @@ def test_reader_native_equals_python_on_damaged_files(tmp_path, monkeypatch):
     firsts = [zlib.decompressobj(31).decompress(data) for data in clean]   # each file's first member
     for data in clean:
         assert read_all(data, True, monkeypatch) == read_all(data, False, monkeypatch)
-    for n in range(150):
+    empty = gz.compress(b"", mtime=0)
+    warc0 = clean[[f.endswith(".warc.gz") for f in files].index(True)]
+    n_recs0 = len(read_all(warc0, False, monkeypatch)[0])
+    assert n_recs0 == 121
+    for data, n_recs, kinds in ((b"\n" + warc0, n_recs0, ["leading_junk"]),
+                                (b"junk" * 5000 + warc0, n_recs0, ["leading_junk"]),
+                                (empty + warc0, n_recs0, []), (empty, 0, ["empty_gzip"]),
+                                (b"<Error/>", 0, ["not_gzip"])):
+        recs, errors = read_all(data, True, monkeypatch, chunk=4096)
+        assert (recs, errors) == read_all(data, False, monkeypatch, chunk=4096)
+        assert len(recs) == n_recs and [e["kind"] for e in errors] == kinds
+    for n in range(200):
         k = rng.randrange(len(clean))
         data = clean[k]
         for _ in range(rng.randint(1, 2)):

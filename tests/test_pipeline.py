@@ -39,3 +39,35 @@ def test_pair_batches_cut_exactly_and_keep_columns_aligned():
                for row in zip(b["source"], b["page_url"], b["record_id"], b["record_offset"], b["url"], b["text"])]
         assert got == flat
     assert list(pipeline._pair_batches(iter([]), 5)) == []
+
+
+def test_inputs_without_any_record_are_failed_inputs(tmp_path):
+    """Issue #13: a file that yields no record at all (empty, not gzip/WARC, an empty gzip) is
+    listed in failed_inputs with its damage; one with leading junk is read in full."""
+    import gzip
+
+    from metaclip_spark.extract import ExtractLimits
+    from metaclip_spark.totals import RunTotals
+
+    sample = (defaults.sample_dir() / "SYNTH-1-00000.warc.gz").read_bytes()
+    inputs = {"clean.warc.gz": sample, "junk.warc.gz": b"\n" + sample, "empty.warc.gz": b"",
+              "s3-error.warc.gz": b'<?xml version="1.0"?><Error><Code>AccessDenied</Code></Error>',
+              "empty-gzip.warc.gz": gzip.compress(b"", mtime=0)}
+    lid = LanguageId(defaults.default_lid_model_path(), 0.5)
+    totals, results = RunTotals(1), {}
+    for name, data in inputs.items():
+        (tmp_path / name).write_bytes(data)
+        results[name] = r = pipeline.extract_file(str(tmp_path / name), str(tmp_path / "out"), lid, ExtractLimits())
+        totals.add_file(r)
+    assert [(f["source"].rsplit("/", 1)[-1], f["error"]) for f in totals.failed_inputs()] == [
+        ("empty-gzip.warc.gz", "no WARC record read: empty_gzip: the gzip data holds no WARC record "
+                               "(it inflates to 0 bytes)"),
+        ("empty.warc.gz", "no WARC record read: empty_file: the input holds no bytes"),
+        ("s3-error.warc.gz", "no WARC record read: not_gzip: neither gzip nor WARC; starts with b'<?xml'")]
+    assert totals.stats["inputs"] == 5 and totals.stats["inputs_failed"] == 3
+    assert {k: totals.stats["errors." + k] for k in ("empty_gzip", "empty_file", "not_gzip", "leading_junk")} == \
+        {"empty_gzip": 1, "empty_file": 1, "not_gzip": 1, "leading_junk": 1}
+    clean, junk = results["clean.warc.gz"], results["junk.warc.gz"]
+    assert clean.failed is None and junk.failed is None and junk.rows == clean.rows == 171
+    assert junk.stats["records_read"] == clean.stats["records_read"] == 91
+    assert {k: v for k, v in junk.stats.counts.items() if k != "errors.leading_junk"} == dict(clean.stats.counts)

@@ -213,6 +213,82 @@ def test_not_gzip_s3_error_body():
     assert st.errors[0]["message"].startswith("neither gzip nor WARC; starts with b'<?xml'")
 
 
+SAMPLE_IDS = ["<urn:uuid:info>", "<urn:uuid:req1>", "<urn:uuid:resp1>", "<urn:uuid:meta1>", "<urn:uuid:resp2>"]
+
+
+@pytest.mark.parametrize("junk", [b"\n", b"\r\n\r\n", b"x", b"<html>503 Slow Down</html>\n", b"\x1f", b"\x8b\x08",
+                                  bytes(range(256)) * 40], ids=["lf", "crlfcrlf", "x", "html", "1f", "8b08", "binary"])
+def test_leading_junk_before_the_first_member_is_skipped(junk):
+    """Junk before the first gzip member is skipped like junk between members: every record
+    kept at its true offset, one ``leading_junk`` error saying how many bytes."""
+    members = [gzip.compress(r, mtime=0) for r in sample_raws()]
+    clean = summary(records(io.BytesIO(b"".join(members))))
+    st = Stats()
+    got = summary(records(io.BytesIO(junk + b"".join(members)), st))
+    assert got == [(off + len(junk), *rest) for off, *rest in clean]
+    assert [r[2] for r in got] == SAMPLE_IDS
+    assert dict(st.counts) == {"errors.leading_junk": 1}
+    assert st.errors[0]["message"].startswith("%d bytes before the first gzip member" % len(junk))
+
+
+def test_leading_junk_longer_than_a_read_with_a_false_gzip_header(monkeypatch):
+    monkeypatch.setattr(warc, "CHUNK", 4096)
+    junk = b"J" * 10000 + b"\x1f\x8b\x08 not deflate data " + b"K" * 9000     # a false header inside
+    data = junk + b"".join(gzip.compress(r, mtime=0) for r in sample_raws())
+    st = Stats()
+    got = records(io.BytesIO(data), st)
+    assert [r.get("warc-record-id") for r in got] == SAMPLE_IDS and got[0].offset == len(junk)
+    assert dict(st.counts) == {"errors.leading_junk": 1, "errors.bad_gzip": 1}
+    assert [e["kind"] for e in st.errors] == ["leading_junk", "bad_gzip"]
+    assert st.errors[0]["message"].startswith("10000 bytes before the first gzip member")
+
+
+def test_leading_junk_before_an_uncompressed_warc():
+    plain = b"".join(sample_raws())
+    clean = summary(records(io.BytesIO(plain)))
+    st = Stats()
+    got = summary(records(io.BytesIO(b"HTTP/1.1 200 OK\r\n\r\n" + plain), st))
+    assert got == [(off + 19, *rest) for off, *rest in clean] and [r[2] for r in got] == SAMPLE_IDS
+    assert dict(st.counts) == {"errors.leading_junk": 1}
+    st = Stats()                                   # blank lines only: no damage (as between records)
+    got = summary(records(io.BytesIO(b"\r\n" * 5 + plain), st))
+    assert got == [(off + 10, *rest) for off, *rest in clean] and st.errors == []
+
+
+def test_random_cuts_after_leading_junk_keep_the_records_before_the_cut():
+    """180 cuts of a file with a stray leading newline: exactly the records whose member ends
+    before the cut, and one error for the cut itself (none when it falls between members)."""
+    members = [gzip.compress(r, mtime=0) for r in sample_raws()]
+    data = b"\n" + b"".join(members)
+    ends = [1 + sum(map(len, members[:i + 1])) for i in range(len(members))]
+    rng = random.Random(13)
+    cuts = sorted(rng.sample(range(2, len(data)), 175)) + ends
+    for cut in cuts:
+        st = Stats()
+        got = [r.get("warc-record-id") for r in records(io.BytesIO(data[:cut]), st)]
+        assert got == [SAMPLE_IDS[i] for i, end in enumerate(ends) if end <= cut], cut
+        kinds = [e["kind"] for e in st.errors]
+        assert kinds[0] == "leading_junk" and len(kinds) == (1 if cut in ends else 2), (cut, kinds)
+
+
+@pytest.mark.parametrize("data,n", [(gzip.compress(b""), 0), (gzip.compress(b"") * 3, 0),
+                                    (gzip.compress(b"\r\n\r\n"), 4)], ids=["empty", "three_empty", "blank_lines"])
+def test_gzip_without_records_is_counted(data, n):
+    """`gzip -c </dev/null` (20 bytes) and the like: no record, no damage, counted by name."""
+    st = Stats()
+    assert records(io.BytesIO(data), st) == []
+    assert dict(st.counts) == {"errors.empty_gzip": 1}
+    assert st.errors[0]["message"] == "the gzip data holds no WARC record (it inflates to %d bytes)" % n
+
+
+def test_empty_members_among_records_are_no_damage():
+    members = [gzip.compress(r, mtime=0) for r in sample_raws()]
+    empty = gzip.compress(b"", mtime=0)
+    st = Stats()
+    got = records(io.BytesIO(empty + members[0] + empty + b"".join(members[1:]) + empty), st)
+    assert [r.get("warc-record-id") for r in got] == SAMPLE_IDS and st.errors == []
+
+
 @pytest.mark.parametrize("cut", [1, 9, 30, 200])
 def test_truncated_last_member_keeps_complete_records(tmp_path, cut):
     raws = sample_raws()
