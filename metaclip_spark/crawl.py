@@ -12,11 +12,13 @@ validated, so the folder can never escape the output root.
 
 from __future__ import annotations
 
+import posixpath
 import re
 
 import xxhash
 
 from .io import CC_HTTPS_ROOT, CC_S3_ROOT, InputError, read_paths_list
+from .redact import scrub_uri
 
 CRAWL_ID_RE = re.compile(r"CC-MAIN-(\d{4})-(\d{2})")
 KINDS = {"wat": (".warc.wat.gz",), "warc": (".warc.gz",)}
@@ -64,21 +66,39 @@ def crawl_inputs(crawl: str, kind: str = "wat", source: str = "https", paths_lis
     """Full URIs of the ``kind`` files of ``crawl``, sampled then limited (see the module doc)."""
     uri = paths_list or listing_uri(crawl, kind, source)
     listing_uri(crawl, kind, source)   # validates the arguments also when a local list is given
-    uris = read_paths_list(uri, SOURCES[source])
-    prefix = SOURCES[source] + "crawl-data/%s/" % crawl
-    wrong = [u for u in uris if not u.startswith(prefix)]
-    if wrong:
-        raise InputError("%s is not the listing of %s from %s: e.g. %s" % (uri, crawl, source, wrong[0]))
+    root = SOURCES[source]
+    prefix = root + "crawl-data/%s/" % crawl
+    uris = []
+    for u in read_paths_list(uri, root):
+        norm = _under(root, u)       # normalised first: crawl-data/<id>/../../x is not under the prefix
+        if norm is None or not norm.startswith(prefix):
+            raise InputError("%s is not the listing of %s from %s: e.g. %s is not under %s"
+                             % (scrub_uri(uri), crawl, source, scrub_uri(u), prefix))
+        uris.append(norm)
+    uris = list(dict.fromkeys(uris))
     bad_kind = [u for u in uris if not u.endswith(KINDS[kind])
                 or (kind == "warc" and u.endswith((".wat.gz", ".wet.gz")))]
     if bad_kind:
-        raise InputError("%s holds files that are not %s files: e.g. %s" % (uri, kind, bad_kind[0]))
+        raise InputError("%s holds files that are not %s files: e.g. %s"
+                         % (scrub_uri(uri), kind, scrub_uri(bad_kind[0])))
     uris = sample(uris, fraction, seed)
     if limit is not None:
         if limit <= 0:
             raise InputError("--limit must be > 0, got %r" % limit)
         uris = uris[:limit]
     return uris
+
+
+def _under(root: str, uri: str) -> str | None:
+    """``uri`` with its path below ``root`` normalised (``a/../b`` is ``b``); None when it is
+    not below ``root`` or its ``..`` segments leave it."""
+    if not uri.startswith(root):
+        return None
+    path, sep, query = uri[len(root):].partition("?")
+    norm = posixpath.normpath(path or ".")
+    if norm == "." or norm == ".." or norm.startswith(("../", "/")):
+        return None
+    return root + norm + sep + query
 
 
 def crawl_output(root: str, crawl: str) -> str:

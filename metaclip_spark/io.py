@@ -13,11 +13,12 @@ import glob
 import gzip
 import io
 import os
+import posixpath
 import threading
 from typing import BinaryIO, Iterable
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
-from .redact import scrub
+from .redact import scrub, scrub_uri
 from .streams import DEFAULT_POLICY, InputReadError, ResumableStream, RetryPolicy, s3_error, s3_opener, https_opener
 
 CC_HTTPS_ROOT = "https://data.commoncrawl.org/"
@@ -112,29 +113,62 @@ def _matches(name: str, patterns: Iterable[str]) -> bool:
 
 
 def is_paths_list(uri: str) -> bool:
-    return _matches(uri, PATHS_LIST_PATTERNS) and not _matches(uri, INPUT_PATTERNS)
+    """By the file name (of a URL: its path, so ``lists/wat.paths?X-Amz-Signature=...`` is one)."""
+    name = urlsplit(uri).path if "://" in uri else uri
+    return _matches(name, PATHS_LIST_PATTERNS) and not _matches(name, INPUT_PATTERNS)
+
+
+REMOTE_SCHEMES = ("s3", "s3a", "s3n", "http", "https", "gs")
 
 
 def read_paths_list(uri: str, root: str | None = None) -> list[str]:
     """Lines of a paths list (plain or gzip). CommonCrawl-relative lines (``crawl-data/...``)
     are prefixed with ``root`` (default: the https mirror); other relative lines are taken
-    relative to the list's own folder."""
+    relative to the list's own folder. Paths are normalised (``..`` resolved): a
+    ``crawl-data/`` line that leaves ``crawl-data/`` is refused, and a list read from a
+    remote location (https, s3) may name only remote files: a local path in it (absolute,
+    ``file://``) is refused (InputError naming the entry, credentials scrubbed)."""
     data = read_bytes(uri)
     if data[:2] == b"\x1f\x8b":
         data = gzip.decompress(data)
-    base = uri.rsplit("/", 1)[0] + "/" if "/" in uri else ""
+    remote = scheme(uri) in REMOTE_SCHEMES
+    if "://" in uri:              # the list's folder, without its query (a signature is per object)
+        parts = urlsplit(uri)
+        base = urlunsplit(parts._replace(path=parts.path.rsplit("/", 1)[0] + "/", query="", fragment=""))
+    else:
+        base = uri.rsplit("/", 1)[0] + "/" if "/" in uri else ""
     out = []
-    for raw in data.decode("utf-8").splitlines():
+    for n, raw in enumerate(data.decode("utf-8").splitlines(), 1):
         line = raw.strip()
         if not line or line.startswith("#"):
             continue
-        if scheme(line) or line.startswith("/"):
-            out.append(line)
+        s = scheme(line)
+        if s == "file" or (not s and line.startswith("/")):
+            if remote:
+                raise InputError("paths list %s, line %d: %s is a local path; a list read from %s may only "
+                                 "name remote files" % (scrub_uri(uri), n, scrub_uri(line), scheme(uri)))
+            out.append(line if s else posixpath.normpath(line))
+        elif s:
+            out.append(_normalised(line))
         elif line.startswith("crawl-data/"):
-            out.append((root or CC_HTTPS_ROOT) + line)
+            rel = posixpath.normpath(line)
+            if not rel.startswith("crawl-data/"):
+                raise InputError("paths list %s, line %d: %s leaves crawl-data/" % (scrub_uri(uri), n, line))
+            out.append((root or CC_HTTPS_ROOT) + rel)
         else:
-            out.append(base + line)
+            out.append(_normalised(base + line) if remote or scheme(base) else posixpath.normpath(base + line))
     return out
+
+
+def _normalised(uri: str) -> str:
+    """``uri`` with ``.``/``..`` segments of its path resolved (query and the rest untouched)."""
+    parts = urlsplit(uri)
+    if not parts.path or not any(seg in (".", "..") for seg in parts.path.split("/")):
+        return uri
+    path = posixpath.normpath(parts.path)
+    if parts.path.endswith("/") and not path.endswith("/"):
+        path += "/"
+    return urlunsplit(parts._replace(path=path if path.startswith("/") else "/" + path))
 
 
 def list_s3_prefix(uri: str) -> list[str]:
@@ -157,7 +191,8 @@ def expand_inputs(specs: Iterable[str], cc_root: str | None = None) -> list[str]
     """Resolve files, globs, directories, s3 prefixes and paths lists into input URIs.
 
     Order is kept per spec (lists in their own order, globs/directories sorted), and
-    duplicates are removed, first occurrence first."""
+    duplicates are removed, first occurrence first (URIs that differ only in credentials,
+    ``scrub_uri``, are the same input). Paths lists: see :func:`read_paths_list`."""
     out: list[str] = []
     for spec in specs:
         spec = spec.strip()
@@ -185,9 +220,10 @@ def expand_inputs(specs: Iterable[str], cc_root: str | None = None) -> list[str]
         else:
             raise InputError("input not found: %r" % spec)
     seen, unique = set(), []
-    for u in out:
-        if u not in seen:
-            seen.add(u)
+    for u in out:                  # by stored name: one output file per name (pipeline.part_name)
+        key = scrub_uri(u)
+        if key not in seen:
+            seen.add(key)
             unique.append(u)
     return unique
 

@@ -93,3 +93,41 @@ def test_dry_run_bad_crawl_fails_fast(tmp_path):
     from metaclip_spark.cli import main
 
     assert main(["match", "--crawl", "CC-MAIN-2020-45/../../x", "--dry-run", "--output", str(tmp_path)]) == 2
+
+
+@pytest.mark.parametrize("line, why", [
+    ("https://data.commoncrawl.org/crawl-data/CC-MAIN-2020-45/../../../etc/passwd.warc.wat.gz",
+     "e.g. https://data.commoncrawl.org/etc/passwd.warc.wat.gz is not under "
+     "https://data.commoncrawl.org/crawl-data/CC-MAIN-2020-45/"),
+    ("crawl-data/CC-MAIN-2020-45/../CC-MAIN-2019-04/segments/x.warc.wat.gz",
+     "e.g. https://data.commoncrawl.org/crawl-data/CC-MAIN-2019-04/segments/x.warc.wat.gz is not under "
+     "https://data.commoncrawl.org/crawl-data/CC-MAIN-2020-45/"),
+    ("file:///etc/shadow.warc.wat.gz", "e.g. file:///etc/shadow.warc.wat.gz is not under "
+     "https://data.commoncrawl.org/crawl-data/CC-MAIN-2020-45/"),
+    ("/etc/passwd.warc.wat.gz", "e.g. /etc/passwd.warc.wat.gz is not under https://data.commoncrawl.org/crawl-data/CC-MAIN-2020-45/"),
+    ("https://u:PW123456@data.commoncrawl.org/crawl-data/CC-MAIN-2020-45/x.warc.wat.gz",
+     "e.g. https://***@data.commoncrawl.org/crawl-data/CC-MAIN-2020-45/x.warc.wat.gz is not under "
+     "https://data.commoncrawl.org/crawl-data/CC-MAIN-2020-45/"),
+])
+def test_listing_entries_are_normalised_before_the_crawl_prefix_check(tmp_path, line, why):
+    """Issue #13 item 10: an entry that passes the prefix check only textually is refused."""
+    lst, lines = write_listing(tmp_path / "wat.paths.gz", n=2)
+    tmp_path.joinpath("evil.paths").write_text("\n".join(lines + [line]) + "\n")
+    with pytest.raises(InputError) as err:
+        crawl_inputs("CC-MAIN-2020-45", paths_list=str(tmp_path / "evil.paths"))
+    assert str(err.value) == "%s is not the listing of CC-MAIN-2020-45 from https: %s" % (tmp_path / "evil.paths", why)
+
+
+def test_listing_relative_escape_and_harmless_dots(tmp_path):
+    bad = tmp_path / "bad.paths"
+    bad.write_text("crawl-data/CC-MAIN-2020-45/../../../etc/passwd.warc.wat.gz\n")
+    with pytest.raises(InputError) as err:
+        crawl_inputs("CC-MAIN-2020-45", paths_list=str(bad))
+    assert str(err.value) == ("paths list %s, line 1: crawl-data/CC-MAIN-2020-45/../../../etc/passwd.warc.wat.gz "
+                              "leaves crawl-data/" % bad)
+    ok = tmp_path / "ok.paths"
+    ok.write_text("crawl-data/CC-MAIN-2020-45/segments/a/../b/x.warc.wat.gz\n"
+                  "s3://commoncrawl/crawl-data/CC-MAIN-2020-45/./segments/y.warc.wat.gz\n")
+    assert crawl_inputs("CC-MAIN-2020-45", source="s3", paths_list=str(ok)) == [
+        "s3://commoncrawl/crawl-data/CC-MAIN-2020-45/segments/b/x.warc.wat.gz",
+        "s3://commoncrawl/crawl-data/CC-MAIN-2020-45/segments/y.warc.wat.gz"]

@@ -69,3 +69,55 @@ def test_http_errors_are_credential_free(monkeypatch):
         open_binary("http://user:very-secret-value-1@127.0.0.1:9/x.warc.gz",
                     RetryPolicy(max_attempts=2, base_seconds=0.01))
     assert "very-secret-value-1" not in str(err.value) and "user:" not in str(err.value)
+
+
+def test_remote_paths_list_may_name_only_remote_files(tmp_path):
+    """Issue #13 item 10: a paths list read over http(s)/s3 cannot make the job read local
+    files; entries are normalised and named (credentials scrubbed) when refused."""
+    from tests.servers import FaultServer
+
+    lists = tmp_path / "srv" / "lists"
+    lists.mkdir(parents=True)
+    (lists / "ok.paths").write_text("crawl-data/CC-MAIN-2020-45/a.warc.wat.gz\nsub/../b.warc.gz\n"
+                                    "../../../etc/c.warc.gz\nhttps://h.example/x/../y.warc.gz\n")
+    (lists / "file.paths").write_text("crawl-data/CC-MAIN-2020-45/a.warc.wat.gz\nfile:///etc/shadow\n")
+    (lists / "abs.paths").write_text("/etc/passwd\n")
+    (lists / "up.paths").write_text("crawl-data/CC-MAIN-2020-45/../../../etc/passwd.warc.wat.gz\n")
+    srv = FaultServer(root=str(tmp_path / "srv"))
+    try:
+        host = srv.url[len("http://"):]
+        base = "http://u:LISTPW99@%s/lists/" % host
+        assert expand_inputs([base + "ok.paths?token=LISTTOK99"]) == [
+            "https://data.commoncrawl.org/crawl-data/CC-MAIN-2020-45/a.warc.wat.gz",
+            "http://u:LISTPW99@%s/lists/b.warc.gz" % host,
+            "http://u:LISTPW99@%s/etc/c.warc.gz" % host,
+            "https://h.example/y.warc.gz"]
+        for name, line, entry, why in (
+                ("file.paths", 2, "file:///etc/shadow", "is a local path; a list read from http may only name remote files"),
+                ("abs.paths", 1, "/etc/passwd", "is a local path; a list read from http may only name remote files"),
+                ("up.paths", 1, "crawl-data/CC-MAIN-2020-45/../../../etc/passwd.warc.wat.gz", "leaves crawl-data/")):
+            with pytest.raises(InputError) as err:
+                expand_inputs([base + name + "?token=LISTTOK99"])
+            assert str(err.value) == "paths list http://***@%s/lists/%s?token=***, line %d: %s %s" % (
+                host, name, line, entry, why)
+    finally:
+        srv.stop()
+
+
+def test_local_paths_list_entries_are_normalised(tmp_path):
+    lst = tmp_path / "l" / "x.paths"
+    lst.parent.mkdir()
+    lst.write_text("/data/a/../b.warc.gz\nsub/../../c.warc.gz\nfile:///data/d.warc.gz\n")
+    assert expand_inputs([str(lst)]) == ["/data/b.warc.gz", str(tmp_path / "c.warc.gz"), "file:///data/d.warc.gz"]
+    lst.write_text("crawl-data/../x.warc.gz\n")
+    with pytest.raises(InputError) as err:
+        read_paths_list(str(lst))
+    assert str(err.value) == "paths list %s, line 1: crawl-data/../x.warc.gz leaves crawl-data/" % lst
+
+
+def test_inputs_differing_only_in_credentials_are_one_input():
+    """They would be one stored name and one output file (pipeline.part_name)."""
+    assert expand_inputs(["https://h/f.warc.gz?X-Amz-Signature=A1", "https://h/f.warc.gz?X-Amz-Signature=B2",
+                          "https://u:p@h/f.warc.gz?X-Amz-Signature=C3", "https://h/g.warc.gz"]) == [
+        "https://h/f.warc.gz?X-Amz-Signature=A1", "https://u:p@h/f.warc.gz?X-Amz-Signature=C3",
+        "https://h/g.warc.gz"]
