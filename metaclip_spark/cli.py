@@ -19,7 +19,7 @@ import logging
 import sys
 
 from .config import ConfigError, load_config
-from .redact import install_log_filter, scrub
+from .redact import install_log_filter, scrub, scrub_uri
 
 log = logging.getLogger("metaclip_spark")
 
@@ -151,10 +151,10 @@ def main(argv: list[str] | None = None) -> int:
         if getattr(args, "dry_run", False):
             from .jobs.match import dry_run
             inputs = dry_run(cfg)
-            print("\n".join(inputs))
+            print("\n".join(scrub_uri(u) for u in inputs))      # as stored: credentials masked
             print("dry run: %d input(s) in %d chunk(s) of up to %d; output: %s" % (
                 len(inputs), -(-len(inputs) // cfg.input.chunk_size), cfg.input.chunk_size,
-                cfg.output or "(none given)"), file=sys.stderr)
+                scrub(cfg.output) or "(none given)"), file=sys.stderr)
             return 0
         if args.command == "match":
             from .jobs.match import run_match

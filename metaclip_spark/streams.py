@@ -13,6 +13,7 @@ at once with a message that holds no credentials.
 
 from __future__ import annotations
 
+import base64
 import http.client
 import io
 import random
@@ -21,6 +22,7 @@ import socket
 import ssl
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from dataclasses import dataclass
 from typing import Callable
@@ -166,15 +168,31 @@ def _describe(exc: BaseException) -> str:
 _CONTENT_RANGE = re.compile(r"bytes\s+(\d+)-(\d+)/(\d+|\*)")
 
 
+def _basic_auth(uri: str) -> tuple[str, str | None]:
+    """(``uri`` without its userinfo, the Basic Authorization header of it or None):
+    urllib would take ``user:password@host`` for a host name."""
+    parts = urllib.parse.urlsplit(uri)
+    if "@" not in parts.netloc:
+        return uri, None
+    userinfo, host = parts.netloc.rsplit("@", 1)
+    user, _, password = userinfo.partition(":")
+    token = base64.b64encode(("%s:%s" % (urllib.parse.unquote(user), urllib.parse.unquote(password))).encode())
+    return urllib.parse.urlunsplit(parts._replace(netloc=host)), "Basic " + token.decode("ascii")
+
+
 def https_opener(uri: str, timeout: float = 60.0) -> Callable:
-    """An opener for :class:`ResumableStream` over http(s) with Range requests."""
+    """An opener for :class:`ResumableStream` over http(s) with Range requests
+    (``user:password@`` in the URL is sent as HTTP Basic authentication)."""
+    url, auth = _basic_auth(uri)
 
     def open_at(start: int):
         headers = {"User-Agent": "metaclip-spark (https://github.com/facebookresearch/MetaCLIP)"}
+        if auth:
+            headers["Authorization"] = auth
         if start:
             headers["Range"] = "bytes=%d-" % start
         try:
-            resp = urllib.request.urlopen(urllib.request.Request(uri, headers=headers), timeout=timeout)
+            resp = urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=timeout)
         except urllib.error.HTTPError as exc:
             exc.close()
             if exc.code in RETRY_STATUS:
