@@ -16,7 +16,7 @@ import sys
 import numpy as np
 import pyarrow as pa
 
-from metaclip_spark import outputs
+from metaclip_spark import outputs, runfolder
 from metaclip_spark.balancing import (BalanceSummary, PoolSizeModel, probabilities,
                                       solve_t_for_tail_share, solve_t_for_target_size)
 from metaclip_spark.config import Config, ConfigError
@@ -29,17 +29,22 @@ SIZE_MODEL_ROWS = 2_000_000   # pool rows read on the driver to model E(t) (all 
 RESULT_SCHEMA = pa.schema([
     ("group", pa.int32()), ("output", pa.string()), ("rows_in", pa.int64()), ("rows_out", pa.int64()),
     ("expected", pa.float64()), ("entry_ids", pa.list_(pa.int32())), ("counts", pa.list_(pa.int64())),
+    ("file_rows", pa.list_(pa.int64())),
 ])
 RESULT_DDL = ("`group` int, output string, rows_in bigint, rows_out bigint, expected double, "
-              "entry_ids array<int>, counts array<bigint>")
+              "entry_ids array<int>, counts array<bigint>, file_rows array<bigint>")
 
 
 def load_pools(pools: list[str]) -> tuple[list[str], np.ndarray, list[tuple[str, int]]]:
-    """Entries, summed counts and the (file, rows) list of finished stage-1 pools."""
+    """Entries, summed counts and the (file, rows) list of finished stage-1 pools.
+
+    Each pool is read from its own run folder (manifests name files relative to it), and only
+    if its file list and row counts are the ones its entry counts came from (the digest stage 1
+    wrote) and every listed file is there."""
     if not pools:
         raise ConfigError("give at least one --pool (a stage-1 output folder)")
     entries, counts, files = None, None, []
-    for pool in pools:
+    for pool in (runfolder.absolute(p) for p in pools):
         if not outputs.exists(outputs.join(pool, "_SUCCESS")):
             raise ConfigError("%s is not a finished stage-1 output (no _SUCCESS)" % pool)
         table = outputs.read_tables(outputs.list_files(outputs.join(pool, "entry_counts"), ".parquet"))
@@ -51,8 +56,34 @@ def load_pools(pools: list[str]) -> tuple[list[str], np.ndarray, list[tuple[str,
                               % (pool, pools[0]))
         counts += table.column("count").to_numpy()
         manifest = json.loads(outputs.read_text(outputs.join(pool, "stats", "match-files.json")))
-        files.extend(sorted((f["output"], int(f["rows"])) for f in manifest if f["output"]))
+        listed = sorted((f["output"], int(f["rows"])) for f in manifest if f["output"])
+        _check_pool(pool, listed, table)
+        files.extend((runfolder.inside(pool, name), rows) for name, rows in listed)
     return entries, counts, files
+
+
+def _check_pool(pool: str, listed: list[tuple[str, int]], counts_table: pa.Table) -> None:
+    """The pool files of ``pool``'s manifest are the ones its entry counts were computed from
+    (stage 1's digest, in stats/match.json and the entry-count file) and are all present."""
+    want = json.loads(outputs.read_text(outputs.join(pool, "stats", "match.json"))).get("pool_digest")
+    meta = (counts_table.schema.metadata or {}).get(b"pool_digest", b"").decode()
+    if not want:
+        raise ConfigError("%s was written by an older version (no pool digest); rerun stage 1" % pool)
+    names = [name for name, _ in listed]
+    for name in names:
+        runfolder.inside(pool, name)                     # relative names only
+    got = runfolder.pool_digest(listed)
+    if got != want or meta != want:
+        raise ConfigError("%s: the pool files listed in stats/match-files.json are not the ones its entry counts "
+                          "came from (digest %s, stage 1 wrote %s): the run folder was changed after stage 1; "
+                          "rerun stage 1" % (pool, got[:12], (want or meta)[:12]))
+    present = set()
+    for folder in sorted({name.rsplit("/", 1)[0] for name in names if "/" in name}):
+        present.update(outputs.list_files(outputs.join(pool, folder)))
+    missing = [name for name in names if outputs.join(pool, name) not in present]
+    if missing:
+        raise ConfigError("%s: %d pool file(s) of its manifest are missing (%s%s); rerun stage 1"
+                          % (pool, len(missing), ", ".join(missing[:3]), ", ..." if len(missing) > 3 else ""))
 
 
 def size_model(files: list[tuple[str, int]], counts: np.ndarray) -> PoolSizeModel:
@@ -94,6 +125,7 @@ def curation_frame(spark, groups: list[list[str]], curated: str, probs_bc, seed:
                 yield pa.RecordBatch.from_pydict({
                     "group": [r.group], "output": [r.output], "rows_in": [r.rows_in], "rows_out": [r.rows_out],
                     "expected": [r.expected], "entry_ids": [r.entry_ids.tolist()], "counts": [r.counts.tolist()],
+                    "file_rows": [r.file_rows],
                 }, schema=RESULT_SCHEMA)
 
     rows = list(enumerate(groups))
@@ -104,11 +136,22 @@ def curation_frame(spark, groups: list[list[str]], curated: str, probs_bc, seed:
 def run_balance(cfg: Config, pools: list[str], spark=None, partitions: int | None = None,
                 fault_dir: str | None = None) -> dict:
     """Stage 2. ``fault_dir`` (tests only) makes each group's task fail on its first attempt."""
-    from metaclip_spark.jobs.session import get_spark
-
     if not cfg.output:
         raise ConfigError("an output folder is required (--output DIR)")
-    entries, counts, files = load_pools(pools)
+    cfg.output = runfolder.absolute(cfg.output)      # once, on the driver: executors run elsewhere
+    runfolder.check_location(cfg.output)
+    if outputs.exists(outputs.join(cfg.output, "curated", "_SUCCESS")) and not cfg.overwrite:
+        raise ConfigError("output %s already holds a finished curated set; pass --overwrite to replace it" % cfg.output)
+    loaded = load_pools(pools)
+    runfolder.claim(cfg.output)
+    with runfolder.RunLock(cfg.output, "balance"):
+        return _run_balance(cfg, [runfolder.absolute(p) for p in pools], loaded, spark, partitions, fault_dir)
+
+
+def _run_balance(cfg: Config, pools: list[str], loaded, spark, partitions, fault_dir) -> dict:
+    from metaclip_spark.jobs.session import get_spark
+
+    entries, counts, files = loaded
     model_cache: list = []
 
     def model():
@@ -123,8 +166,9 @@ def run_balance(cfg: Config, pools: list[str], spark=None, partitions: int | Non
     per_group = max(1, math.ceil(cfg.balance.rows_per_file / max(keep_rate, 1e-9)))
     groups = plan_groups(files, per_group)
     curated = outputs.join(cfg.output, "curated")
-    outputs.delete_dir(curated)
-    outputs.delete_dir(outputs.join(cfg.output, "balance_counts"))
+    runfolder.remove_owned(curated, names=("_SUCCESS",), patterns=(runfolder.CURATED_PART_RE,))
+    runfolder.remove_owned(outputs.join(cfg.output, "balance_counts"), names=("balance_counts.parquet",))
+    runfolder.remove_file(outputs.join(cfg.output, "stats", "balance.json"))
 
     spark = spark or get_spark(cfg.spark)
     probs_bc = spark.sparkContext.broadcast(probs)
@@ -133,6 +177,7 @@ def run_balance(cfg: Config, pools: list[str], spark=None, partitions: int | Non
         df = curation_frame(spark, groups, curated, probs_bc, cfg.balance.seed, partitions, fault_dir)
         results = sorted(df.collect(), key=lambda r: r["group"])
     probs_bc.unpersist()
+    _check_results(cfg.output, groups, dict(files), results)
 
     kept = np.zeros(len(entries), dtype=np.int64)
     for r in results:
@@ -145,13 +190,28 @@ def run_balance(cfg: Config, pools: list[str], spark=None, partitions: int | Non
                "pool_rows": int(sum(r["rows_in"] for r in results)),
                "curated_rows": int(sum(r["rows_out"] for r in results)),
                "expected_size": float(sum(r["expected"] for r in results)),
-               "files": [r["output"] for r in results if r["output"]], "groups": len(groups),
+               "files": [runfolder.relative(cfg.output, r["output"]) for r in results if r["output"]],
+               "groups": len(groups),
                **BalanceSummary.from_counts(counts, t).to_dict()}
     summary["keep_rate"] = summary["curated_rows"] / summary["pool_rows"] if summary["pool_rows"] else 0.0
     outputs.write_text(outputs.join(cfg.output, "stats", "balance.json"), json.dumps(summary, indent=2))
     outputs.write_text(outputs.join(cfg.output, "config-balance.json"), cfg.to_json())
     outputs.write_text(outputs.join(curated, "_SUCCESS"), "")
     return summary
+
+
+def _check_results(out: str, groups: list[list[str]], expected_rows: dict, results) -> None:
+    """Before ``_SUCCESS``: every pool file was read with the rows its manifest lists, and every
+    curated file is there with the rows its task wrote."""
+    for r in results:
+        got = list(r["file_rows"])
+        want = [expected_rows[uri] for uri in groups[r["group"]]]
+        if got != want:
+            uri, w, g = next((u, w, g) for u, w, g in zip(groups[r["group"]], want, got) if w != g)
+            raise runfolder.OutputMissing("pool file %s has %d rows where its manifest lists %d: the pool changed "
+                                          "after stage 1; rerun stage 1" % (uri, g, w))
+    runfolder.verify_parquet_files(out, [(runfolder.relative(out, r["output"]), r["rows_out"])
+                                         for r in results if r["output"]])
 
 
 if __name__ == "__main__":

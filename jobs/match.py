@@ -23,7 +23,7 @@ import sys
 import numpy as np
 import pyarrow as pa
 
-from metaclip_spark import chunks, defaults, outputs
+from metaclip_spark import chunks, defaults, outputs, runfolder
 from metaclip_spark.config import Config, ConfigError
 from metaclip_spark.crawl import crawl_inputs, crawl_output, sample
 from metaclip_spark.extract import ExtractLimits
@@ -51,6 +51,7 @@ def resolve_output(cfg: Config) -> str:
         raise ConfigError("an output folder is required (--output DIR)")
     if cfg.input.crawl:
         cfg.output = crawl_output(cfg.output, cfg.input.crawl)
+    cfg.output = runfolder.absolute(cfg.output)     # once, on the driver: executors run elsewhere
     return cfg.output
 
 
@@ -88,6 +89,7 @@ def prepare(cfg: Config, need_metadata: bool = True) -> dict:
     inputs = resolve_inputs(cfg)
     if scheme(inputs[0]) in ("s3", "s3a", "s3n"):
         probe(inputs[0])                      # wrong or missing credentials: a clear error now
+    runfolder.check_location(cfg.output, list(cfg.input.paths) + [cfg.input.paths_list], inputs)
     if outputs.exists(cfg.output) and not cfg.overwrite and outputs.exists(outputs.join(cfg.output, "_SUCCESS")):
         raise ConfigError("output %s already holds a finished run; pass --overwrite to replace it" % cfg.output)
     limits = ExtractLimits(cfg.extract.max_html_bytes, cfg.extract.max_text_chars, cfg.extract.max_url_chars)
@@ -126,14 +128,17 @@ def _finish(cfg: Config, summary: dict) -> dict:
 
 
 def _reset(cfg: Config, stage: str, folder: str) -> None:
-    for name in (folder, "stats", "entry_counts"):
-        outputs.delete_dir(outputs.join(cfg.output, name))
-    chunks.reset(cfg.output, stage)
-    for name in ("_SUCCESS", "config.json"):
-        uri = outputs.join(cfg.output, name)
-        if outputs.exists(uri):
-            fs, path = outputs.resolve(uri)
-            fs.delete_file(path)
+    """Remove what an earlier run of ``stage`` (and the stage-2 outputs computed from it) wrote
+    into the run folder, and nothing else (runfolder.remove_owned)."""
+    out = cfg.output
+    runfolder.remove_owned(outputs.join(out, folder), patterns=(runfolder.POOL_PART_RE,))
+    runfolder.remove_owned(outputs.join(out, "stats"), names=(stage + ".json", stage + "-files.json", "balance.json"))
+    runfolder.remove_owned(outputs.join(out, "entry_counts"), names=("entry_counts.parquet",))
+    runfolder.remove_owned(outputs.join(out, "curated"), names=("_SUCCESS",), patterns=(runfolder.CURATED_PART_RE,))
+    runfolder.remove_owned(outputs.join(out, "balance_counts"), names=("balance_counts.parquet",))
+    chunks.reset(out, stage)
+    for name in ("_SUCCESS", "config.json", "config-balance.json"):
+        runfolder.remove_file(outputs.join(out, name))
 
 
 def _plan(cfg: Config, stage: str, inputs: list[str], entries, entries_digest: str | None = None) -> dict:
@@ -149,10 +154,12 @@ def _run_chunks(cfg: Config, stage: str, folder: str, inputs: list[str], entries
     """Run or reuse every chunk and add their totals up (in chunk order). ``entries_digest``:
     ``metadata_digest(entries)`` where the caller has it already (the Matcher's)."""
     n_entries = len(entries) if entries is not None else 0
+    out_dir = outputs.join(cfg.output, folder)
+    for leftovers in (cfg.output, out_dir, outputs.join(cfg.output, "stats"), outputs.join(cfg.output, "entry_counts")):
+        runfolder.remove_temporaries(leftovers)            # of a killed run: the lock says none is running
     if cfg.overwrite or not outputs.exists(outputs.join(chunks.root(cfg.output, stage), "plan.json")):
         _reset(cfg, stage, folder)
     chunks.check_plan(cfg.output, stage, _plan(cfg, stage, inputs, entries, entries_digest))
-    out_dir = outputs.join(cfg.output, folder)
     total, reused, parts = RunTotals(n_entries), 0, chunks.split(inputs, cfg.input.chunk_size)
     for i, part in enumerate(parts):
         got = chunks.load(cfg.output, stage, i, n_entries) if chunks.committed(cfg.output, stage, i) else None
@@ -165,6 +172,10 @@ def _run_chunks(cfg: Config, stage: str, folder: str, inputs: list[str], entries
                 if fs.get_file_info(path).type != outputs.pafs.FileType.NotFound:
                     fs.delete_file(path)
             got = run_chunk(part, out_dir)
+            for f in got.files:                 # manifests name files relative to the run folder
+                if f["output"]:
+                    f["output"] = runfolder.relative(cfg.output, f["output"])
+            runfolder.verify_parquet_files(cfg.output, [(f["output"], f["rows"]) for f in got.files if f["output"]])
             chunks.save(cfg.output, stage, i, got)
             log.info("%s: chunk %d/%d committed (%d files)", stage, i + 1, len(parts), len(part))
         total.merge(got)
@@ -176,9 +187,15 @@ def _run_chunks(cfg: Config, stage: str, folder: str, inputs: list[str], entries
 def run_match(cfg: Config, spark=None, after_chunk=None) -> dict:
     """Stage 1. ``after_chunk(i)`` is called after chunk ``i`` is committed or reused
     (tests use it to stop a run part-way, as a killed job would)."""
+    res = prepare(cfg)
+    runfolder.claim(cfg.output)
+    with runfolder.RunLock(cfg.output, "match"):
+        return _run_match(cfg, res, spark, after_chunk)
+
+
+def _run_match(cfg: Config, res: dict, spark, after_chunk) -> dict:
     from metaclip_spark.jobs.session import get_spark
 
-    res = prepare(cfg)
     entries, inputs, lid, limits = res["entries"], res["inputs"], res["lid"], res["limits"]
     spark = spark or get_spark(cfg.spark)
     sc = spark.sparkContext
@@ -199,22 +216,29 @@ def run_match(cfg: Config, spark=None, after_chunk=None) -> dict:
                                      entries_digest=matcher.digest)
     matcher_bc.unpersist()
     counts = totals.dense_counts()
+    digest = runfolder.pool_digest([(f["output"], f["rows"]) for f in totals.files if f["output"]])
     table = pa.table({"entry_id": pa.array(np.arange(len(entries), dtype=np.int32)),
                       "entry": pa.array(entries, pa.string()),
-                      "count": pa.array(counts)}, schema=ENTRY_COUNTS_SCHEMA)
+                      "count": pa.array(counts)}, schema=ENTRY_COUNTS_SCHEMA.with_metadata({"pool_digest": digest}))
     outputs.write_table(outputs.join(cfg.output, "entry_counts", "entry_counts.parquet"), table)
     extra = {"entries": len(entries), "entries_zero_count": int((counts == 0).sum()),
              "matches": int(counts.sum()), "pool_rows": totals.stats["pool_rows"],
              "metadata": cfg.match.metadata or "default", "lid_model": res["model"],
-             "crawl": cfg.input.crawl or None, **chunk_info}
+             "crawl": cfg.input.crawl or None, "pool_digest": digest, **chunk_info}
     summary = _write_common(cfg, "match", totals, extra)
     return _finish(cfg, summary)
 
 
 def run_extract(cfg: Config, spark=None, after_chunk=None) -> dict:
+    res = prepare(cfg, need_metadata=False)
+    runfolder.claim(cfg.output)
+    with runfolder.RunLock(cfg.output, "extract"):
+        return _run_extract(cfg, res, spark, after_chunk)
+
+
+def _run_extract(cfg: Config, res: dict, spark, after_chunk) -> dict:
     from metaclip_spark.jobs.session import get_spark
 
-    res = prepare(cfg, need_metadata=False)
     inputs, lid, limits = res["inputs"], res["lid"], res["limits"]
     spark = spark or get_spark(cfg.spark)
     batch_size = cfg.match.batch_size

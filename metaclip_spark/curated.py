@@ -28,6 +28,7 @@ class GroupResult:
     expected: float
     entry_ids: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int32))  # kept matches: ids
     counts: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))     # and their counts
+    file_rows: list = field(default_factory=list)        # rows read from each pool file (checked by the driver)
 
 
 def iter_pool_batches(uri: str, columns: list[str] | None = None, batch_rows: int = READ_BATCH_ROWS):
@@ -60,11 +61,13 @@ def plan_groups(files: list[tuple[str, int]], pool_rows_per_file: int) -> list[l
 def balance_group(group: int, files: list[str], out_uri: str, probs: np.ndarray, seed: int) -> GroupResult:
     """Sample the pool rows of ``files`` (in order) into ``out_uri``; empty results write no file."""
     sink = ParquetSink(out_uri, POOL_SCHEMA)
-    rows_in, expected, kept_ids = 0, 0.0, []
+    rows_in, expected, kept_ids, file_rows = 0, 0.0, [], []
     log_q, thresholds = log_miss(probs), draw_thresholds(probs)   # once per group, not per batch
     try:
         for uri in files:
+            file_rows.append(0)
             for batch in iter_pool_batches(uri):
+                file_rows[-1] += batch.num_rows
                 rows_in += batch.num_rows
                 expected += float(keep_probability(batch.column("entry_ids"), None, log_q).sum())
                 kept = sample_batch(batch, probs, seed, thresholds=thresholds)
@@ -81,4 +84,4 @@ def balance_group(group: int, files: list[str], out_uri: str, probs: np.ndarray,
     flat = np.concatenate(kept_ids) if kept_ids else np.zeros(0, np.int32)
     ids, counts = np.unique(flat, return_counts=True)
     return GroupResult(group, out_uri if sink.rows else None, rows_in, sink.rows, expected,
-                       ids.astype(np.int32), counts.astype(np.int64))
+                       ids.astype(np.int32), counts.astype(np.int64), file_rows)

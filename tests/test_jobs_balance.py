@@ -10,7 +10,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from metaclip_spark import outputs
+from metaclip_spark import outputs, runfolder
 from metaclip_spark.balancing import key_hashes, keep_mask, keep_probability, probabilities
 from metaclip_spark.config import load_config
 from metaclip_spark.jobs.balance import curation_frame, run_balance
@@ -48,12 +48,16 @@ def write_pool(folder, rows: int, files: int, seed: int, id_offset: int = 0) -> 
         }, schema=POOL_SCHEMA)
         uri = os.path.join(folder, "pool", "part-%05d.parquet" % f)
         outputs.write_table(uri, table)
-        manifest.append({"source": "synthetic-%d" % f, "output": uri, "rows": per, "failed": None})
+        manifest.append({"source": "synthetic-%d" % f, "output": "pool/part-%05d.parquet" % f, "rows": per,
+                         "failed": None})
         all_ids.append(ids)
+    digest = runfolder.pool_digest([(m["output"], m["rows"]) for m in manifest])   # as stage 1 writes it
     outputs.write_table(os.path.join(folder, "entry_counts", "entry_counts.parquet"), pa.table({
         "entry_id": pa.array(np.arange(N_ENTRIES, dtype=np.int32)),
-        "entry": ["entry%d" % i for i in range(N_ENTRIES)], "count": pa.array(counts)}, schema=ENTRY_COUNTS_SCHEMA))
+        "entry": ["entry%d" % i for i in range(N_ENTRIES)], "count": pa.array(counts)},
+        schema=ENTRY_COUNTS_SCHEMA.with_metadata({"pool_digest": digest})))
     outputs.write_text(os.path.join(folder, "stats", "match-files.json"), json.dumps(manifest))
+    outputs.write_text(os.path.join(folder, "stats", "match.json"), json.dumps({"pool_digest": digest}))
     outputs.write_text(os.path.join(folder, "_SUCCESS"), "")
     return {"counts": counts, "ids": all_ids}
 
@@ -179,8 +183,9 @@ def test_unfinished_or_mismatched_pools_are_refused(spark, small_pools, tmp_path
     (a, _), _ = small_pools
     other = tmp_path / "other"
     write_pool(str(other), rows=100, files=1, seed=1)
+    digest = json.loads((other / "stats" / "match.json").read_text())["pool_digest"]
     outputs.write_table(str(other / "entry_counts" / "entry_counts.parquet"), pa.table({
         "entry_id": pa.array([0], pa.int32()), "entry": ["zzz"], "count": pa.array([1], pa.int64())},
-        schema=ENTRY_COUNTS_SCHEMA))
+        schema=ENTRY_COUNTS_SCHEMA.with_metadata({"pool_digest": digest})))
     with pytest.raises(ConfigError, match="matched against other metadata"):
         run_balance(cfg(tmp_path / "y"), [a, str(other)], spark=spark)
