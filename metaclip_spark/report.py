@@ -1,24 +1,31 @@
 """A self-contained HTML report of a run folder (stage 1 alone, or stage 1 + stage 2).
 
 ``write_report(run_dir)`` reads the statistics and Parquet outputs through
-:mod:`metaclip_spark.outputs` (local paths, s3://, gs://) and writes
-``<run_dir>/report/index.html`` with its PNG figures beside it. The page uses inline
-CSS only and relative image names; every piece of text from the run (alt texts, URLs,
-entry strings, error messages) is HTML-escaped.
+:mod:`metaclip_spark.outputs` (local paths, s3://, gs://) and writes one file,
+``<run_dir>/report/index.html``: inline CSS, the PNG figures embedded as data: URIs, no
+script and no reference to any other file, so a copy of that one file shows everything.
+Every piece of text from the run (alt texts, URLs, entry strings, error messages) is
+HTML-escaped.
+
+Beyond the statistics, the report reads (bounded, see :mod:`metaclip_spark.report_data`)
+the first ``pool_rows`` rows of the pool and of the curated set (image hosts, duplicates)
+and re-reads the first ``input_pairs`` pairs of ``input_files`` inputs (dropped texts, LID
+score histogram); ``input_files=0`` skips the inputs.
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime
-import html
 import json
 import sys
 
 import numpy as np
 
 from . import outputs
+from . import report_data as data
 from . import report_plots as plots
+from .report_html import Markup, _e, _n, _pct, _table, hosts_section, img, lid_section, timing_section  # noqa: F401
 
 FUNNEL = [  # (counter, label, unit)
     ("records_read", "WARC/WAT records read", "record"), ("html_pages", "HTML pages", "record"),
@@ -56,36 +63,6 @@ dt{font-weight:bold}dd{margin:0;word-break:break-all}img{max-width:100%;border:1
 .kept{color:#1a7f37;font-weight:bold}.dropped{color:#b42318;font-weight:bold}.muted{color:#777}
 code{background:#f3f3f3;padding:0 3px;border-radius:3px}code.head{background:#fde2e1}
 td.text{max-width:520px;word-break:break-word}td.url{max-width:260px;word-break:break-all;font-size:12px}"""
-
-
-class Markup(str):
-    """Already-safe HTML (everything else is escaped)."""
-
-
-def _e(x) -> str:
-    return x if isinstance(x, Markup) else html.escape(str(x), quote=True)
-
-
-def _n(x) -> str:
-    if x is None:
-        return "n/a"
-    return format(int(x), ",") if float(x).is_integer() else format(float(x), ",.2f")
-
-
-def _pct(x) -> str:
-    return "n/a" if x is None else "%.2f%%" % (100.0 * x)
-
-
-def _table(headers, rows, numeric=(), classes=None) -> str:
-    """Every cell is escaped unless it is :class:`Markup`; ``classes``: {column: css class}."""
-    cls = {j: "n" for j in numeric}
-    cls.update(classes or {})
-    out = ["<table><thead><tr>", "".join("<th>%s</th>" % _e(h) for h in headers), "</tr></thead><tbody>"]
-    for row in rows:
-        out.append("<tr>")
-        out.extend("<td%s>%s</td>" % (' class="%s"' % cls[j] if j in cls else "", _e(c)) for j, c in enumerate(row))
-        out.append("</tr>")
-    return "".join(out) + "</tbody></table>"
 
 
 def _json(run_dir: str, name: str) -> dict | None:
@@ -188,12 +165,16 @@ def _sections(r: dict, run_dir: str) -> tuple[list[str], tuple]:
                    'balanced curves, curated sizes and kept/dropped samples are skipped. Run '
                    '<code>metaclip-spark balance --pool %s</code> to create the curated set.</p></header>' % _e(run_dir))
     # (2) figures --------------------------------------------------------------------------
+    n_match = int((c > 0).sum())
     out.append('<section id="figures"><h2>Entry counts (paper Fig. 2)</h2><p>Each metadata entry counts the '
                'pool texts that contain it. Sorted from the rarest (tail) to the most frequent (head) entry, '
                'the cumulative sum shows how few head entries hold most matches. Balancing caps every entry '
                'at t: the expected curve is <code>min(count, t)</code>; the actual curve counts matches among '
-               'the curated pairs.</p><img src="cumulative_counts.png" alt="cumulative matches over sorted '
-               'entries"><img src="count_distribution.png" alt="entries per count, log-log"></section>')
+               'the curated pairs.</p><p id="fig2-entries">The curves show the <b>%s entries that matched at '
+               'least once</b>; <b>%s of the %s metadata entries never matched</b> and are left out (they add '
+               'nothing to a cumulative sum and would squeeze the curves against the right edge).</p>'
+               '<!--IMG:cumulative_counts--><!--IMG:count_distribution--></section>'
+               % (_n(n_match), _n(c.size - n_match), _n(c.size)))
     # (3) Table-2-style summary ------------------------------------------------------------
     rows = [("metadata entries", _n(c.size)), ("entries with count 0 (never matched)", _n((c == 0).sum())),
             ("total matches (sum of counts)", _n(total)),
@@ -243,7 +224,7 @@ def _sections(r: dict, run_dir: str) -> tuple[list[str], tuple]:
     failed = m.get("failed_inputs") or []
     out.append('<section id="funnel"><h2>Per-stage funnel</h2><p>Units change along the way: records &rarr; '
                'pages &rarr; images &rarr; pairs. Percentages are relative to the previous stage.</p>%s'
-               '<h3>Drop reasons</h3>%s<img src="funnel.png" alt="funnel and drop reasons">'
+               '<h3>Drop reasons</h3>%s<!--IMG:funnel-->'
                '<h3>Input errors</h3>%s<h3>Failed inputs (%d)</h3>%s</section>'
                % (_table(["stage", "count", "vs previous"], frows, numeric=(1, 2)),
                   _table(["reason", "step", "meaning", "count"], drows, numeric=(3,)) if drows else "<p>No drops.</p>",
@@ -285,19 +266,44 @@ def _sections(r: dict, run_dir: str) -> tuple[list[str], tuple]:
     return out, plot_data
 
 
-def write_report(run_dir: str, out_path: str | None = None, samples: int = 20) -> str:
-    """Write the HTML report of ``run_dir`` (PNGs beside it); returns the HTML path."""
+IMAGES = {"cumulative_counts": "cumulative matches over the matched entries sorted by count",
+          "count_distribution": "entries per count, log-log", "funnel": "funnel and drop reasons"}
+
+
+def write_report(run_dir: str, out_path: str | None = None, samples: int = 20, input_files: int = 2,
+                 input_pairs: int = 20_000, pool_rows: int = 1_000_000) -> str:
+    """Write the self-contained HTML report of ``run_dir``; returns the HTML path.
+
+    ``input_files``/``input_pairs``: inputs re-read for the dropped texts and the LID
+    histogram, and pairs read from each (0 files: skipped); ``pool_rows``: pool and curated
+    rows read for the image hosts and duplicates."""
     out_path = out_path or outputs.join(run_dir, "report", "index.html")
-    folder = out_path.rsplit("/", 1)[0] if "/" in out_path else "."
     r = load_run(run_dir, samples)
     body, funnel_rows = _sections(r, run_dir)
-    t = float(r["balance"]["t"]) if r["balance"] else None
-    outputs.write_bytes(outputs.join(folder, "cumulative_counts.png"),
-                        plots.cumulative_counts(r["counts"], t, r["balanced"]))
-    outputs.write_bytes(outputs.join(folder, "count_distribution.png"), plots.count_distribution(r["counts"], t))
-    outputs.write_bytes(outputs.join(folder, "funnel.png"), plots.funnel(*funnel_rows))
+    b = r["balance"]
+    t = float(b["t"]) if b else None
+    pngs = {"cumulative_counts": plots.cumulative_counts(r["counts"], t, r["balanced"]),
+            "count_distribution": plots.count_distribution(r["counts"], t),
+            "funnel": plots.funnel(*funnel_rows)}
+    m = r["match"]
+    counts = m.get("counts", {})
+    n_pool = int(m.get("pool_rows", counts.get("pool_rows", counts.get("matched", 0))))
+    extra = [timing_section(data.timing(run_dir, m, b)),
+             hosts_section(data.pool_overview(run_dir, pool_rows, curated=b is not None), n_pool)]
+    if input_files > 0:
+        smp = data.input_sample(run_dir, m, input_files, input_pairs)
+        hist = (plots.lid_histogram(smp["edges"], smp["hist_en"], smp["hist_other"], smp["threshold"])
+                if not smp.get("error") else None)
+        extra.insert(0, lid_section(smp, counts, hist))
+    else:
+        extra.insert(0, '<section id="dropped"><h2>Dropped texts and LID scores</h2><p>Skipped '
+                        '(no input re-read was asked for).</p></section>')
+    at = next(i for i, sec in enumerate(body) if sec.startswith('<section id="samples"'))
+    body[at:at] = extra
     page = ('<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>MetaCLIP curation report: %s'
             '</title><style>%s</style></head><body>\n%s\n</body></html>\n' % (_e(run_dir), CSS, "\n".join(body)))
+    for name, png in pngs.items():
+        page = page.replace("<!--IMG:%s-->" % name, img(png, IMAGES[name]))
     outputs.write_text(out_path, page)
     return out_path
 
@@ -307,8 +313,14 @@ def main(argv=None) -> int:
     ap.add_argument("--run", required=True, metavar="DIR", help="run folder (local path, s3:// or gs://)")
     ap.add_argument("--out", metavar="PATH", help="HTML path (default: DIR/report/index.html)")
     ap.add_argument("--samples", type=int, default=20, help="pool rows shown as samples (default 20)")
+    ap.add_argument("--input-files", type=int, default=2, metavar="N",
+                    help="inputs re-read for dropped texts and LID scores (default 2; 0: skip)")
+    ap.add_argument("--input-pairs", type=int, default=20_000, metavar="N",
+                    help="pairs read from each of those inputs (default 20000)")
+    ap.add_argument("--pool-rows", type=int, default=1_000_000, metavar="N",
+                    help="pool / curated rows read for image hosts and duplicates (default 1000000)")
     args = ap.parse_args(argv)
-    print(write_report(args.run, args.out, args.samples))
+    print(write_report(args.run, args.out, args.samples, args.input_files, args.input_pairs, args.pool_rows))
     return 0
 
 

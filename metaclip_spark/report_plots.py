@@ -36,49 +36,92 @@ def _thin(n: int, max_points: int = 4000) -> np.ndarray:
     return np.unique(np.linspace(0, n - 1, max_points).round().astype(np.int64))
 
 
-def cumulative_counts(counts, t: float | None = None, balanced=None) -> bytes:
-    """The paper's Fig. 2: cumulative matches over entries sorted from tail to head.
+def fig2_curves(counts, t: float | None = None, balanced=None) -> dict:
+    """The data of the paper's Fig. 2 over the entries that matched at least once.
 
-    ``counts``: raw count per entry; ``balanced``: actual matches per entry among the
-    curated pairs (same order as ``counts``). With ``t`` the expected balanced curve
-    ``min(count, t)`` and a vertical line where the sorted counts cross t are drawn.
-    Left panel: each curve as a share of its own total (where the matches sit);
-    right panel: absolute cumulative matches, log y."""
+    Entries with count 0 add nothing to a cumulative sum; on a run much smaller than the
+    metadata they are nearly all of it and squeeze the curve into a vertical line at the
+    right edge, so they are left out (``never`` says how many). ``order``: indexes of the
+    matched entries sorted by count ascending (tail -> head, ties by position);
+    ``raw``/``balanced``/``expected``: cumulative sums over that order of the counts, the
+    actual balanced counts and ``min(count, t)``; ``cross``: matched entries with
+    count <= t (the head starts after them)."""
     c = np.asarray(counts, dtype=np.int64)
-    order = np.argsort(c, kind="stable")
+    matched = np.flatnonzero(c > 0)
+    order = matched[np.argsort(c[matched], kind="stable")]
     sc = c[order]
-    x = np.arange(1, sc.size + 1)
-    curves = [("raw counts", np.cumsum(sc), RAW, "-", 2)]
+    out = {"order": order, "never": int(c.size - matched.size), "raw": np.cumsum(sc),
+           "balanced": None, "expected": None, "cross": None}
     if balanced is not None:
-        b = np.asarray(balanced, dtype=np.int64)[order]
-        curves.append(("actual balanced (curated set)", np.cumsum(b), ACTUAL, "-", 3))
+        out["balanced"] = np.cumsum(np.asarray(balanced, dtype=np.int64)[order])
     if t is not None:
-        curves.append(("expected balanced: min(count, t)", np.cumsum(np.minimum(sc, t)), EXPECTED, "--", 4))
+        out["expected"] = np.cumsum(np.minimum(sc, t))
+        out["cross"] = int(np.searchsorted(sc, t, side="right"))
+    return out
+
+
+def cumulative_counts(counts, t: float | None = None, balanced=None) -> bytes:
+    """The paper's Fig. 2: cumulative matches over the matched entries sorted from tail to
+    head (see :func:`fig2_curves`). Left: absolute values, linear as in the paper; right:
+    the same with a log y axis, where the tail and the balanced curves are readable."""
+    d = fig2_curves(counts, t, balanced)
+    n = d["order"].size
+    x = np.arange(1, n + 1)
+    # (label, y, color, style, z, width): the actual balanced curve is drawn wide and light
+    # underneath, as it often runs on the raw one (a head entry's texts also hold tail entries)
+    curves = [("raw counts (pool)", d["raw"], RAW, "-", 3, 1.6)]
+    if d["balanced"] is not None:
+        curves.append(("actual balanced (curated set)", d["balanced"], ACTUAL, "-", 2, 4.0))
+    if d["expected"] is not None:
+        curves.append(("expected balanced: min(count, t)", d["expected"], EXPECTED, "--", 4, 1.8))
     fig = Figure(figsize=(12, 4.6))
-    idx = _thin(sc.size)
+    idx = _thin(n)
     for ax, log in zip(fig.subplots(1, 2), (False, True)):
-        for label, y, color, style, z in curves:
-            y = y.astype(np.float64)
-            if not log:
-                y = 100.0 * y / y[-1] if y.size and y[-1] > 0 else y
-            ax.plot(x[idx], y[idx], style, color=color, label=label, linewidth=1.8, zorder=z)
-        if t is not None and sc.size:
-            cross = int(np.searchsorted(sc, t, side="right"))   # entries with count <= t
-            ax.axvline(cross + 0.5, color=T_COLOR, linestyle=":", linewidth=1.5,
-                       label="t = %s (%s head entries to the right)" % (_human(t), _human(sc.size - cross)))
-        ax.set_xlabel("entries sorted by count, tail (rare) -> head (frequent)")
+        for label, y, color, style, z, width in curves:
+            ax.plot(x[idx], y[idx].astype(np.float64), style, color=color, label=label, linewidth=width, zorder=z,
+                    alpha=0.55 if width > 2 else 1.0, marker="." if n <= 60 else None)
+        if d["cross"] is not None and n:
+            ax.axvline(d["cross"] + 0.5, color=T_COLOR, linestyle=":", linewidth=1.5,
+                       label="t = %s (%s head entries to the right)" % (_human(t), _human(n - d["cross"])))
+        ax.set_xlabel("matched entries sorted by count, tail (rare) -> head (frequent)")
         ax.xaxis.set_major_formatter(FuncFormatter(_human))
+        ax.yaxis.set_major_formatter(FuncFormatter(_human))
+        if n:
+            ax.set_xlim(0.5, n + 0.5)
         if log:
-            if any(y.size and y[-1] > 0 for _, y, *_ in curves):
+            if n and d["raw"][-1] > 0:
                 ax.set_yscale("log", nonpositive="mask")
-            ax.set_ylabel("cumulative matches (log)")
-            ax.set_title("Cumulative matches (log scale)")
+            ax.set_title("Cumulative matches (log y)")
         else:
-            ax.set_ylabel("% of the curve's total matches")
-            ax.set_ylim(-2, 102)
-            ax.set_title("Cumulative share of matches")
-        ax.grid(True, alpha=0.3)
+            ax.set_ylim(bottom=0)
+            ax.set_title("Cumulative matches (paper Fig. 2)")
+        ax.set_ylabel("cumulative matches")
+        ax.grid(True, alpha=0.3, which="both" if log else "major")
+    fig.suptitle("%s matched entries; %s entries never matched (not shown)" % (format(n, ","), format(d["never"], ",")),
+                 fontsize=10)
     fig.axes[0].legend(loc="upper left", fontsize=9)
+    fig.tight_layout()
+    return _png(fig)
+
+
+def lid_histogram(edges, hist_en, hist_other, threshold: float) -> bytes:
+    """Stacked histogram of the top-label LID score: English top label vs any other."""
+    edges = np.asarray(edges, dtype=np.float64)
+    width = np.diff(edges)
+    fig = Figure(figsize=(12, 3.8))
+    ax = fig.subplots()
+    en, other = np.asarray(hist_en), np.asarray(hist_other)
+    ax.bar(edges[:-1], en, width=width, align="edge", color=RAW, alpha=0.85, label="top label English")
+    ax.bar(edges[:-1], other, width=width, align="edge", bottom=en, color="#9e9e9e", alpha=0.85,
+           label="top label another language")
+    ax.axvline(threshold, color=T_COLOR, linestyle=":", linewidth=2,
+               label="threshold %.2f (English below it: lid_low_score)" % threshold)
+    ax.set_xlim(0, 1)
+    ax.set_xlabel("fastText probability of the top label")
+    ax.set_ylabel("pairs")
+    ax.set_title("LID scores of the sampled pairs (%s)" % format(int(en.sum() + other.sum()), ","))
+    ax.grid(True, axis="y", alpha=0.3)
+    ax.legend(loc="upper left", fontsize=9)
     fig.tight_layout()
     return _png(fig)
 
