@@ -17,7 +17,7 @@ AIRFLOW_PACKAGES := apache-airflow==$(AIRFLOW_VERSION) apache-airflow-providers-
 ARCHIVE_SOURCES := setup.py deploy/build_archive.py $(shell find metaclip_spark jobs -type f \
   \( -name '*.py' -o -name '*.[ch]' -o -path '*/data/*' \) -not -path '*/__pycache__/*' 2>/dev/null | sort)
 
-.PHONY: setup demo test bench clean archive airflow deploy-examples
+.PHONY: setup demo demo-corpus test bench clean archive airflow deploy-examples
 
 setup: $(VENV)/.installed
 
@@ -36,8 +36,24 @@ $(VENV)/.installed: setup.py Makefile $(wildcard metaclip_spark/csrc/*)
 	$(PY) -c 'from metaclip_spark import native; print("compiled speed-ups:", "on" if native.ENABLED else "OFF (no C compiler or Python headers; same results, ~2x slower extraction)")'
 	touch $@
 
-demo: setup
-	$(VENV)/bin/metaclip-spark curate --output runs/demo --overwrite --tail-share 0.3
+# The demo's corpus: 4,000 captures in 4 WARC/WAT pairs from the bundled generator (~10 s,
+# made once; the demo reads the WARCs of two pairs and the WATs of the other two).
+DEMO_CORPUS ?= demo-corpus
+DEMO_PAGES ?= 4000
+DEMO_SEED := 7
+DEMO_INPUTS := $(foreach i,0 2,$(DEMO_CORPUS)/SYNTH-$(DEMO_SEED)-0000$(i).warc.gz) \
+  $(foreach i,1 3,$(DEMO_CORPUS)/SYNTH-$(DEMO_SEED)-0000$(i).warc.wat.gz)
+
+demo-corpus: $(DEMO_CORPUS)/MANIFEST.json
+
+$(DEMO_CORPUS)/MANIFEST.json: $(wildcard metaclip_spark/synth/*.py) | $(VENV)/.installed
+	rm -rf $(DEMO_CORPUS)
+	$(PY) -m metaclip_spark.synth --pages $(DEMO_PAGES) --seed $(DEMO_SEED) --files 4 --out $(DEMO_CORPUS)
+
+demo: setup demo-corpus
+	$(VENV)/bin/metaclip-spark curate $(foreach f,$(DEMO_INPUTS),--input $(f)) --output runs/demo \
+	  --overwrite --tail-share 0.3
+	@echo "report (one self-contained file): file://$(CURDIR)/runs/demo/report/index.html"
 
 test: setup airflow
 	$(VENV)/bin/python -m pytest -q tests
@@ -69,4 +85,4 @@ deploy-examples: setup
 	$(PY) deploy/render.py examples
 
 clean:
-	rm -rf $(VENV) $(AIRFLOW_VENV) runs build dist *.egg-info
+	rm -rf $(VENV) $(AIRFLOW_VENV) runs $(DEMO_CORPUS) build dist *.egg-info
