@@ -434,3 +434,22 @@ def test_bundled_sample_equals_regeneration(tmp_path):
         assert (bundled / name).read_bytes() == (tmp_path / name).read_bytes(), name
     total = sum(info["size"] for info in m["files"].values())
     assert total < 300_000
+
+
+def test_make_demo_reads_the_corpus_it_makes(tmp_path):
+    """`make demo-corpus` writes the files `make demo` names: WARCs and WATs that exist."""
+    import pathlib
+    import shutil
+
+    root = pathlib.Path(ROOT)
+    if shutil.which("make") is None or not (root / ".venv" / ".installed").exists():
+        pytest.skip("make or the venv is missing")
+    corpus = tmp_path / "corpus"
+    args = ["make", "-s", "-C", str(root), "-o", ".venv/.installed", "DEMO_CORPUS=%s" % corpus, "DEMO_PAGES=8"]
+    subprocess.run(args + ["demo-corpus"], check=True, capture_output=True, timeout=120)
+    dry = subprocess.run(args + ["-n", "demo"], check=True, capture_output=True, text=True, timeout=60).stdout
+    words = dry.replace("\\\n", " ").split()
+    inputs = [words[i + 1] for i, w in enumerate(words) if w == "--input"]
+    assert len(inputs) == 4 and all(pathlib.Path(p).is_file() for p in inputs), inputs
+    assert sum(p.endswith(".warc.gz") for p in inputs) == 2 and sum(p.endswith(".warc.wat.gz") for p in inputs) == 2
+    assert "metaclip_spark.synth" not in dry   # made once: an up-to-date corpus is not made again
