@@ -21,6 +21,7 @@ STAGE_PACKAGES = [
     "wordfreq>=3.1",
     "mwparserfromhell>=0.6",     # wikitext -> plain text for `build-metadata`
     "matplotlib>=3.8",
+    "idna>=3.7",                 # curated URLs: hosts IDNA-encoded as browsers do (UTS 46)
 ]
 
 setup(

@@ -29,10 +29,11 @@ SIZE_MODEL_ROWS = 2_000_000   # pool rows read on the driver to model E(t) (all 
 RESULT_SCHEMA = pa.schema([
     ("group", pa.int32()), ("output", pa.string()), ("rows_in", pa.int64()), ("rows_out", pa.int64()),
     ("expected", pa.float64()), ("entry_ids", pa.list_(pa.int32())), ("counts", pa.list_(pa.int64())),
-    ("file_rows", pa.list_(pa.int64())),
+    ("file_rows", pa.list_(pa.int64())), ("url_unencodable", pa.int64()),
 ])
 RESULT_DDL = ("`group` int, output string, rows_in bigint, rows_out bigint, expected double, "
-              "entry_ids array<int>, counts array<bigint>, file_rows array<bigint>")
+              "entry_ids array<int>, counts array<bigint>, file_rows array<bigint>, "
+              "url_unencodable bigint")
 
 
 def load_pools(pools: list[str]) -> tuple[list[str], np.ndarray, list[tuple[str, int]]]:
@@ -125,7 +126,7 @@ def curation_frame(spark, groups: list[list[str]], curated: str, probs_bc, seed:
                 yield pa.RecordBatch.from_pydict({
                     "group": [r.group], "output": [r.output], "rows_in": [r.rows_in], "rows_out": [r.rows_out],
                     "expected": [r.expected], "entry_ids": [r.entry_ids.tolist()], "counts": [r.counts.tolist()],
-                    "file_rows": [r.file_rows],
+                    "file_rows": [r.file_rows], "url_unencodable": [r.url_unencodable],
                 }, schema=RESULT_SCHEMA)
 
     rows = list(enumerate(groups))
@@ -192,6 +193,7 @@ def _run_balance(cfg: Config, pools: list[str], loaded, spark, partitions, fault
                "expected_size": float(sum(r["expected"] for r in results)),
                "files": [runfolder.relative(cfg.output, r["output"]) for r in results if r["output"]],
                "groups": len(groups),
+               "dropped": {"url_unencodable": int(sum(r["url_unencodable"] for r in results))},
                **BalanceSummary.from_counts(counts, t).to_dict()}
     summary["keep_rate"] = summary["curated_rows"] / summary["pool_rows"] if summary["pool_rows"] else 0.0
     outputs.write_text(outputs.join(cfg.output, "stats", "balance.json"), json.dumps(summary, indent=2))

@@ -453,6 +453,17 @@ def keep_mask(entry_ids, key_hash, probs, seed: int, thresholds: np.ndarray | No
     return out
 
 
+ORDER_SALT = 0x6F72646572000000    # "order": the curated order's hash differs from the draws'
+
+
+def order_keys(key_hash, seed: int) -> np.ndarray:
+    """The curated set's row order: rows sorted by ``fmix(key ^ mix(seed ^ ORDER_SALT))``
+    (uint64), a seeded shuffle that depends only on each row's key (not on the file or
+    partition the row sits in), independent of the keep draws."""
+    keys = _key_array(key_hash, len(key_hash))
+    return _row_mix(keys, int(seed) ^ ORDER_SALT)
+
+
 def sample_batch(batch, probs, seed: int, *, entry_ids_column: str = "entry_ids",
                  key_column: str = "key_hash", thresholds: np.ndarray | None = None):
     """The kept rows of a ``pa.RecordBatch`` (or ``pa.Table``), columns unchanged.

@@ -11,7 +11,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from metaclip_spark import outputs, runfolder
-from metaclip_spark.balancing import key_hashes, keep_mask, keep_probability, probabilities
+from metaclip_spark.balancing import key_hashes, keep_mask, keep_probability, order_keys, probabilities
 from metaclip_spark.config import load_config
 from metaclip_spark.jobs.balance import curation_frame, run_balance
 from metaclip_spark.schema import ENTRY_COUNTS_SCHEMA, POOL_SCHEMA
@@ -85,14 +85,17 @@ def test_million_row_pool_is_map_only_and_statistically_right(spark, pool_1m, tm
     probs = probabilities(info["counts"], 2000)
     assert summary["pool_rows"] == 1_000_000
     assert summary["head_entries"] == int((info["counts"] > 2000).sum()) > 50
-    # the curated set is exactly the rows the kernel keeps, in pool order
-    expected_urls = []
+    # the curated set is exactly the rows the kernel keeps, in the seeded order of their keys
+    expected_urls, expected_keys = [], []
     for f in range(4):
         t = pq.read_table(os.path.join(pool, "pool", "part-%05d.parquet" % f))
         m = keep_mask(t.column("entry_ids"), t.column("key_hash").to_numpy(), probs, 0)
         expected_urls.extend(t.column("url").filter(pa.array(m)).to_pylist())
+        expected_keys.extend(t.column("key_hash").filter(pa.array(m)).to_pylist())
+    order = np.lexsort((np.arange(len(expected_keys)), order_keys(np.array(expected_keys, np.int64), 0)))
     got = outputs.read_tables(outputs.list_files(str(out / "curated"), ".parquet"))
-    assert got.column("url").to_pylist() == expected_urls
+    assert got.column("url").to_pylist() == [expected_urls[i] for i in order]
+    assert sorted(got.column("url").to_pylist()) != got.column("url").to_pylist()   # not in pool order
     assert got.schema == POOL_SCHEMA
     # pair keep rate: actual size within 4 standard deviations of sum(1 - prod(1 - p))
     kp = np.concatenate([keep_probability(a, probs) for a in info["ids"]])
