@@ -55,8 +55,9 @@ flushed into ``stats`` when the iterator is exhausted or closed):
   ``truncated_record``, ``bad_record``, ``bad_content_length``, ``read_error`` (see
   :mod:`metaclip_spark.warc`; ``bad_record``
   also for a record whose processing raised), ``reader_error`` (the warcio/fastwarc
-  readers, or any reader that raises), ``malformed_json`` (a WAT body with ``IMG@`` that does not
-  parse; bodies without ``IMG@`` are never parsed), ``open_error`` (src cannot be opened).
+  readers, or any reader that raises), ``malformed_json`` (a WAT JSON body that does not parse,
+  e.g. one cut short: its page is not counted in ``html_pages``; bodies without ``IMG@`` are
+  only validated, see :mod:`metaclip_spark.wat`), ``open_error`` (src cannot be opened).
 """
 
 from __future__ import annotations
@@ -242,16 +243,16 @@ def _wat_page(rec, stats, source, adds, drops, counts, mt, mu, keep_dropped):
             adds["wat_no_html_metadata"] += 1
         return None
     kind = wat.classify(body)
+    try:     # bodies without IMG@ are only validated: a cut one is malformed, not a page without images
+        got = wat.wat_images(body) if kind == wat.HTML else wat.check_json(body)
+    except ValueError as exc:
+        stats.error(source, "malformed_json", "WAT record %s (member %d): %s"
+                    % (rec.headers.get("warc-record-id"), rec.offset, exc))
+        return None
     if kind == wat.HTML_NO_IMG:
         adds["html_pages"] += 1
         return None
     if kind == wat.HTML:
-        try:
-            got = wat.wat_images(body)
-        except ValueError as exc:
-            stats.error(source, "malformed_json", "WAT record %s (member %d): %s"
-                        % (rec.headers.get("warc-record-id"), rec.offset, exc))
-            return None
         if got is not None:
             adds["html_pages"] += 1
             page_url, images, base_href = got

@@ -6,10 +6,12 @@ the WARC it was made from (``WARC-Refers-To``). For an HTML response its JSON ho
 ``Links``; the ``Links`` entries with ``path == "IMG@/src"`` are the page's ``<img src>``
 in document order, ``url`` and ``alt`` already entity-decoded (never unescaped again).
 
-Byte-level triage keeps the hot path cheap: JSON without ``IMG@`` is never parsed
+Byte-level triage keeps the hot path cheap: JSON without ``IMG@`` is never walked
 (``"HTML-Metadata"`` / ``"HTTP-Response-Metadata"`` byte tests classify it instead). Inside
 JSON text every ``"`` of a string value is escaped, so ``"HTML-Metadata"`` with both
-quotes bare can only be the key itself.
+quotes bare can only be the key itself. It is still validated (:func:`check_json`, ~1% of
+the extraction time): a body cut before its ``Links`` has no ``IMG@`` left, and must count
+as malformed, not as an HTML page without images.
 
 :func:`wat_images` runs the compiled one-pass scanner ``wat_scan`` of
 :mod:`metaclip_spark.native` and falls back to :func:`wat_images_py` (orjson + a walk over
@@ -57,6 +59,14 @@ def wat_images(body: bytes):
         if got is not NotImplemented:
             return got
     return wat_images_py(body)
+
+
+def check_json(body: bytes) -> None:
+    """Raise ValueError (orjson.JSONDecodeError) unless ``body`` is well-formed JSON, exactly
+    as :func:`wat_images` would; the compiled scanner answers where it can prove it."""
+    if _scan is not None and _scan(body) is not NotImplemented:
+        return
+    orjson.loads(body)
 
 
 def wat_images_py(body: bytes):

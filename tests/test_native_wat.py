@@ -6,6 +6,7 @@ sure, it answers NotImplemented and ``wat.wat_images`` runs the Python path."""
 
 import glob
 import random
+from collections import Counter
 
 import orjson
 import pytest
@@ -248,3 +249,53 @@ def test_random_valid_documents_equal():
             images += len(got[1]) if got else 0
     print("random documents: %d answered, %d images" % (answered, images))
     assert answered > 15000 and images > 5000
+
+
+def check_json_outcome(body, native_on: bool, monkeypatch) -> str:
+    with monkeypatch.context() as m:
+        if not native_on:
+            m.setattr(wat, "_scan", None)
+        try:
+            wat.check_json(body)
+            return "ok"
+        except ValueError:
+            return "error"
+
+
+@needs_native
+def test_bodies_cut_short_are_malformed_on_both_paths(tmp_path_factory, monkeypatch):
+    """Issue #13: a body cut anywhere (before its Links, its HTML-Metadata, at random) is
+    never answered by the scanner, and check_json rejects it on both paths, like orjson."""
+    bodies = synth_bodies(tmp_path_factory, pages=60, seed=5)
+    rng = random.Random(13)
+    n = Counter()
+    for body in bodies:
+        for key in (b'"Links"', b'"HTML-Metadata"', b'"HTTP-Response-Metadata"', None):
+            i = rng.randrange(1, len(body) - 1) if key is None else body.find(key)
+            if i <= 0 or not body[i:].strip():
+                continue
+            cut = body[:i]
+            assert scan(cut) is NotImplemented and python_result(cut) == ("error", None), cut[-100:]
+            assert check_json_outcome(cut, True, monkeypatch) == check_json_outcome(cut, False, monkeypatch) == "error"
+            n[key] += 1
+    assert len(bodies) == 181 and dict(n) == {b'"Links"': 57, b'"HTML-Metadata"': 57,
+                                              b'"HTTP-Response-Metadata"': 60, None: 181}
+
+
+@needs_native
+def test_check_json_native_equals_python_on_fuzzed_bodies(tmp_path_factory, monkeypatch):
+    """check_json runs on every body the IMG@ triage does not parse (requests, pages without
+    images, non-HTML responses): the same verdict with and without the scanner."""
+    bodies = [b for b in synth_bodies(tmp_path_factory, pages=60, seed=5) if wat.HAS_IMG not in b]
+    assert len(bodies) > 100
+    rng = random.Random(1313)
+    outcomes = {"ok": 0, "error": 0}
+    for n in range(5000):
+        body = rng.choice(bodies)
+        for _ in range(rng.randint(0, 2)):
+            body = mutate(body, rng)
+        got = check_json_outcome(body, True, monkeypatch)
+        assert got == check_json_outcome(body, False, monkeypatch) == ("ok" if python_result(body)[0] == "ok"
+                                                                       else "error"), body[:300]
+        outcomes[got] += 1
+    assert outcomes["ok"] > 1000 and outcomes["error"] > 1000

@@ -136,10 +136,11 @@ def test_pairs_from_wat_records(tmp_path):
     ]
     assert dict(st.counts) == {
         "records_read": 11, "records.warcinfo": 1, "records.metadata": 10, "html_pages": 4,
-        "wat_no_html_metadata": 4, "dropped.not_html": 1, "images": 8, "images_with_alt": 7, "pairs": 4,
+        "wat_no_html_metadata": 3, "dropped.not_html": 1, "images": 8, "images_with_alt": 7, "pairs": 4,
         "dropped.no_alt": 1, "dropped.empty_alt": 1, "dropped.non_http_url": 1, "dropped.duplicate_in_page": 1,
-        "errors.malformed_json": 1}
-    assert st.errors[0]["kind"] == "malformed_json" and "<urn:uuid:w7>" in st.errors[0]["message"]
+        "errors.malformed_json": 2}
+    assert [e["kind"] for e in st.errors] == ["malformed_json"] * 2
+    assert "<urn:uuid:w7>" in st.errors[0]["message"] and "<urn:uuid:w8>" in st.errors[1]["message"]
     assert [r for r in got if r["drop"] is None] == list(pairs_from_wat(path))
 
 
@@ -199,3 +200,90 @@ def test_wat_stream_input(tmp_path):
     fh = io.BufferedReader(io.BytesIO(path.read_bytes()))
     got = list(pairs_from_wat(fh, source="s3://bucket/x.wat.gz"))
     assert [r["source"] for r in got] == ["s3://bucket/x.wat.gz"] * 4
+
+
+# ------------------------------------------------------------------ JSON cut short (issue #13)
+@pytest.fixture(params=["native", "python"] if wat.NATIVE else ["python"])
+def scanner(request, monkeypatch):
+    """Both paths: the compiled scanner (it defers what it cannot prove) and orjson alone."""
+    if request.param == "python":
+        monkeypatch.setattr(wat, "_scan", None)
+    return request.param
+
+
+def cut_before(body: bytes, key: bytes) -> bytes:
+    return body[:body.index(key)]
+
+
+def test_check_json(scanner):
+    for body in (wat_body("http://p/", LINKS), wat_body("http://p/", []), wat_body("", kind="request"), b"[1e5]"):
+        assert wat.check_json(body) is None
+    for body in (cut_before(wat_body("http://p/", LINKS), b'"Links"'), b"", b"{not json}", b'{"a": NaN}'):
+        with pytest.raises(ValueError):
+            wat.check_json(body)
+
+
+def test_json_cut_short_is_malformed_not_a_page(tmp_path, scanner):
+    """A body cut before its Links has no IMG@ left: it is malformed JSON, never an HTML page
+    without images (nor, cut earlier, a non-HTML response or a record without HTML)."""
+    def page(n):
+        return "http://c.example/%d" % n
+
+    whole = wat_body(page(0), LINKS)
+    raws = [wat_record("<urn:uuid:c%d>" % n, page(n), body, "<urn:uuid:m%d>" % n) for n, body in enumerate([
+        cut_before(whole, b'"Links"'), cut_before(whole, b'"HTML-Metadata"'),
+        cut_before(whole, b'"HTTP-Response-Metadata"'), cut_before(whole, b'"Links"') + b"  ",
+        wat_body(page(4), LINKS[1:2]), wat_body(page(5), []), wat_body(page(6), html=False),
+        wat_body(page(7), kind="request")])]
+    path = tmp_path / "cut.warc.wat.gz"
+    path.write_bytes(b"".join(gzip.compress(r) for r in raws))
+    st = Stats()
+    got = list(pairs_from_wat(path, st))
+    assert [(r["record_id"], r["url"], r["text"]) for r in got] == [("<urn:uuid:c4>", "http://c.example/img/a.jpg",
+                                                                    "Tom &amp; Jerry")]
+    assert dict(st.counts) == {"records_read": 8, "records.metadata": 8, "errors.malformed_json": 4,
+                               "html_pages": 2, "wat_no_html_metadata": 2, "dropped.not_html": 1,
+                               "images": 1, "images_with_alt": 1, "pairs": 1}
+    assert [e["message"].split(" (")[0] for e in st.errors] == ["WAT record <urn:uuid:m%d>" % n for n in range(4)]
+
+
+def cut_sample_wat(tmp_path, n_cut=5):
+    """The bundled sample WAT with the JSON of its first ``n_cut`` records that have pairs cut
+    just before ``"Links"`` (framing valid: Content-Length and gzip members rewritten)."""
+    import re
+    import zlib
+
+    from metaclip_spark.defaults import sample_dir
+
+    data = (sample_dir() / "SYNTH-1-00000.warc.wat.gz").read_bytes()
+    out, cut, pos = [], [], 0
+    while pos < len(data):
+        d = zlib.decompressobj(31)
+        raw = d.decompress(data[pos:])
+        pos = len(data) - len(d.unused_data)
+        head_end = raw.index(b"\r\n\r\n") + 4
+        body = raw[head_end:-4]
+        if len(cut) < n_cut and b'"alt"' in body:
+            body = cut_before(body, b'"Links"')
+            head = re.sub(rb"Content-Length: \d+", b"Content-Length: %d" % len(body), raw[:head_end])
+            raw = head + body + b"\r\n\r\n"
+            cut.append(re.search(rb"WARC-Refers-To: (\S+)", raw).group(1).decode())
+        out.append(gzip.compress(raw, mtime=0))
+    path = tmp_path / "cut-links.warc.wat.gz"
+    path.write_bytes(b"".join(out))
+    return sample_dir() / "SYNTH-1-00000.warc.wat.gz", path, cut
+
+
+def test_sample_wat_cut_before_links(tmp_path, scanner):
+    """Issue #13 item 4 on real-sized records: 5 pages cut before Links lose their 30 pairs,
+    counted as malformed_json, not as HTML pages; every other page gives the same pairs."""
+    clean_path, path, cut = cut_sample_wat(tmp_path)
+    clean_st, st = Stats(), Stats()
+    clean = [(r["record_id"], r["url"], r["text"]) for r in pairs_from_wat(clean_path, clean_st)]
+    got = [(r["record_id"], r["url"], r["text"]) for r in pairs_from_wat(path, st)]
+    assert len(cut) == 5 and len(clean) == 152 and sum(r[0] in cut for r in clean) == 30
+    assert got == [r for r in clean if r[0] not in cut] and len(got) == 122
+    assert st["errors.malformed_json"] == 5 and len(st.errors) == 5
+    assert (st["html_pages"], clean_st["html_pages"]) == (24, 29)
+    assert st["records_read"] == clean_st["records_read"] == 92
+    assert st["wat_no_html_metadata"] == clean_st["wat_no_html_metadata"] == 62
