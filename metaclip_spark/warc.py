@@ -15,11 +15,12 @@ Damage is counted with ``stats.error(source, kind, message)``, never raised:
 ``empty_file``; ``not_gzip`` (neither gzip nor WARC anywhere in the input, e.g. an S3 error
 XML); ``leading_junk`` (bytes before the first gzip member or ``WARC/`` line: skipped to it,
 the records from there on kept); ``empty_gzip`` (gzip data that holds no record and no damage,
-e.g. the 20 bytes of ``gzip -c </dev/null``); ``truncated_gzip`` (the input ends inside a member: its record is dropped, every complete
-record before it kept); ``bad_gzip`` (corrupt deflate data or junk between members: skipped
-to the next gzip header); ``truncated_record`` (an uncompressed file ends inside a record);
-``bad_record`` (bytes that are no WARC record: skipped to the next ``WARC/`` line or
-member); ``read_error`` (the stream failed, e.g. a connection reset; what came before counts).
+e.g. the 20 bytes of ``gzip -c </dev/null``); ``truncated_gzip`` (the input ends inside a
+member: its record is dropped, every complete record before it kept); ``bad_gzip``
+(corrupt deflate data or junk between members: skipped to the next gzip header);
+``truncated_record`` (an uncompressed file ends inside a record); ``bad_record`` (bytes
+that are no WARC record: skipped to the next ``WARC/`` line or member); ``read_error`` (the
+stream failed, e.g. a connection reset; what came before counts).
 """
 
 from __future__ import annotations

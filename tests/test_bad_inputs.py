@@ -1,10 +1,13 @@
 """The bad-input catalogue through stage 1 on Spark: every damaged file is survived (no
-failed input, no crashed task), each damage counted by name with exact numbers, and the
-complete records before the damage kept. Small configured caps make the size/length cases
-cheap: max_html_bytes=2000, max_text_chars=50, max_url_chars=80."""
+crashed task; only the files without a single record are failed inputs), each damage counted
+by name with exact numbers, and the complete records before the damage kept. Small
+configured caps make the size/length cases cheap: max_html_bytes=2000, max_text_chars=50,
+max_url_chars=80."""
 
+import gzip
 import io
 import json
+import os
 import subprocess
 import sys
 from collections import Counter
@@ -77,25 +80,39 @@ def test_damaged_files_catalogue(spark, tmp_path):
              "not-gzip.warc.gz"]
     cut = [str(shared_path("data", "cc", "CC-MAIN-sample%s.warc.wat.gz" % i)) for i in ("", "2", "3", "4")]
     clipped = str(shared_path("data", "web", "clipped.warc.gz"))
-    inputs = [str(bad / n) for n in names] + cut + [clipped]
-    s = run_extract(load_config(overrides={"input.paths": inputs, "output": str(tmp_path / "o"), **CAPS}),
-                    spark=spark)
-    assert s["inputs"] == 10 and s["inputs_failed"] == 0 and s["failed_inputs"] == []
+    (bad / "empty-gzip.warc.gz").write_bytes(gzip.compress(b"", mtime=0))      # `gzip -c </dev/null`
+    clean_wat = shared_path("data", "cc", "CC-MAIN-sample2.warc.wat.gz").read_bytes()
+    (bad / "leading-junk.warc.wat.gz").write_bytes(b"\n" + clean_wat)                 # a stray byte first
+    inputs = [str(bad / n) for n in names + ["empty-gzip.warc.gz", "leading-junk.warc.wat.gz"]] + cut + [clipped]
+    s = run_extract(load_config(overrides={"input.paths": inputs, "output": str(tmp_path / "o"), **CAPS,
+                                           "input.max_failed_fraction": 0.34}), spark=spark)
+    # the inputs without a single record are failed inputs (issue #13), their damage named
+    assert s["inputs"] == 12 and s["inputs_failed"] == 4
+    assert sorted((f["source"].rsplit("/", 1)[-1], f["error"]) for f in s["failed_inputs"]) == [
+        ("clipped.warc.gz", "no WARC record read: truncated_gzip: input ends inside the gzip member at offset 0"),
+        ("empty-gzip.warc.gz", "no WARC record read: empty_gzip: the gzip data holds no WARC record "
+                               "(it inflates to 0 bytes)"),
+        ("empty.warc.gz", "no WARC record read: empty_file: the input holds no bytes"),
+        ("not-gzip.warc.gz", "no WARC record read: not_gzip: neither gzip nor WARC; starts with b'<?xml'")]
     errors = Counter((e["source"].rsplit("/", 1)[-1], e["kind"]) for e in s["errors"])
     assert errors == Counter({
         ("truncated.warc.gz", "truncated_gzip"): 1,
-        ("malformed-json.warc.wat.gz", "malformed_json"): 11,
+        ("malformed-json.warc.wat.gz", "malformed_json"): len(exp["malformed-json.warc.wat.gz"]["malformed"]),  # 36
         ("lying-content-length.warc.gz", "bad_content_length"): len(exp["lying-content-length.warc.gz"]["lying_records"]),
         ("empty.warc.gz", "empty_file"): 1,
         ("not-gzip.warc.gz", "not_gzip"): 1,
+        ("empty-gzip.warc.gz", "empty_gzip"): 1,
+        ("leading-junk.warc.wat.gz", "leading_junk"): 1,
         ("CC-MAIN-sample.warc.wat.gz", "bad_content_length"): 1,      # the two real WATs cut mid-JSON
         ("CC-MAIN-sample3.warc.wat.gz", "bad_content_length"): 1,
         ("clipped.warc.gz", "truncated_gzip"): 1})
     c = s["counts"]
     assert c["records_read"] == (exp["truncated.warc.gz"]["complete_records"] + exp["malformed-json.warc.wat.gz"]["records"]
-                                 + exp["lying-content-length.warc.gz"]["records"] + 4) == 546
-    assert c["pairs"] == 194 and c["html_pages"] == 46 + 58 + 57 + 4
-    assert c["dropped.html_too_large"] == 56 + 55 and c["dropped.no_alt"] == 82 + 4 * 27
+                                 + exp["lying-content-length.warc.gz"]["records"] + 5) == 547
+    assert c["pairs"] == 194 and c["html_pages"] == 46 + 58 + 57 + 5
+    assert c["dropped.html_too_large"] == 56 + 55 and c["dropped.no_alt"] == 82 + 5 * 27
     # every output file is readable and holds exactly the rows the manifest says
     files = json.loads((tmp_path / "o" / "stats" / "extract-files.json").read_text())
-    assert sum(pq.read_metadata(f["output"]).num_rows for f in files) == sum(f["rows"] for f in files)
+    run = str(tmp_path / "o")                        # manifest names: absolute, or relative to the run folder
+    assert sum(pq.read_metadata(os.path.join(run, f["output"])).num_rows for f in files) == \
+        sum(f["rows"] for f in files)
