@@ -14,11 +14,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from collections import Counter
 from urllib.parse import urlsplit
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from . import outputs
 
@@ -74,35 +76,51 @@ def _read_bounded(uris: list[str], columns: list[str], max_rows: int) -> tuple[p
     return (pa.concat_tables(parts) if parts else None), used
 
 
-def duplicates(urls: list[str], texts: list[str]) -> dict:
-    """Rows, distinct (url, text) pairs and distinct images (SPEC 9 image key) of a list of rows."""
-    rows = len(urls)
-    pairs = len(set(zip(urls, texts)))
-    images = len({image_key(u) for u in set(urls)})
+def _url_counts(table: pa.Table) -> dict[str, int]:
+    """Rows per distinct URL (pyarrow's value_counts: no Python string per row)."""
+    vc = pc.value_counts(table.column("url"))
+    return dict(zip(vc.field("values").to_pylist(), vc.field("counts").to_pylist()))
+
+
+def _distinct_pairs(table: pa.Table) -> int:
+    return table.select(["url", "text"]).group_by(["url", "text"]).aggregate([]).num_rows
+
+
+def _dup(rows: int, pairs: int, url_counts: dict[str, int]) -> dict:
+    images = len({image_key(u) for u in url_counts})
     return {"rows": rows, "distinct_pairs": pairs, "distinct_images": images,
             "pair_dup_rate": (rows - pairs) / rows if rows else None,
             "image_dup_rate": (rows - images) / rows if rows else None}
 
 
-def top_hosts(urls: list[str], top: int = 20, curated_urls: list[str] | None = None) -> list[dict]:
-    """The ``top`` hosts by rows: host, rows, distinct images, curated rows (if given);
-    ties by host name."""
-    per_url: dict[str, int] = {}
-    for u in urls:
-        per_url[u] = per_url.get(u, 0) + 1
+def duplicates(urls: list[str], texts: list[str]) -> dict:
+    """Rows, distinct (url, text) pairs and distinct images (SPEC 9 image key) of a list of rows."""
+    table = pa.table({"url": pa.array(urls, pa.string()), "text": pa.array(texts, pa.string())})
+    return _dup(len(urls), _distinct_pairs(table), _url_counts(table))
+
+
+def _hosts(url_counts: dict[str, int], top: int, curated: dict[str, int] | None) -> tuple[list[dict], int]:
     rows: dict[str, int] = {}
     images: dict[str, set] = {}
-    for u, n in per_url.items():
+    for u, n in url_counts.items():
         h = host_of(u)
         rows[h] = rows.get(h, 0) + n
         images.setdefault(h, set()).add(image_key(u))
     cur: dict[str, int] = {}
-    for u in curated_urls or ():
+    for u, n in (curated or {}).items():
         h = host_of(u)
-        cur[h] = cur.get(h, 0) + 1
+        cur[h] = cur.get(h, 0) + n
     order = sorted(rows, key=lambda h: (-rows[h], h))[:top]
     return [{"host": h, "rows": rows[h], "images": len(images[h]),
-             "curated": cur.get(h, 0) if curated_urls is not None else None} for h in order]
+             "curated": cur.get(h, 0) if curated is not None else None} for h in order], len(rows)
+
+
+def top_hosts(urls: list[str], top: int = 20, curated_urls: list[str] | None = None) -> list[dict]:
+    """The ``top`` hosts by rows: host, rows, distinct images, curated rows (if given);
+    ties by host name."""
+    def counts(us):
+        return _url_counts(pa.table({"url": pa.array(us, pa.string())}))
+    return _hosts(counts(urls), top, counts(curated_urls) if curated_urls is not None else None)[0]
 
 
 def pool_overview(run_dir: str, max_rows: int = 1_000_000, top: int = 20, curated: bool = True) -> dict | None:
@@ -112,19 +130,19 @@ def pool_overview(run_dir: str, max_rows: int = 1_000_000, top: int = 20, curate
     table, used = _read_bounded(files, ["url", "text"], max_rows)
     if table is None or table.num_rows == 0:
         return None
-    urls, texts = table.column("url").to_pylist(), table.column("text").to_pylist()
-    cur_urls, cur_used, cur_files = None, 0, []
+    per_url = _url_counts(table)
+    cur, ct, cur_used, cur_files = None, None, 0, []
     if curated:
         cur_files = outputs.list_files(outputs.join(run_dir, "curated"), ".parquet")
         ct, cur_used = _read_bounded(cur_files, ["url", "text"], max_rows)
         if ct is not None:
-            cur_urls = ct.column("url").to_pylist()
-    out = {"files_read": used, "files": len(files), "dup": duplicates(urls, texts),
-           "hosts": top_hosts(urls, top, cur_urls), "n_hosts": len({host_of(u) for u in set(urls)}),
-           "curated_rows_read": len(cur_urls) if cur_urls is not None else None,
+            cur = _url_counts(ct)
+    hosts, n_hosts = _hosts(per_url, top, cur)
+    out = {"files_read": used, "files": len(files), "dup": _dup(table.num_rows, _distinct_pairs(table), per_url),
+           "hosts": hosts, "n_hosts": n_hosts, "curated_rows_read": ct.num_rows if ct is not None else None,
            "curated_files_read": cur_used, "curated_files": len(cur_files)}
-    if cur_urls is not None:
-        out["curated_dup"] = duplicates(cur_urls, ct.column("text").to_pylist())
+    if ct is not None:
+        out["curated_dup"] = _dup(ct.num_rows, _distinct_pairs(ct), cur)
     return out
 
 
@@ -156,10 +174,15 @@ def _spread(n: int, k: int) -> list[int]:
 def _lid_settings(run_dir: str, match: dict) -> tuple[str, float, dict]:
     cfg = _read_json(outputs.join(run_dir, "config.json")) or {}
     lid_cfg = cfg.get("lid") or {}
-    model = match.get("lid_model") or lid_cfg.get("model") or ""
-    if not model:
-        from .defaults import default_lid_model_path
+    named = [m for m in (match.get("lid_model"), lid_cfg.get("model")) if m]
+    local = [m for m in named if "://" not in m and os.path.isfile(m)]
+    if local:
+        model = local[0]
+    elif not named or all(m.rstrip("/").endswith("lid.176.ftz") for m in named):
+        from .defaults import default_lid_model_path   # the run's model is the bundled one
         model = default_lid_model_path()
+    else:
+        raise FileNotFoundError("the run's LID model %s is not a local file here" % named[0])
     threshold = float(lid_cfg.get("threshold", 0.5) if lid_cfg.get("threshold") is not None else 0.5)
     return model, threshold, cfg.get("extract") or {}
 
@@ -195,8 +218,6 @@ def input_sample(run_dir: str, match: dict, max_files: int = 2, max_pairs: int =
         f = ok[i]
         try:
             pool = outputs.read_tables([_pool_file(run_dir, f["output"])], ["record_offset", "url", "text"])
-            in_pool = set(zip(pool.column("record_offset").to_pylist(), pool.column("url").to_pylist(),
-                              pool.column("text").to_pylist()))
         except Exception as exc:  # noqa: BLE001
             errors.append("%s: pool file unreadable (%s)" % (f["source"], type(exc).__name__))
             continue
@@ -210,6 +231,10 @@ def input_sample(run_dir: str, match: dict, max_files: int = 2, max_pairs: int =
         finally:
             pages.close()
         got = got[:max_pairs]
+        if got:   # the pool rows of the records read (file order: offsets grow)
+            pool = pool.filter(pc.less_equal(pool.column("record_offset"), got[-1][0]))
+        in_pool = set(zip(pool.column("record_offset").to_pylist(), pool.column("url").to_pylist(),
+                          pool.column("text").to_pylist()))
         opened = [e["message"] for e in stats.errors if e.get("kind") == "open_error"]
         if opened:
             errors.append("%s: could not be opened (%s)" % (f["source"], opened[0][:200]))

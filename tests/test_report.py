@@ -529,6 +529,9 @@ def test_input_sample_agrees_with_stage1(sample_run):
     one = report_data.input_sample(str(root), match, max_files=1, max_pairs=40)
     assert one["scored"] == 40 and sum(one["classes"].values()) == 40 and len(one["files"]) == 1
     assert one["files"][0]["source"].endswith("SYNTH-1-00000.warc.gz")
+    # a model that is not here is not replaced by another one: the section says why
+    gone = report_data.input_sample(str(root), dict(match, lid_model="s3://models/lid.176.bin"))
+    assert "not a local file" in gone["error"]
 
 
 def test_dropped_section_in_report(sample_run):
