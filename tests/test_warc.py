@@ -255,20 +255,24 @@ def test_leading_junk_before_an_uncompressed_warc():
     assert got == [(off + 10, *rest) for off, *rest in clean] and st.errors == []
 
 
-def test_random_cuts_after_leading_junk_keep_the_records_before_the_cut():
-    """180 cuts of a file with a stray leading newline: exactly the records whose member ends
-    before the cut, and one error for the cut itself (none when it falls between members)."""
+@pytest.mark.parametrize("junk", [b"", b"\n"], ids=["clean", "leading_newline"])
+def test_random_cuts_keep_the_records_before_the_cut(junk):
+    """180 cuts (175 random, 5 at member ends), with and without a stray leading newline:
+    exactly the records whose member ends before the cut, one error for the cut itself (none
+    when it falls between members), and ``leading_junk`` first when the newline is there."""
     members = [gzip.compress(r, mtime=0) for r in sample_raws()]
-    data = b"\n" + b"".join(members)
-    ends = [1 + sum(map(len, members[:i + 1])) for i in range(len(members))]
+    data = junk + b"".join(members)
+    ends = [len(junk) + sum(map(len, members[:i + 1])) for i in range(len(members))]
     rng = random.Random(13)
-    cuts = sorted(rng.sample(range(2, len(data)), 175)) + ends
+    cuts = sorted(rng.sample(range(len(junk) + 3, len(data)), 175)) + ends
     for cut in cuts:
         st = Stats()
         got = [r.get("warc-record-id") for r in records(io.BytesIO(data[:cut]), st)]
         assert got == [SAMPLE_IDS[i] for i, end in enumerate(ends) if end <= cut], cut
         kinds = [e["kind"] for e in st.errors]
-        assert kinds[0] == "leading_junk" and len(kinds) == (1 if cut in ends else 2), (cut, kinds)
+        assert kinds[:1] == (["leading_junk"] if junk else kinds[:1]), (cut, kinds)
+        assert len(kinds) == bool(junk) + (cut not in ends), (cut, kinds)
+        assert set(kinds[bool(junk):]) <= {"truncated_gzip", "bad_gzip"}, (cut, kinds)
 
 
 @pytest.mark.parametrize("data,n", [(gzip.compress(b""), 0), (gzip.compress(b"") * 3, 0),
