@@ -9,9 +9,10 @@ in document order, ``url`` and ``alt`` already entity-decoded (never unescaped a
 Byte-level triage keeps the hot path cheap: JSON without ``IMG@`` is never walked
 (``"HTML-Metadata"`` / ``"HTTP-Response-Metadata"`` byte tests classify it instead). Inside
 JSON text every ``"`` of a string value is escaped, so ``"HTML-Metadata"`` with both
-quotes bare can only be the key itself. It is still validated (:func:`check_json`, ~1% of
-the extraction time): a body cut before its ``Links`` has no ``IMG@`` left, and must count
-as malformed, not as an HTML page without images.
+quotes bare can only be the key itself. It is still validated (:func:`check_json`: 8 ms of
+the 0.8 s extraction of a 2,000-capture WAT with the compiled scanner, 24 ms with orjson): a
+body cut before its ``Links`` has no ``IMG@`` left, and must count as malformed, not as an
+HTML page without images.
 
 :func:`wat_images` runs the compiled one-pass scanner ``wat_scan`` of
 :mod:`metaclip_spark.native` and falls back to :func:`wat_images_py` (orjson + a walk over
