@@ -47,7 +47,9 @@ flushed into ``stats`` when the iterator is exhausted or closed):
   ``invalid_url``, ``text_too_long``, ``url_too_long``, ``duplicate_in_page`` (per image,
   see :mod:`metaclip_spark.pairs`); per page: ``not_html`` (a response -- or the WAT record
   of one -- that is not HTML, or not HTTP), ``html_too_large`` (HTML payload, compressed
-  or decoded, > max_html_bytes; a WAT JSON body > max_html_bytes + 1 MiB),
+  or decoded, > max_html_bytes; a WAT JSON body > max_html_bytes + 1 MiB), ``html_too_deep``
+  (HTML nesting work > max_nesting_work: parsing it would take too long, see
+  :func:`metaclip_spark.htmlpairs.check_nesting`),
   ``undecodable_page`` (the declared charset's codec or the HTML parser fails, e.g.
   ``charset=idna``)
 - errors (``errors.<kind>``, with a message in ``stats.errors``): ``empty_file``,
@@ -70,6 +72,7 @@ from typing import Iterator, NamedTuple
 from . import htmlpairs, wat
 from .pairs import PageCounts, page_pairs
 from .stats import Stats
+from .streams import DEFAULT_POLICY, RetryPolicy
 from .warc import READERS, read_records
 
 
@@ -78,6 +81,8 @@ class ExtractLimits:
     max_html_bytes: int = 5_000_000   # larger HTML payloads: page skipped, stats drop 'html_too_large'
     max_text_chars: int = 2_000       # longer normalised alt: pair dropped 'text_too_long'
     max_url_chars: int = 2_048        # longer resolved URL: pair dropped 'url_too_long'
+    max_nesting_work: int | None = 200_000_000   # HTML page over it (htmlpairs.check_nesting): 'html_too_deep'
+    read: RetryPolicy = DEFAULT_POLICY            # retries and time rules of remote input reads (streams)
 
 
 class Page(NamedTuple):
@@ -219,9 +224,12 @@ def _html_page(rec, limits, adds, drops, counts, keep_dropped):
         if len(payload) > max_html:
             raise htmlpairs.PayloadTooLarge()
         html = htmlpairs.parser_input(payload, htmlpairs.page_codec(payload, ctype))
-        images, base_href = htmlpairs.html_images(html)
+        images, base_href = htmlpairs.html_images(html, limits.max_nesting_work)
     except htmlpairs.PayloadTooLarge:
         drops["html_too_large"] += 1
+        return None
+    except htmlpairs.HtmlTooDeep:
+        drops["html_too_deep"] += 1
         return None
     except Exception:
         drops["undecodable_page"] += 1

@@ -15,6 +15,10 @@ Charset (SPEC, as the corpus truth): the HTTP Content-Type ``charset``, else a
 know, or that names no text encoding (``base64``, ``rot13`` ...), falls through to the
 next rule; decoding uses ``errors="replace"``.
 
+Nesting: a page whose estimated tree-building work (the sum, over tags, of the elements
+open at that tag; quadratic in nesting depth) exceeds ``max_nesting_work`` is not parsed
+(:class:`HtmlTooDeep`; see :func:`check_nesting`).
+
 Images: every ``<img>`` element of the Lexbor DOM (scripting off, so ``<noscript>``
 content is markup; comments, ``<script>``, ``<style>``, ``<textarea>``, ``<title>`` and
 ``<template>`` contents are not elements). Lexbor keeps the first of repeated attributes,
@@ -45,6 +49,146 @@ class PayloadError(ValueError):
 
 class PayloadTooLarge(ValueError):
     """The decoded HTTP body exceeds the size limit."""
+
+
+class HtmlTooDeep(ValueError):
+    """The page nests elements so deeply that parsing it would take too long."""
+
+
+# --- Nesting pre-check (issue #13 item 11) ---------------------------------------------------
+# Lexbor's tree builder, like the HTML standard's algorithm, walks the stack of open elements
+# for its scope checks (a <div> start tag looks for an open <p>, a stray end tag for its
+# element), so parsing costs about the sum, over tags, of the elements open at that tag:
+# quadratic in nesting depth (100k nested <div>: ~15 s; 200k: ~200 s). ``nesting_work``
+# estimates that sum on the bytes, in one linear pass, before parsing: a stack of open
+# elements as the tree builder keeps it, closely enough (void elements, comments and
+# raw text/SVG/MathML never nest; an end tag closes up to its open element if in scope, a
+# stray one closes nothing; <p>, <li>, <dd>/<dt>, <option>, <td>/<th>/<tr>, <a>, headings
+# close an open one of their kind as the parser does). ``check_nesting`` skips the pass when
+# the page has too few tags to reach the limit (tags x start tags <= limit), i.e. on nearly
+# every page.
+
+_NEST_TOKENS = re.compile(
+    rb"<!--.*?(?:-->|\Z)"
+    + b"".join(rb"|<%s[\s/>].*?(?:</%s|\Z)" % (n, n) for n in
+               (b"script", b"style", b"textarea", b"title", b"xmp", b"iframe", b"noembed", b"noframes",
+                b"svg", b"math"))
+    + rb"|<(/?[a-z][a-z0-9]*)", re.S)
+_VOID = frozenset(b"area base br col embed hr img input link meta param source track wbr keygen basefont "
+                  b"bgsound frame image menuitem html head body".split())   # never pushed here
+_BOUNDARY = frozenset(b"applet caption html table td th marquee object template button".split())
+_TABLE_PARTS = frozenset(b"td th tr tbody thead tfoot caption table".split())
+_CLOSES_P = frozenset(b"address article aside blockquote center details dialog dir div dl fieldset figcaption "
+                      b"figure footer header hgroup main menu nav ol p search section summary ul h1 h2 h3 h4 h5 h6 "
+                      b"pre listing form table xmp plaintext li dd dt".split())
+_HEADINGS = frozenset(b"h1 h2 h3 h4 h5 h6".split())
+# start tag -> (open elements it closes when one is in scope, scope kind)
+_IMPLIED = {b"li": ((b"li",), b"list"), b"dd": ((b"dd", b"dt"), b"list"), b"dt": ((b"dd", b"dt"), b"list"),
+            b"td": ((b"td", b"th"), b"table"), b"th": ((b"td", b"th"), b"table"),
+            b"tr": ((b"tr",), b"table"), b"tbody": ((b"tbody", b"thead", b"tfoot"), b"table"),
+            b"thead": ((b"tbody", b"thead", b"tfoot"), b"table"), b"tfoot": ((b"tbody", b"thead", b"tfoot"), b"table"),
+            b"a": ((b"a",), b"default"), b"nobr": ((b"nobr",), b"default")}
+
+
+_SPECIAL = _CLOSES_P | frozenset(_IMPLIED) | frozenset((b"option", b"optgroup", b"form"))
+
+
+def nesting_work(html, stop_above: int | None = None) -> int:
+    """The estimated tree-building work of a page: the sum, over its tags, of the number of
+    elements open at that tag (see above). With ``stop_above``, counting may stop once the
+    sum exceeds it (the value returned is then > stop_above, not the full sum)."""
+    if isinstance(html, str):
+        html = html.encode("utf-8", "replace")
+    stack = []
+    where = {}
+    bounds, tables = [-1], [-1]
+    work, stop = 0, stop_above if stop_above is not None else float("inf")
+
+    def pop_to(i):
+        while len(stack) > i:
+            name = stack.pop()
+            where[name].pop()
+            if name in _BOUNDARY:
+                bounds.pop()
+                if name == b"table":
+                    tables.pop()
+
+    depth = 0
+    for tag in _NEST_TOKENS.findall(html.lower()):
+        if not tag:
+            continue
+        work += depth
+        if tag[0] == 47:
+            name = tag[1:]
+            if depth and stack[-1] == name and name not in _BOUNDARY:   # the common case
+                stack.pop()
+                where[name].pop()
+                depth -= 1
+                continue
+            at = where.get(name)
+            if at and at[-1] >= (tables[-1] if name in _TABLE_PARTS else bounds[-1]):
+                pop_to(at[-1])
+                depth = len(stack)
+            continue
+        if tag in _VOID:
+            continue
+        if tag in _SPECIAL:
+            if work > stop:
+                return work
+            if tag in _CLOSES_P:
+                at = where.get(b"p")
+                if at and at[-1] > bounds[-1]:
+                    pop_to(at[-1])
+                if tag in _HEADINGS and stack and stack[-1] in _HEADINGS:
+                    pop_to(len(stack) - 1)
+            implied = _IMPLIED.get(tag)
+            if implied is not None:
+                names, scope = implied
+                floor = tables[-1] if scope == b"table" else bounds[-1]
+                if scope == b"list":
+                    for lst in (b"ol", b"ul", b"dl"):
+                        at = where.get(lst)
+                        if at and at[-1] > floor:
+                            floor = at[-1]
+                for name in names:
+                    at = where.get(name)
+                    if at and at[-1] > floor:
+                        pop_to(at[-1])
+            elif tag == b"option" or tag == b"optgroup":
+                while stack and (stack[-1] == b"option" or (tag == b"optgroup" and stack[-1] == b"optgroup")):
+                    pop_to(len(stack) - 1)
+            elif tag == b"form" and where.get(b"form"):
+                depth = len(stack)
+                continue
+            depth = len(stack)
+        elif work > stop:
+            return work
+        at = where.get(tag)
+        if at is None:
+            where[tag] = [depth]
+        else:
+            at.append(depth)
+        stack.append(tag)
+        if tag in _BOUNDARY:
+            bounds.append(depth)
+            if tag == b"table":
+                tables.append(depth)
+        depth += 1
+    return work
+
+
+def check_nesting(html, limit: int) -> None:
+    """Raise :class:`HtmlTooDeep` when ``nesting_work(html)`` exceeds ``limit``. Linear in the
+    page; free on pages whose tag count bounds the work below the limit (nearly all)."""
+    if isinstance(html, str):
+        lt, ends = html.count("<"), html.count("</")
+    else:
+        lt, ends = html.count(b"<"), html.count(b"</")
+    if lt * (lt - ends) <= limit:     # work <= tags x max depth, max depth <= start tags
+        return
+    work = nesting_work(html, limit)
+    if work > limit:
+        raise HtmlTooDeep("nesting work over %d (elements open at once x tags)" % limit)
 
 
 def split_http(block: bytes):
@@ -187,9 +331,12 @@ def parser_input(payload: bytes, codec: str):
     return payload.decode(codec, "replace")
 
 
-def html_images(html) -> tuple[list, str | None]:
+def html_images(html, max_nesting_work: int | None = None) -> tuple[list, str | None]:
     """``([(src, alt), ...], base_href)``: every <img> with a src attribute, in document order
-    (alt None when absent, "" when valueless), and the first <base href> (None if none)."""
+    (alt None when absent, "" when valueless), and the first <base href> (None if none).
+    With ``max_nesting_work``, a page over it raises :class:`HtmlTooDeep` before parsing."""
+    if max_nesting_work is not None:
+        check_nesting(html, max_nesting_work)
     tree = LexborHTMLParser(html)
     images = []
     for node in tree.css("img"):

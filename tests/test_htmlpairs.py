@@ -12,9 +12,10 @@ import pytest
 from warcio.archiveiterator import ArchiveIterator
 
 from metaclip_spark import htmlpairs as hp
-from metaclip_spark.extract import pairs_from_warc
+from metaclip_spark.extract import ExtractLimits, pairs_from_warc
 from metaclip_spark.stats import Stats
 from tests.conftest import shared_path
+from tests.test_warc import html_response
 
 PAGE_HTML = """<html><head><base target="_blank"><base href="/b/"><base href="/c/"></head><body>
 <img src="a.jpg?x=1&amp;y=2" alt="Tom &amp; Jerry&nbsp;&#x263A;">
@@ -260,3 +261,54 @@ def test_real_clipped_warc_yields_nothing():
     st = Stats()
     assert list(pairs_from_warc(shared_path("data", "web", "clipped.warc.gz"), st)) == []
     assert st["errors.truncated_gzip"] == 1 and st["records_read"] == 0
+
+
+# ------------------------------------------------------------------ nesting pre-check (issue #13 item 11)
+def _nested(n, tag="div"):
+    """``n`` nested elements around one image: nesting work n*n + n (start tags see 0..n-1
+    open elements, the image n, the end tags n..1)."""
+    return "<%s>" % tag * n + '<img src="deep.jpg" alt="deep image">' + "</%s>" % tag * n
+
+
+def test_nesting_work_counts_open_elements_per_tag():
+    assert hp.nesting_work(_nested(3)) == 12 and hp.nesting_work(_nested(200).encode()) == 200 * 200 + 200
+    # void elements, comments, raw text never nest; <p>/<li>/<option>/<td> close their kind
+    assert hp.nesting_work("<br><img src=a><!-- <div><div> --><script>'<div><div>'</script><div></div>") == 1
+    assert hp.nesting_work("<ul><li>a<li>b<li>c</ul>") == 0 + 1 + 2 + 2 + 2
+    assert hp.nesting_work("<p>a<p>b<div>c</div>") == 0 + 1 + 1 + 1
+    assert hp.nesting_work("<select>" + "<option>x" * 1000 + "</select>") == 1 + 999 * 2 + 2
+    assert hp.nesting_work("<div><span></div></span><div>") == 0 + 1 + 2 + 0 + 0    # stray </span>: nothing
+
+
+def test_deep_page_dropped_beside_normal_pages(tmp_path):
+    """The issue's page: 100k nested <div> (1.1 MB, under the 5 MB cap; ~15 s in Lexbor) is
+    skipped before parsing with its own drop reason; the pages around it keep their pairs."""
+    raws = [html_response("http://a.example/", '<img src="/a.jpg" alt="before">', "<urn:uuid:a>"),
+            html_response("http://deep.example/", _nested(100_000), "<urn:uuid:deep>"),
+            html_response("http://b.example/", _nested(50) + '<img src="/b.jpg" alt="after">', "<urn:uuid:b>")]
+    path = tmp_path / "deep.warc.gz"
+    path.write_bytes(b"".join(gzip.compress(r) for r in raws))
+    st = Stats()
+    got = [(r["record_id"], r["url"], r["text"]) for r in pairs_from_warc(path, st)]
+    assert got == [("<urn:uuid:a>", "http://a.example/a.jpg", "before"),
+                   ("<urn:uuid:b>", "http://b.example/deep.jpg", "deep image"),
+                   ("<urn:uuid:b>", "http://b.example/b.jpg", "after")]
+    assert st["dropped.html_too_deep"] == 1 and st["html_pages"] == 3 and st["pairs"] == 3
+    assert st.dropped() == {"html_too_deep": 1}
+
+
+def test_page_at_the_nesting_limit_still_parses(tmp_path):
+    raws = [html_response("http://deep.example/", _nested(200), "<urn:uuid:deep>")]
+    path = tmp_path / "edge.warc.gz"
+    path.write_bytes(b"".join(gzip.compress(r) for r in raws))
+    work = 200 * 200 + 200
+    st = Stats()
+    got = list(pairs_from_warc(path, st, limits=ExtractLimits(max_nesting_work=work)))
+    assert [(r["url"], r["text"]) for r in got] == [("http://deep.example/deep.jpg", "deep image")]
+    assert st["dropped.html_too_deep"] == 0
+    st = Stats()
+    assert list(pairs_from_warc(path, st, limits=ExtractLimits(max_nesting_work=work - 1))) == []
+    assert st["dropped.html_too_deep"] == 1 and st["html_pages"] == 1
+    with pytest.raises(hp.HtmlTooDeep):
+        hp.html_images(_nested(200), max_nesting_work=work - 1)
+    assert hp.html_images(_nested(200), max_nesting_work=work)[0] == [("deep.jpg", "deep image")]
