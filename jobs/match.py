@@ -92,7 +92,15 @@ def prepare(cfg: Config, need_metadata: bool = True) -> dict:
     runfolder.check_location(cfg.output, list(cfg.input.paths) + [cfg.input.paths_list], inputs)
     if outputs.exists(cfg.output) and not cfg.overwrite and outputs.exists(outputs.join(cfg.output, "_SUCCESS")):
         raise ConfigError("output %s already holds a finished run; pass --overwrite to replace it" % cfg.output)
-    limits = ExtractLimits(cfg.extract.max_html_bytes, cfg.extract.max_text_chars, cfg.extract.max_url_chars)
+    from metaclip_spark.streams import RetryPolicy   # the time rules of input reads travel in limits
+
+    i = cfg.input
+    limits = ExtractLimits(cfg.extract.max_html_bytes, cfg.extract.max_text_chars, cfg.extract.max_url_chars,
+                           cfg.extract.max_nesting_work,
+                           RetryPolicy(connect_timeout=i.connect_timeout, read_timeout=i.read_timeout,
+                                       budget_seconds=i.read_budget_seconds,
+                                       min_bytes_per_second=i.min_bytes_per_second,
+                                       slow_window_seconds=i.slow_window_seconds))
     return {"model": model, "entries": entries, "inputs": inputs, "limits": limits,
             "lid": sparkfiles.language_id(model_uri, model, cfg.lid.threshold, cfg.data_files)}
 

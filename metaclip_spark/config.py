@@ -34,6 +34,13 @@ class InputConfig:
     sample_fraction: float | None = None   # deterministic sample of the files, seeded by sample_seed
     sample_seed: int = 0
     chunk_size: int = 100            # stage 1 commits its work every chunk_size input files
+    # bounded time per remote (s3/http) input read; a broken rule fails the input (failed_inputs)
+    connect_timeout: float = 10.0    # seconds per connection attempt (TCP connect + TLS)
+    read_timeout: float = 60.0       # seconds a socket read may wait for data (a silent server)
+    read_budget_seconds: float = 3600.0   # seconds an input may spend waiting on its source
+    #   (connecting, reading, backing off; not processing): over it, input_read_budget. 0: none
+    min_bytes_per_second: float = 4096.0  # fewer bytes/s than this over a window of waiting:
+    slow_window_seconds: float = 60.0     #   input_too_slow (throttling back-off excluded). 0: off
 
 
 @dataclass
@@ -41,6 +48,8 @@ class ExtractConfig:
     max_html_bytes: int = 5_000_000
     max_text_chars: int = 2_000
     max_url_chars: int = 2_048
+    max_nesting_work: int = 200_000_000   # HTML pages whose nesting work (sum over tags of the
+    #   elements open there; parsing time is quadratic in depth) exceeds it: dropped.html_too_deep
 
 
 @dataclass
@@ -120,9 +129,16 @@ class Config:
         for name in ("batch_size",):
             if getattr(self.lid, name) <= 0 or getattr(self.match, name) <= 0:
                 raise ConfigError("%s must be positive" % name)
-        for name in ("max_html_bytes", "max_text_chars", "max_url_chars"):
+        for name in ("max_html_bytes", "max_text_chars", "max_url_chars", "max_nesting_work"):
             if getattr(self.extract, name) <= 0:
                 raise ConfigError("extract.%s must be positive" % name)
+        for name in ("connect_timeout", "read_timeout"):
+            if getattr(self.input, name) <= 0:
+                raise ConfigError("input.%s must be > 0, got %r" % (name, getattr(self.input, name)))
+        for name in ("read_budget_seconds", "min_bytes_per_second", "slow_window_seconds"):
+            if getattr(self.input, name) < 0:
+                raise ConfigError("input.%s must be >= 0 (0 turns the rule off), got %r"
+                                  % (name, getattr(self.input, name)))
         b = self.balance
         chosen = [n for n in ("t", "tail_share", "target_size") if getattr(b, n) is not None]
         if len(chosen) > 1:

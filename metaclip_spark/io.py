@@ -50,33 +50,40 @@ def _split_s3(uri: str) -> tuple[str, str]:
 _local = threading.local()
 
 
-def s3_client():
-    """One boto3 S3 client per thread (boto3 clients are not fork-safe to share)."""
-    client = getattr(_local, "s3", None)
+def s3_client(connect_timeout: float = 20, read_timeout: float = 60):
+    """One boto3 S3 client per thread and timeouts (boto3 clients are not fork-safe to share)."""
+    clients = getattr(_local, "s3", None)
+    if clients is None:
+        clients = _local.s3 = {}
+    client = clients.get((connect_timeout, read_timeout))
     if client is None:
         import boto3
         from botocore.config import Config
 
         client = boto3.session.Session().client(
             "s3", config=Config(retries={"mode": "adaptive", "max_attempts": 10},
-                                connect_timeout=20, read_timeout=60))
-        _local.s3 = client
+                                connect_timeout=connect_timeout, read_timeout=read_timeout))
+        clients[(connect_timeout, read_timeout)] = client
     return client
 
 
 def open_binary(uri: str, policy: RetryPolicy = DEFAULT_POLICY) -> BinaryIO:
     """Open ``uri`` for streaming binary reads. s3:// and http(s):// streams retry with
     backoff and resume by byte range (see :mod:`metaclip_spark.streams`); errors that
-    retrying cannot fix raise :class:`InputReadError` with a clear, credential-free message."""
+    retrying cannot fix raise :class:`InputReadError` with a clear, credential-free message.
+    ``policy`` also bounds their time: connect and read timeouts, a budget of waiting per
+    input and a minimum throughput (config ``input.*``); local files are not bounded."""
     s = scheme(uri)
     if s in ("s3", "s3a", "s3n"):
         bucket, key = _split_s3(uri)
         if not bucket or not key:
             raise InputError("not an s3 object URI: %s" % scrub(uri))
-        return io.BufferedReader(ResumableStream(uri, s3_opener(uri, bucket, key, s3_client), policy),
-                                 buffer_size=1 << 20)
+        timeouts = (policy.connect_timeout or 20, policy.read_timeout or 60)
+        return io.BufferedReader(ResumableStream(uri, s3_opener(uri, bucket, key, lambda: s3_client(*timeouts)),
+                                                 policy), buffer_size=1 << 20)
     if s in ("http", "https"):
-        return io.BufferedReader(ResumableStream(uri, https_opener(uri), policy), buffer_size=1 << 20)
+        opener = https_opener(uri, policy.read_timeout or None, policy.connect_timeout or None)
+        return io.BufferedReader(ResumableStream(uri, opener, policy), buffer_size=1 << 20)
     if s == "file":
         return open(urlsplit(uri).path, "rb")
     if s == "gs":

@@ -78,7 +78,7 @@ def _lid(lid: LanguageId, texts: list[str], memo: dict | None = None) -> tuple[l
     return [g[0] for g in got], np.array([g[1] for g in got], dtype=np.float32)
 
 
-def _run(uri: str, out_uri: str, schema: pa.Schema, body) -> FileResult:
+def _run(uri: str, out_uri: str, schema: pa.Schema, body, policy=None) -> FileResult:
     """Shared frame: open the input, write the sink, turn unexpected failures into a result.
     An input read to its end without a single WARC record (empty, not gzip/WARC, an empty
     gzip ...) is a failed input too (``failed`` names its damage), with its counts kept."""
@@ -88,7 +88,7 @@ def _run(uri: str, out_uri: str, schema: pa.Schema, body) -> FileResult:
     start = time.perf_counter()
     try:
         sink = ParquetSink(out_uri, schema)
-        with open_binary(uri) as fh:
+        with (open_binary(uri) if policy is None else open_binary(uri, policy)) as fh:   # policy: limits.read
             extra = body(fh, stats, sink)
             broken = getattr(getattr(fh, "raw", None), "failure", None)
         if broken is not None:   # the stream failed for good after its retries: the input failed
@@ -182,7 +182,7 @@ def match_file(uri: str, out_dir: str, matcher: Matcher, lid: LanguageId,
         stats.add("pool_rows", sink.rows)
         return {"entry_ids": ids.astype(np.int32), "counts": counts.astype(np.int64)}
 
-    return _run(uri, join(out_dir, part_name(uri)), POOL_SCHEMA, body)
+    return _run(uri, join(out_dir, part_name(uri)), POOL_SCHEMA, body, limits.read)
 
 
 def extract_file(uri: str, out_dir: str, lid: LanguageId, limits: extract.ExtractLimits,
@@ -213,4 +213,4 @@ def extract_file(uri: str, out_dir: str, lid: LanguageId, limits: extract.Extrac
         stats.add("extract_rows", sink.rows)
         return {}
 
-    return _run(uri, join(out_dir, part_name(uri)), EXTRACT_SCHEMA, body)
+    return _run(uri, join(out_dir, part_name(uri)), EXTRACT_SCHEMA, body, limits.read)

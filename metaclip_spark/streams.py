@@ -9,6 +9,19 @@ handed to the reader, so the consumer sees every byte exactly once: no record is
 emitted twice. If the object changed between requests (other ETag) the read fails.
 Errors that retrying cannot fix (404, 403, wrong credentials) raise :class:`InputReadError`
 at once with a message that holds no credentials.
+
+Bounded time (:class:`RetryPolicy`, config ``input.*``): every connection attempt has a
+connect timeout and every socket read a read timeout, so a silent server or an unreachable
+host cannot block a read for long; reads take what has arrived (``read1``), so a trickling
+server cannot hold one either. The stream keeps a clock of the time it spends waiting on
+its source (connecting, reading, backing off; not the time the consumer spends on what was
+read) and fails the input (:class:`InputReadError`, ``failure`` set) when:
+
+- ``input_read_budget``: that time exceeds ``budget_seconds``;
+- ``input_too_slow``: in a window of ``slow_window_seconds`` of waiting (back-off after
+  throttling answers, 503/429/SlowDown, excluded) fewer than ``min_bytes_per_second`` bytes
+  per second arrived: a trickling server, a silent one (each attempt ends in a read
+  timeout), an unreachable host (connect timeouts, refusals and their back-off).
 """
 
 from __future__ import annotations
@@ -37,7 +50,13 @@ class InputReadError(OSError):
 
 
 class Transient(Exception):
-    """A failure worth retrying (throttling, 5xx, timeouts, resets, early end of body)."""
+    """A failure worth retrying (throttling, 5xx, timeouts, resets, early end of body).
+    ``throttled``: the server asked to slow down (503, 429, S3 SlowDown): its back-off does
+    not count against the minimum throughput."""
+
+    def __init__(self, message: str = "", throttled: bool = False):
+        super().__init__(message)
+        self.throttled = throttled
 
 
 @dataclass(frozen=True)
@@ -46,6 +65,12 @@ class RetryPolicy:
     base_seconds: float = 1.0   # first delay; delays double per attempt ...
     cap_seconds: float = 60.0   # ... up to this
     jitter: float = 0.5         # each delay is multiplied by a random factor in [1, 1 + jitter]
+    # bounded time (config input.*, see the module doc); 0 turns a rule off
+    connect_timeout: float = 10.0         # seconds per TCP/TLS connection attempt
+    read_timeout: float = 60.0            # seconds a socket read may wait for data
+    budget_seconds: float = 3600.0        # seconds of waiting on the source per input
+    min_bytes_per_second: float = 4096.0  # ... averaged over each window of
+    slow_window_seconds: float = 60.0     # ... this many seconds of waiting
 
     def delay(self, attempt: int, rng=random) -> float:
         """Delay before retry number ``attempt`` (0-based): >= base_seconds, jittered."""
@@ -81,6 +106,9 @@ class ResumableStream(io.RawIOBase):
         super().__init__()
         self.uri, self._opener, self.policy, self._sleep = uri, opener, policy, sleep
         self.pos, self.total, self.etag = 0, None, None
+        self.waited = 0.0                            # seconds spent waiting on the source
+        self._window = (0.0, 0)                      # (self._slow_clock, self.pos) at the window start
+        self._slow_clock = 0.0                       # self.waited without back-off after throttling
         self.retries, self.resumes = 0, 0
         self.failure: InputReadError | None = None   # set when the stream failed for good
         self.resume_points: list[int] = []           # byte positions the stream was reopened at
@@ -91,36 +119,69 @@ class ResumableStream(io.RawIOBase):
     def readable(self) -> bool:
         return True
 
+    def _fail(self, reason: str, detail: str) -> InputReadError:
+        self.failure = InputReadError("%s: %s: %s (at byte %d)" % (scrub(self.uri), reason, detail, self.pos))
+        self.failure.reason = reason
+        return self.failure
+
+    def _clock(self, seconds: float, throttled: bool = False) -> None:
+        """Add ``seconds`` of waiting; raise (failing the input) when a time rule is broken."""
+        p = self.policy
+        self.waited += seconds
+        if not throttled:
+            self._slow_clock += seconds
+        if p.budget_seconds and self.waited > p.budget_seconds:
+            raise self._fail("input_read_budget", "%.1f s spent waiting on the source, over the budget of %g s "
+                             "(input.read_budget_seconds)" % (self.waited, p.budget_seconds)) from None
+        start, start_pos = self._window
+        span = self._slow_clock - start
+        if p.min_bytes_per_second and p.slow_window_seconds and span >= p.slow_window_seconds:
+            got = self.pos - start_pos
+            if got < p.min_bytes_per_second * span:
+                raise self._fail("input_too_slow", "%d bytes in %.1f s of waiting, under the minimum of %g bytes/s "
+                                 "(input.min_bytes_per_second over input.slow_window_seconds = %g s)"
+                                 % (got, span, p.min_bytes_per_second, p.slow_window_seconds)) from None
+            self._window = (self._slow_clock, self.pos)
+
     def _connect(self, first: bool = False) -> None:
         attempt = 0
         while True:
+            t0, raw = time.monotonic(), None
             try:
-                raw, total, etag = self._opener(self.pos)
-                if first:
-                    self.total, self.etag = total, etag
-                elif self.etag and etag and etag != self.etag:
-                    raw.close()
-                    raise InputReadError("%s changed while being read (ETag %s, then %s)"
-                                         % (scrub(self.uri), self.etag, etag))
-                skip = self.pos - getattr(raw, "start", self.pos)
-                while skip > 0:                    # the server ignored the Range header
-                    got = raw.read(min(skip, 1 << 20))
-                    if not got:
-                        raise Transient("body ended while skipping to byte %d" % self.pos)
-                    skip -= len(got)
+                try:
+                    raw, total, etag = self._opener(self.pos)
+                    if first:
+                        self.total, self.etag = total, etag
+                    elif self.etag and etag and etag != self.etag:
+                        raise InputReadError("%s changed while being read (ETag %s, then %s)"
+                                             % (scrub(self.uri), self.etag, etag))
+                    skip = self.pos - getattr(raw, "start", self.pos)
+                    while skip > 0:                    # the server ignored the Range header
+                        got = raw.read(min(skip, 1 << 20))
+                        if not got:
+                            raise Transient("body ended while skipping to byte %d" % self.pos)
+                        skip -= len(got)
+                finally:
+                    self._clock(time.monotonic() - t0)     # may fail the input (time rules)
                 self._raw = raw
                 if not first:
                     self.resumes += 1
                 return
             except InputReadError as exc:
+                _close_quietly(raw)
                 self.failure = exc
                 raise
             except _TRANSIENT_ERRORS as exc:
+                _close_quietly(raw)
                 if attempt + 1 >= self.policy.max_attempts:
                     self.failure = InputReadError("%s: gave up after %d attempts at byte %d: %s" % (
                         scrub(self.uri), attempt + 1, self.pos, scrub(_describe(exc))))
                     raise self.failure from None
-                self._sleep(self.policy.delay(attempt))
+                delay = self.policy.delay(attempt)
+                if self.policy.budget_seconds:           # no back-off past the budget
+                    delay = max(0.0, min(delay, self.policy.budget_seconds - self.waited + 0.001))
+                self._sleep(delay)
+                self._clock(delay, throttled=getattr(exc, "throttled", False))
                 self.retries += 1
                 attempt += 1
 
@@ -130,35 +191,43 @@ class ResumableStream(io.RawIOBase):
         while True:
             if self.total is not None and self.pos >= self.total:
                 return 0
+            t0 = time.monotonic()
             try:
                 if self._raw is None:
                     raise Transient("no open connection")
-                data = self._raw.read(len(b))
+                read1 = getattr(self._raw, "read1", None)    # what has arrived: a trickle cannot block
+                data = read1(len(b)) if read1 is not None else self._raw.read(len(b))
                 if not data and self.total is not None and self.pos < self.total:
                     raise Transient("body ended at byte %d of %d" % (self.pos, self.total))
             except InputReadError:
                 raise
             except _TRANSIENT_ERRORS:
                 self._close_raw()
+                self._clock(time.monotonic() - t0)
                 self.resume_points.append(self.pos)
                 self._connect()
                 continue
             n = len(data)
             b[:n] = data
             self.pos += n
+            self._clock(time.monotonic() - t0)
             return n
 
     def _close_raw(self) -> None:
         raw, self._raw = self._raw, None
-        if raw is not None:
-            try:
-                raw.close()
-            except Exception:
-                pass
+        _close_quietly(raw)
 
     def close(self) -> None:
         self._close_raw()
         super().close()
+
+
+def _close_quietly(raw) -> None:
+    if raw is not None:
+        try:
+            raw.close()
+        except Exception:
+            pass
 
 
 def _describe(exc: BaseException) -> str:
@@ -180,10 +249,57 @@ def _basic_auth(uri: str) -> tuple[str, str | None]:
     return urllib.parse.urlunsplit(parts._replace(netloc=host)), "Basic " + token.decode("ascii")
 
 
-def https_opener(uri: str, timeout: float = 60.0) -> Callable:
+class _TimedHTTPConnection(http.client.HTTPConnection):
+    """An HTTP connection whose connect attempt and socket reads have their own timeouts
+    (``timeout``: the connect timeout; ``read_timeout``: set on the socket once connected)."""
+
+    def __init__(self, *args, read_timeout: float | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._read_timeout = read_timeout
+
+    def connect(self):
+        super().connect()
+        if self._read_timeout:
+            self.sock.settimeout(self._read_timeout)
+
+
+class _TimedHTTPSConnection(http.client.HTTPSConnection):
+    def __init__(self, *args, read_timeout: float | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._read_timeout = read_timeout
+
+    def connect(self):
+        super().connect()                   # TCP connect and TLS handshake: the connect timeout
+        if self._read_timeout:
+            self.sock.settimeout(self._read_timeout)
+
+
+class _TimedHTTPHandler(urllib.request.HTTPHandler):
+    def __init__(self, read_timeout: float):
+        super().__init__()
+        self._read_timeout = read_timeout
+
+    def http_open(self, req):
+        return self.do_open(_TimedHTTPConnection, req, read_timeout=self._read_timeout)
+
+
+class _TimedHTTPSHandler(urllib.request.HTTPSHandler):
+    def __init__(self, read_timeout: float):
+        super().__init__()
+        self._read_timeout = read_timeout
+
+    def https_open(self, req):
+        return self.do_open(_TimedHTTPSConnection, req, context=self._context, read_timeout=self._read_timeout)
+
+
+def https_opener(uri: str, timeout: float = 60.0, connect_timeout: float | None = None) -> Callable:
     """An opener for :class:`ResumableStream` over http(s) with Range requests
-    (``user:password@`` in the URL is sent as HTTP Basic authentication)."""
+    (``user:password@`` in the URL is sent as HTTP Basic authentication). ``timeout``: seconds
+    a socket read may wait; ``connect_timeout``: seconds per connection attempt (default:
+    ``timeout``)."""
     url, auth = _basic_auth(uri)
+    opener = urllib.request.build_opener(_TimedHTTPHandler(timeout), _TimedHTTPSHandler(timeout))
+    connect_timeout = connect_timeout or timeout
 
     def open_at(start: int):
         headers = {"User-Agent": "metaclip-spark (https://github.com/facebookresearch/MetaCLIP)"}
@@ -192,11 +308,11 @@ def https_opener(uri: str, timeout: float = 60.0) -> Callable:
         if start:
             headers["Range"] = "bytes=%d-" % start
         try:
-            resp = urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=timeout)
+            resp = opener.open(urllib.request.Request(url, headers=headers), timeout=connect_timeout)
         except urllib.error.HTTPError as exc:
             exc.close()
             if exc.code in RETRY_STATUS:
-                raise Transient("HTTP %d %s" % (exc.code, exc.reason)) from None
+                raise Transient("HTTP %d %s" % (exc.code, exc.reason), throttled=exc.code in (429, 503)) from None
             if exc.code == 416 and start:
                 raise Transient("HTTP 416 at byte %d" % start) from None
             raise InputReadError("cannot read %s: HTTP %d %s" % (scrub(uri), exc.code, exc.reason)) from None
@@ -243,7 +359,8 @@ def s3_error(uri: str, exc: BaseException) -> InputReadError | Transient:
         code = str(err.get("Code", ""))
         status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
         if status in RETRY_STATUS or code in ("SlowDown", "ServiceUnavailable", "InternalError", "RequestTimeout"):
-            return Transient("S3 %s (HTTP %s)" % (code, status))
+            return Transient("S3 %s (HTTP %s)" % (code, status),
+                             throttled=status in (429, 503) or code in ("SlowDown", "ServiceUnavailable"))
         if code in _AUTH_CODES or status == 403:
             return _auth_error(
                 "cannot read %s: S3 refused the credentials (%s, HTTP %s); check AWS_ACCESS_KEY_ID / "
@@ -292,6 +409,10 @@ class _Started:
 
     def read(self, n: int = -1) -> bytes:
         return self._raw.read(n)
+
+    def read1(self, n: int = -1) -> bytes:
+        read1 = getattr(self._raw, "read1", None)
+        return read1(n) if read1 is not None else self._raw.read(n)
 
     def close(self) -> None:
         self._raw.close()

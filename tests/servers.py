@@ -7,7 +7,9 @@ stopped by the tests themselves.
   requests, ETag, Content-Length) or forwards every request to an upstream (e.g. the
   SeaweedFS S3 port, Host header kept so S3 signatures still verify), and injects faults:
   ``503 Slow Down`` for the first N requests of a path, and a connection reset (TCP RST)
-  after N body bytes of the first response of a path. Every request is logged.
+  after N body bytes of the first response of a path, and a trickle (headers at once, then
+  the body one byte every N seconds). Every request is logged.
+- :class:`SilentServer`: accepts TCP connections and never answers (nor closes them).
 """
 
 from __future__ import annotations
@@ -106,7 +108,8 @@ def start_seaweedfs(folder: str, access_key: str, secret_key: str, timeout: floa
 
 
 class FaultServer(ThreadingHTTPServer):
-    """See the module doc. ``fail_first[path] = n``; ``reset_after[path] = nbytes``."""
+    """See the module doc. ``fail_first[path] = n``; ``reset_after[path] = nbytes``;
+    ``trickle[path] = seconds`` between body bytes (every request of the path)."""
 
     daemon_threads = True
 
@@ -115,6 +118,7 @@ class FaultServer(ThreadingHTTPServer):
         self.root, self.upstream = root, urlsplit(upstream) if upstream else None
         self.fail_first: dict[str, int] = {}
         self.reset_after: dict[str, int] = {}
+        self.trickle: dict[str, float] = {}
         self.log: list[tuple] = []          # (method, path, range header, status or "reset")
         self.lock = threading.Lock()
         self.thread = threading.Thread(target=self.serve_forever, daemon=True)
@@ -224,7 +228,22 @@ class _Handler(BaseHTTPRequestHandler):
             return
         with open(full, "rb") as fh:
             fh.seek(start)
-            self._send_body(iter(lambda: fh.read(16384), b""), reset_at)
+            interval = self.server.trickle.get(path)
+            if interval is not None:
+                self._trickle(fh.read(), interval)
+            else:
+                self._send_body(iter(lambda: fh.read(16384), b""), reset_at)
+
+    def _trickle(self, data: bytes, interval: float) -> None:
+        self.wfile.flush()
+        for i in range(len(data)):
+            time.sleep(interval)
+            try:
+                self.wfile.write(data[i:i + 1])
+                self.wfile.flush()
+            except OSError:          # the client gave up
+                self.close_connection = True
+                return
 
     def _proxy(self, reset_at) -> None:
         up = self.server.upstream
@@ -247,3 +266,38 @@ class _Handler(BaseHTTPRequestHandler):
         if self.command == "HEAD":
             return
         self._send_body([data[i:i + 16384] for i in range(0, len(data), 16384)], reset_at)
+
+
+class SilentServer:
+    """A TCP server on 127.0.0.1 that accepts connections and never sends a byte."""
+
+    def __init__(self):
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(64)
+        self.accepted: list[socket.socket] = []
+        self._stop = False
+        self.thread = threading.Thread(target=self._accept, daemon=True)
+        self.thread.start()
+
+    @property
+    def url(self) -> str:
+        return "http://127.0.0.1:%d" % self.sock.getsockname()[1]
+
+    def _accept(self) -> None:
+        while not self._stop:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            self.accepted.append(conn)
+
+    def stop(self) -> None:
+        self._stop = True
+        try:
+            self.sock.shutdown(socket.SHUT_RDWR)     # wakes the blocked accept()
+        except OSError:
+            pass
+        self.sock.close()
+        for conn in self.accepted:
+            conn.close()

@@ -86,3 +86,18 @@ def test_saved_config_masks_credential_settings(tmp_path):
     assert saved["input"]["kind"] == "wat" and saved["match"]["batch_size"] == 8192
     for secret in ("YAMLTOKEN77", "S3KRETVALUE99", "AKIDVALUE99", "pw77secret", "SIG77"):
         assert secret not in text
+
+
+def test_bounded_time_and_nesting_keys():
+    cfg = load_config()
+    assert (cfg.input.connect_timeout, cfg.input.read_timeout, cfg.input.read_budget_seconds,
+            cfg.input.min_bytes_per_second, cfg.input.slow_window_seconds) == (10.0, 60.0, 3600.0, 4096.0, 60.0)
+    assert cfg.extract.max_nesting_work == 200_000_000
+    cfg = load_config(sets=["input.read_timeout=5", "input.read_budget_seconds=0", "extract.max_nesting_work=1000"])
+    assert (cfg.input.read_timeout, cfg.input.read_budget_seconds, cfg.extract.max_nesting_work) == (5.0, 0.0, 1000)
+    for bad, msg in (("input.read_timeout=0", "input.read_timeout must be > 0"),
+                     ("input.connect_timeout=-1", "input.connect_timeout must be > 0"),
+                     ("input.min_bytes_per_second=-1", "input.min_bytes_per_second must be >= 0"),
+                     ("extract.max_nesting_work=0", "extract.max_nesting_work must be positive")):
+        with pytest.raises(ConfigError, match=msg):
+            load_config(sets=[bad])

@@ -131,3 +131,115 @@ def test_failed_inputs_manifest_and_exit(spark, server, corpus, tmp_path):
     summary = run_match(cfg, spark=spark)
     assert summary["chunks"] == 2 and summary["chunks_reused"] == 1 and (out / "_SUCCESS").exists()
     assert summary["failed_inputs"] == stats["failed_inputs"]
+
+
+# ------------------------------------------------------------------ bounded time (issue #13 item 12)
+# Small budgets so that each test takes seconds; the rules are the production ones.
+def _timed(**kw):
+    rules = dict(base_seconds=0.05, max_attempts=1000, connect_timeout=1.0, read_timeout=0.5,
+                 budget_seconds=30.0, min_bytes_per_second=1000.0, slow_window_seconds=1.0)
+    rules.update(kw)
+    return RetryPolicy(**rules)
+
+
+SMALL = "/small.warc.gz"
+
+
+@pytest.fixture
+def small(corpus):
+    data = (corpus / WAT[1:]).read_bytes()[:40]
+    (corpus / SMALL[1:]).write_bytes(data)
+    return data
+
+
+def test_trickling_server_fails_input_too_slow(server, small):
+    """One byte every 0.2 s: the whole 40-byte file would take 8 s and reads would never time
+    out; the stream fails once a 1 s window of waiting brought under 1000 bytes/s."""
+    server.trickle[SMALL] = 0.2
+    with open_binary(server.url + SMALL, _timed()) as fh:
+        with pytest.raises(InputReadError, match=r": input_too_slow: \d+ bytes in [\d.]+ s of waiting") as err:
+            fh.read()
+        assert fh.raw.failure is err.value and err.value.reason == "input_too_slow"
+        assert fh.raw.pos < len(small)
+
+
+def test_read_budget_fails_a_steady_but_long_read(server, small):
+    """Fast enough for the throughput rule (off here), but the 1 s budget of waiting runs out."""
+    server.trickle[SMALL] = 0.05
+    with open_binary(server.url + SMALL, _timed(budget_seconds=1.0, min_bytes_per_second=0)) as fh:
+        with pytest.raises(InputReadError, match=r": input_read_budget: [\d.]+ s spent waiting on the source, "
+                                                 r"over the budget of 1 s") as err:
+            fh.read()
+    assert err.value.reason == "input_read_budget"
+
+
+def test_trickle_within_the_rules_is_read_whole(server, small):
+    server.trickle[SMALL] = 0.01
+    with open_binary(server.url + SMALL, _timed(min_bytes_per_second=5.0)) as fh:
+        assert fh.read() == small and fh.raw.failure is None
+
+
+def test_silent_server_fails_in_bounded_time():
+    """Accepts the connection, never answers: each attempt ends in a 0.5 s read timeout; after
+    a 1 s window without bytes the input fails (before: 60 s per attempt, 8 attempts)."""
+    from tests.servers import SilentServer
+
+    srv = SilentServer()
+    try:
+        with pytest.raises(InputReadError, match=r": input_too_slow: 0 bytes in [\d.]+ s of waiting") as err:
+            open_binary(srv.url + "/x.warc.gz", _timed())
+        assert err.value.reason == "input_too_slow" and len(srv.accepted) >= 2
+    finally:
+        srv.stop()
+
+
+def test_unreachable_host_fails_in_bounded_time():
+    """Connections refused (nothing listens): retried with back-off until a 1 s window of
+    waiting brought no byte (before: 8 attempts over ~160 s); with that rule off, until the
+    1.5 s budget is spent."""
+    from tests.servers import free_port
+
+    url = "http://127.0.0.1:%d/x.warc.gz" % free_port()
+    with pytest.raises(InputReadError, match=r": input_too_slow: 0 bytes in ") as err:
+        open_binary(url, _timed(base_seconds=0.2, cap_seconds=0.4))
+    assert err.value.reason == "input_too_slow"
+    with pytest.raises(InputReadError, match=r": input_read_budget: ") as err:
+        open_binary(url, _timed(base_seconds=0.2, cap_seconds=0.4, budget_seconds=1.5, min_bytes_per_second=0))
+    assert err.value.reason == "input_read_budget"
+
+
+def test_throttling_back_off_is_not_slowness(server, corpus):
+    """503 Slow Down answers: the back-off after them does not count against the throughput
+    rule (the server is alive and asked us to wait), only against the budget."""
+    server.fail_first[WAT] = 6
+    with open_binary(server.url + WAT, _timed(base_seconds=0.3, cap_seconds=0.3)) as fh:
+        assert fh.read() == (corpus / WAT[1:]).read_bytes()
+        assert fh.raw.retries == 6
+
+
+def test_stage1_fails_only_the_stalled_inputs(spark, server, corpus, small, tmp_path):
+    """A trickling and a silent server beside a good input: both listed in failed_inputs with
+    the rule's name, the good input's pool and counts as in a run without them."""
+    from tests.servers import SilentServer
+
+    good = str(corpus / "SYNTH-4-00000.warc.wat.gz")
+    clean = run_match(load_config(overrides={"input.paths": [good], "output": str(tmp_path / "clean")}),
+                      spark=spark)
+    silent = SilentServer()
+    try:
+        server.trickle[SMALL] = 0.2
+        slow, mute = server.url + SMALL, silent.url + "/mute.warc.wat.gz"
+        out = tmp_path / "run"
+        cfg = load_config(sets=["input.connect_timeout=1", "input.read_timeout=0.5", "input.read_budget_seconds=20",
+                                "input.min_bytes_per_second=1000", "input.slow_window_seconds=1",
+                                "input.max_failed_fraction=0.7"],
+                          overrides={"input.paths": [good, slow, mute], "output": str(out)})
+        summary = run_match(cfg, spark=spark)
+    finally:
+        silent.stop()
+    failed = {f["source"]: f["error"] for f in summary["failed_inputs"]}
+    assert sorted(failed) == sorted([slow, mute]) and summary["inputs_failed"] == 2
+    assert failed[slow].startswith("InputReadError: %s: input_too_slow: " % slow)
+    assert failed[mute].startswith("InputReadError: %s: input_too_slow: 0 bytes in " % mute)
+    assert summary["counts"]["inputs_failed"] == 2
+    assert pool_rows(out) == pool_rows(tmp_path / "clean") and summary["pool_rows"] == clean["pool_rows"] > 50
