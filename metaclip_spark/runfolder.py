@@ -114,7 +114,8 @@ def check_location(output: str, input_specs: list[str] = (), input_files: list[s
         if "://" not in folder and not os.path.isdir(folder):
             continue
         if _is_under(out, folder):
-            raise ConfigError("refusing --output %s: it is inside the input folder %s" % (scrub(out), scrub(folder)))
+            raise ConfigError("refusing --output %s: it %s the input folder %s" % (
+                scrub(out), "is" if out == folder.rstrip("/") else "is inside", scrub(folder)))
     for f in input_files:
         if _is_under(absolute(f), out):
             raise ConfigError("refusing --output %s: it holds the input %s; write to another folder"

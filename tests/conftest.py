@@ -33,3 +33,18 @@ def spark():
                                     conf={"spark.sql.shuffle.partitions": "4"}))
     yield session
     session.stop()
+
+
+@pytest.fixture
+def spark_work_cleanup():
+    """Remove what local-cluster runs of the test left under pyspark/work/ (each executor
+    unpacks the job archive there: ~590 MB per run)."""
+    import shutil
+
+    import pyspark
+
+    work = os.path.join(os.path.dirname(pyspark.__file__), "work")
+    before = set(os.listdir(work)) if os.path.isdir(work) else set()
+    yield work
+    for app in (set(os.listdir(work)) if os.path.isdir(work) else set()) - before:
+        shutil.rmtree(os.path.join(work, app), ignore_errors=True)

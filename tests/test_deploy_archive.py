@@ -72,7 +72,7 @@ def test_archive_content(archive):
         assert os.path.isfile(os.path.join(DIST, "jobs", job))
 
 
-def test_stage1_and_stage2_on_local_cluster(archive, tmp_path):
+def test_stage1_and_stage2_on_local_cluster(archive, tmp_path, spark_work_cleanup):
     lid = defaults.default_lid_model_path()
     run = str(tmp_path / "run")
     os.makedirs(WORK, exist_ok=True)
