@@ -208,8 +208,10 @@ def input_sample(run_dir: str, match: dict, max_files: int = 2, max_pairs: int =
         return {"error": "no input file was read successfully"}
     try:
         model, threshold, limits = _lid_settings(run_dir, match)
-        limits = extract.ExtractLimits(**{k: v for k, v in limits.items()
-                                          if k in extract.ExtractLimits.__dataclass_fields__})
+        # the run's size limits (numbers; the remote-read policy keeps its default)
+        limits = extract.ExtractLimits(**{k: v for k, v in limits.items() if k.startswith("max_")
+                                          and k in extract.ExtractLimits.__dataclass_fields__
+                                          and (v is None or isinstance(v, int))})
     except Exception as exc:  # noqa: BLE001 - the report shows why the section is missing
         return {"error": "LID model unavailable: %s" % exc}
     lid = LanguageId(model, threshold)
