@@ -33,6 +33,7 @@ from metaclip_spark.jobs import sparkfiles
 from metaclip_spark.matching import Matcher
 from metaclip_spark.metadata import load_metadata, metadata_digest
 from metaclip_spark.pipeline import extract_file, match_file, part_name
+from metaclip_spark.progress import Progress
 from metaclip_spark.redact import scrub_obj
 from metaclip_spark.schema import ENTRY_COUNTS_SCHEMA
 from metaclip_spark.totals import RunTotals
@@ -157,8 +158,23 @@ def _plan(cfg: Config, stage: str, inputs: list[str], entries, entries_digest: s
             "batch_size": cfg.match.batch_size}
 
 
+def _progress_counters(sc):
+    """Accumulators of finished files, pairs and failed files for the driver's progress lines:
+    ``counted(result)`` (in tasks) adds a file's result, ``poll()`` (driver) reads them."""
+    files, pairs, failed = sc.accumulator(0), sc.accumulator(0), sc.accumulator(0)
+
+    def counted(result):
+        files.add(1)
+        pairs.add(result.stats["pairs"])
+        failed.add(1 if result.failed else 0)
+        return result
+
+    return counted, lambda: (files.value, pairs.value, failed.value)
+
+
 def _run_chunks(cfg: Config, stage: str, folder: str, inputs: list[str], entries, run_chunk,
-                after_chunk=None, entries_digest: str | None = None) -> tuple[RunTotals, dict]:
+                after_chunk=None, entries_digest: str | None = None,
+                progress: Progress | None = None) -> tuple[RunTotals, dict]:
     """Run or reuse every chunk and add their totals up (in chunk order). ``entries_digest``:
     ``metadata_digest(entries)`` where the caller has it already (the Matcher's)."""
     n_entries = len(entries) if entries is not None else 0
@@ -173,6 +189,8 @@ def _run_chunks(cfg: Config, stage: str, folder: str, inputs: list[str], entries
         got = chunks.load(cfg.output, stage, i, n_entries) if chunks.committed(cfg.output, stage, i) else None
         if got is not None and not chunks.has_failures(got):
             reused += 1
+            if progress is not None:
+                progress.chunk(i, len(parts), len(part), reused=True)
         else:
             chunks.drop_chunk(cfg.output, stage, i)
             for uri in part:                      # leftovers of a killed attempt of this chunk
@@ -186,6 +204,8 @@ def _run_chunks(cfg: Config, stage: str, folder: str, inputs: list[str], entries
             runfolder.verify_parquet_files(cfg.output, [(f["output"], f["rows"]) for f in got.files if f["output"]])
             chunks.save(cfg.output, stage, i, got)
             log.info("%s: chunk %d/%d committed (%d files)", stage, i + 1, len(parts), len(part))
+            if progress is not None:
+                progress.chunk(i, len(parts), len(part), reused=False)
         total.merge(got)
         if after_chunk is not None:
             after_chunk(i)
@@ -210,18 +230,20 @@ def _run_match(cfg: Config, res: dict, spark, after_chunk) -> dict:
     matcher = Matcher(entries)
     matcher_bc = sc.broadcast(matcher)
     batch_size = cfg.match.batch_size
+    counted, poll = _progress_counters(sc)
 
     def run_chunk(part, pool_dir):
         def task(uris):
             local_matcher = matcher_bc.value
             for uri in uris:
-                yield match_file(uri, pool_dir, local_matcher, lid, limits, batch_size)
+                yield counted(match_file(uri, pool_dir, local_matcher, lid, limits, batch_size))
 
         return (sc.parallelize(part, len(part)).mapPartitions(task)
                 .treeAggregate(RunTotals(len(entries)), RunTotals.add_file, RunTotals.merge))
 
-    totals, chunk_info = _run_chunks(cfg, "match", "pool", inputs, entries, run_chunk, after_chunk,
-                                     entries_digest=matcher.digest)
+    with Progress("match", len(inputs), cfg.progress_seconds, poll) as progress:
+        totals, chunk_info = _run_chunks(cfg, "match", "pool", inputs, entries, run_chunk, after_chunk,
+                                         entries_digest=matcher.digest, progress=progress)
     matcher_bc.unpersist()
     counts = totals.dense_counts()
     digest = runfolder.pool_digest([(f["output"], f["rows"]) for f in totals.files if f["output"]])
@@ -250,16 +272,19 @@ def _run_extract(cfg: Config, res: dict, spark, after_chunk) -> dict:
     inputs, lid, limits = res["inputs"], res["lid"], res["limits"]
     spark = spark or get_spark(cfg.spark)
     batch_size = cfg.match.batch_size
+    counted, poll = _progress_counters(spark.sparkContext)
 
     def run_chunk(part, out_dir):
         def task(uris):
             for uri in uris:
-                yield extract_file(uri, out_dir, lid, limits, batch_size)
+                yield counted(extract_file(uri, out_dir, lid, limits, batch_size))
 
         return (spark.sparkContext.parallelize(part, len(part)).mapPartitions(task)
                 .treeAggregate(RunTotals(0), RunTotals.add_file, RunTotals.merge))
 
-    totals, chunk_info = _run_chunks(cfg, "extract", "pairs", inputs, None, run_chunk, after_chunk)
+    with Progress("extract", len(inputs), cfg.progress_seconds, poll) as progress:
+        totals, chunk_info = _run_chunks(cfg, "extract", "pairs", inputs, None, run_chunk, after_chunk,
+                                         progress=progress)
     summary = _write_common(cfg, "extract", totals, {"lid_model": res["model"],
                                                      "crawl": cfg.input.crawl or None, **chunk_info})
     return _finish(cfg, summary)

@@ -24,7 +24,16 @@ from .redact import install_log_filter, scrub, scrub_uri
 log = logging.getLogger("metaclip_spark")
 
 
+def _verbosity(p: argparse.ArgumentParser, top: bool = False) -> None:
+    """-v / -q, accepted before and after the subcommand (after wins)."""
+    default = False if top else argparse.SUPPRESS
+    p.add_argument("-v", "--verbose", action="store_true", default=default, help="log at INFO level")
+    p.add_argument("-q", "--quiet", action="store_true", default=default,
+                   help="no progress lines, warnings and errors only")
+
+
 def _common(p: argparse.ArgumentParser) -> None:
+    _verbosity(p)
     p.add_argument("--config", action="append", default=[], metavar="YAML",
                    help="config file(s), later ones win (see conf/default.yaml)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
@@ -67,7 +76,7 @@ def _balance(p: argparse.ArgumentParser) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="metaclip-spark", description=__doc__.split("\n\n")[0])
-    ap.add_argument("-v", "--verbose", action="store_true")
+    _verbosity(ap, top=True)
     sub = ap.add_subparsers(dest="command", required=True)
     p = sub.add_parser("match", help="stage 1: extract, LID, match; write pool and entry counts")
     _common(p), _stage1(p)
@@ -81,6 +90,7 @@ def build_parser() -> argparse.ArgumentParser:
     _common(p), _stage1(p), _balance(p)
     p.add_argument("--no-report", action="store_true", help="skip the HTML report")
     p = sub.add_parser("report", help="write the HTML curation report of a run folder")
+    _verbosity(p)
     p.add_argument("--run", required=True, metavar="DIR", help="a run folder (stage 1, optionally stage 2)")
     p.add_argument("--out", help="HTML path (default: DIR/report/index.html)")
     p.add_argument("--samples", type=int, default=20, help="sample pairs shown")
@@ -102,6 +112,7 @@ def config_from_args(args: argparse.Namespace):
         "lid.model": getattr(args, "lid_model", None),
         "lid.threshold": getattr(args, "lid_threshold", None),
         "spark.master": getattr(args, "master", None),
+        "progress_seconds": 0 if getattr(args, "quiet", False) else None,
         "output": getattr(args, "output", None),
         "overwrite": getattr(args, "overwrite", None),
         "balance.t": getattr(args, "t", None),

@@ -108,6 +108,7 @@ class Config:
     output: str = ""
     overwrite: bool = False      # replace an existing output folder
     data_files: str = "url"      # url: lid.model/match.metadata read from their paths/URLs; sparkfiles: shipped with --files
+    progress_seconds: float = 15.0   # seconds between the driver's progress lines on stderr (0: none; -q)
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -122,6 +123,8 @@ class Config:
     def validate(self) -> "Config":
         if not 0.0 <= self.input.max_failed_fraction <= 1.0:
             raise ConfigError("input.max_failed_fraction must be within [0, 1]")
+        if self.progress_seconds < 0:
+            raise ConfigError("progress_seconds must be >= 0 (0: no progress lines), got %r" % self.progress_seconds)
         if self.input.chunk_size <= 0:
             raise ConfigError("input.chunk_size must be > 0, got %r" % self.input.chunk_size)
         if not 0.0 <= self.lid.threshold <= 1.0:
