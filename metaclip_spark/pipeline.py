@@ -15,6 +15,7 @@ import traceback
 from dataclasses import dataclass, field
 from operator import itemgetter
 from typing import Iterable, Iterator
+from urllib.parse import urlsplit
 
 import numpy as np
 import pyarrow as pa
@@ -25,7 +26,7 @@ from .io import open_binary
 from .lid import LanguageId
 from .matching import Matcher
 from .outputs import ParquetSink, join
-from .redact import scrub
+from .redact import scrub, scrub_uri
 from .schema import EXTRACT_SCHEMA, POOL_SCHEMA
 from .stats import Stats
 
@@ -44,17 +45,39 @@ class FileResult:
     seconds: float = 0.0                                                          # wall time of the file
 
 
+_NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.")
+
+
 def part_name(uri: str, suffix: str = ".parquet") -> str:
-    """Deterministic output file name for an input URI: base name plus a short digest."""
-    base = uri.rstrip("/").rsplit("/", 1)[-1]
+    """Deterministic output file name for an input URI: base name plus a short digest.
+
+    Both come from the stored name ``scrub_uri(uri)`` (no credential reaches a file name);
+    the base is the last path segment without query, its input extensions and any
+    character but ASCII letters, digits and ``-_.``; one that does not start with a letter
+    or digit gets ``part`` in front, so no name starts with ``_`` or ``.`` (files Parquet,
+    Spark and Hadoop readers skip as hidden)."""
+    name = scrub_uri(uri)
+    path = urlsplit(name).path if "://" in name else name
+    base = path.rstrip("/").rsplit("/", 1)[-1]
     stripped = None
     while stripped != base:
         stripped = base
         for ext in (".gz", ".warc", ".wat", ".arc"):
             if base.endswith(ext):
                 base = base[: -len(ext)]
-    base = "".join(c if c.isalnum() or c in "-_." else "_" for c in base)[:80]
-    return "%s-%s%s" % (base, hashlib.sha1(uri.encode("utf-8")).hexdigest()[:12], suffix)
+    base = "".join(c if c in _NAME_CHARS else "_" for c in base)[:80]
+    if not base[:1].isalnum():
+        base = "part" + base
+    return "%s-%s%s" % (base, hashlib.sha1(name.encode("utf-8")).hexdigest()[:12], suffix)
+
+
+def _stored(result: FileResult, uri: str, name: str) -> FileResult:
+    """``result`` naming its input by its stored name (``scrub_uri``) instead of ``uri``."""
+    result.source = name
+    for err in result.stats.errors:
+        if err.get("source") == uri:
+            err["source"] = name
+    return result
 
 
 _URL, _TEXT, _DROP = itemgetter(0), itemgetter(1), itemgetter(2)
@@ -137,12 +160,13 @@ def _pair_batches(pages: Iterable[extract.Page], n: int) -> Iterator[dict]:
 def match_file(uri: str, out_dir: str, matcher: Matcher, lid: LanguageId,
                limits: extract.ExtractLimits, batch_size: int = 8192) -> FileResult:
     """Stage 1 on one file: the pool rows go to ``out_dir/<part_name(uri)>``."""
+    stored = scrub_uri(uri)      # the input's stored name (rows, results); the task opens ``uri``
 
     def body(fh, stats: Stats, sink: ParquetSink) -> dict:
         cache: dict[str, list[int]] = {}
         lid_memo: dict = {}
         all_ids: list[np.ndarray] = []
-        pages = extract.pages_from_file(fh, stats=stats, source=uri, limits=limits)
+        pages = extract.pages_from_file(fh, stats=stats, source=stored, limits=limits)
         for b in _pair_batches(pages, batch_size):
             texts = b["text"]
             labels, scores = _lid(lid, texts, lid_memo)
@@ -182,15 +206,16 @@ def match_file(uri: str, out_dir: str, matcher: Matcher, lid: LanguageId,
         stats.add("pool_rows", sink.rows)
         return {"entry_ids": ids.astype(np.int32), "counts": counts.astype(np.int64)}
 
-    return _run(uri, join(out_dir, part_name(uri)), POOL_SCHEMA, body, limits.read)
+    return _stored(_run(uri, join(out_dir, part_name(uri)), POOL_SCHEMA, body, limits.read), uri, stored)
 
 
 def extract_file(uri: str, out_dir: str, lid: LanguageId, limits: extract.ExtractLimits,
                  batch_size: int = 8192) -> FileResult:
     """Every pair candidate of one file with its LID label/score and its drop reason (if any)."""
+    stored = scrub_uri(uri)
 
     def body(fh, stats: Stats, sink: ParquetSink) -> dict:
-        pages = extract.pages_from_file(fh, stats=stats, source=uri, limits=limits, keep_dropped=True)
+        pages = extract.pages_from_file(fh, stats=stats, source=stored, limits=limits, keep_dropped=True)
         lid_memo: dict = {}
         for b in _pair_batches(pages, batch_size):
             texts, drops = b["text"], b["drop"]
@@ -213,4 +238,4 @@ def extract_file(uri: str, out_dir: str, lid: LanguageId, limits: extract.Extrac
         stats.add("extract_rows", sink.rows)
         return {}
 
-    return _run(uri, join(out_dir, part_name(uri)), EXTRACT_SCHEMA, body, limits.read)
+    return _stored(_run(uri, join(out_dir, part_name(uri)), EXTRACT_SCHEMA, body, limits.read), uri, stored)
