@@ -8,10 +8,13 @@
         --region us-central1 --cluster metaclip > submit.sh
     python deploy/render.py dataproc-batch --bucket B --crawl C --stage match --project P \\
         --region us-central1 --service-account SA > submit.sh
+    python deploy/render.py spark-submit   --root /data/metaclip --crawl C --stage match \\
+        --master spark://spark-master:7077 [--deploy-mode cluster --master yarn] > submit.sh
     python deploy/render.py examples       # rewrite deploy/{emr,dataproc}/examples/ (checked in)
 
 Spark properties and job settings come from conf/emr.yaml or conf/dataproc.yaml
-(``--conf PATH`` for another file). The templates are in deploy/airflow/metaclip_deploy.py.
+(``--conf PATH`` for another file; ``spark-submit``, for a cluster you run yourself, uses
+none unless given one). The templates are in deploy/airflow/metaclip_deploy.py.
 """
 
 from __future__ import annotations
@@ -61,7 +64,24 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--service-account", help="Dataproc Serverless service account")
     ap.add_argument("--runtime-version", help="Dataproc Serverless runtime version")
     ap.add_argument("--run-id", help="part of the Dataproc batch id (default: manual)")
-    ap.add_argument("--conf", dest="conf_path", help="conf YAML (default conf/<platform>.yaml)")
+    ap.add_argument("--conf", dest="conf_path", help="conf YAML (default conf/<platform>.yaml; "
+                    "spark-submit: none)")
+    ap.add_argument("--input", help="stage-1 input instead of the crawl's wat.paths.gz (files, globs, lists)")
+    sm = ap.add_argument_group("spark-submit (a Spark cluster you run yourself)")
+    sm.add_argument("--root", help="folder or URI holding code/, data/ and runs/ (/data/metaclip, "
+                    "hdfs://nn/metaclip, s3a://bucket/metaclip)")
+    sm.add_argument("--master", help="spark://host:7077, yarn, k8s://https://host:443, local[4] "
+                    "(default spark://spark-master:7077)")
+    sm.add_argument("--deploy-mode", choices=("client", "cluster"),
+                    help="default client (cluster: YARN and Kubernetes only, for Python)")
+    sm.add_argument("--spark-submit", help="the spark-submit to run (default: spark-submit on PATH)")
+    sm.add_argument("--driver-python", help="client mode: the driver's python, with metaclip-spark "
+                    "installed (default python3)")
+    sm.add_argument("--python", help="executors' python when every node has metaclip-spark "
+                    "(default: ./environment/bin/python of --archives env.tar.gz)")
+    sm.add_argument("--code", help="folder or URI of env.tar.gz and jobs/*.py (default ROOT/code)")
+    sm.add_argument("--lid-model", help="default ROOT/data/lid.176.bin")
+    sm.add_argument("--metadata", help="default ROOT/data/metadata.json")
     args = ap.parse_args(argv)
     if args.kind == "examples":
         for rel, text in example_files().items():
@@ -71,11 +91,17 @@ def main(argv: list[str] | None = None) -> int:
                 fh.write(text)
             print(path)
         return 0
-    if not args.bucket or not args.crawl:
+    if args.kind == "spark-submit":
+        if not args.root or not args.crawl:
+            ap.error("--root and --crawl are required")
+    elif not args.bucket or not args.crawl:
         ap.error("--bucket and --crawl are required")
     fields = {k: v for k, v in vars(args).items()
               if v is not None and k not in ("kind", "stage")}
-    target = Target(platform=args.kind.split("-")[0], **fields)
+    try:
+        target = Target(platform=args.kind.split("-")[0], **fields)
+    except ValueError as exc:
+        ap.error(str(exc))
     sys.stdout.write(render(args.kind, target, args.stage))
     return 0
 

@@ -1,13 +1,15 @@
-"""Render the spark-submit of each stage for EMR (EC2 steps, Serverless job runs) and
-Dataproc (cluster jobs, Serverless batches).
+"""Render the spark-submit of each stage for EMR (EC2 steps, Serverless job runs),
+Dataproc (cluster jobs, Serverless batches) and a Spark cluster you run yourself
+(a plain ``spark-submit`` line: standalone, YARN, Kubernetes or ``local[N]``).
 
 One template per stage, ``stage_job()``: entry file, arguments, archive, data files and
 Spark properties of stage 1 (match), stage 2 (balance) and the report. Each target is a
 formatter of that one job: ``emr_steps()`` (``aws emr add-steps --steps file://...``),
 ``emr_serverless_job_run()`` (``aws emr-serverless start-job-run --cli-input-json
 file://...``; its ``jobDriver`` is what the EMR Serverless DAG passes to its operator),
-``dataproc_job_command()`` / ``dataproc_batch_command()`` (gcloud) and ``dataproc_batch()``
-(the Dataproc Serverless DAG's batch body).
+``dataproc_job_command()`` / ``dataproc_batch_command()`` (gcloud), ``dataproc_batch()``
+(the Dataproc Serverless DAG's batch body) and ``spark_submit_command()`` (platform ``spark``:
+the line the self-managed DAG runs).
 
 Used by ``deploy/render.py`` and by the ``metaclip_monthly_*`` DAGs (this folder is the
 DAGs folder). Needs only the standard library and PyYAML (both environments have it).
@@ -15,7 +17,8 @@ DAGs folder). Needs only the standard library and PyYAML (both environments have
 Layout under ``<scheme>://<bucket>/<prefix>/`` (prefix default ``metaclip``):
 ``code/env.tar.gz`` and ``code/jobs/{match,balance,report}.py`` (``make archive`` builds
 them into ``dist/``), ``data/metadata.json`` and ``data/lid.176.bin`` (shipped to every
-node with ``--files``), ``runs/<crawl>/`` (outputs), ``logs/``.
+node with ``--files``), ``runs/<crawl>/`` (outputs), ``logs/``. A self-managed cluster uses the same layout under
+any folder or URI (``root``: ``/data/metaclip``, ``hdfs://nn/metaclip``, ``s3a://b/metaclip``).
 """
 
 from __future__ import annotations
@@ -34,14 +37,17 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 STAGE_ENTRY = {"match": "match.py", "balance": "balance.py", "report": "report.py"}
 STAGE_ORDER = ("match", "balance", "report")
 ENV_PYTHON = "./environment/bin/python"
+PLATFORMS = ("emr", "dataproc", "spark")
+# a self-managed cluster without a conf file: the project's defaults, the data files by --files
+SPARK_CONF = {"data_files": "sparkfiles"}
 
 
 @dataclass
 class Target:
     """Where and how to run: filled from the user's bucket, role, project, ..."""
-    platform: str                      # "emr" or "dataproc"
-    bucket: str
-    crawl: str
+    platform: str                      # "emr", "dataproc" or "spark" (a cluster you run yourself)
+    bucket: str = ""                   # emr / dataproc
+    crawl: str = ""
     prefix: str = "metaclip"
     region: str = "us-east-1"
     cluster_id: str = "j-XXXXXXXXXXXXX"            # EMR on EC2 cluster (add-steps)
@@ -53,12 +59,36 @@ class Target:
     runtime_version: str = "2.3"                   # Dataproc Serverless runtime
     run_id: str = "manual"                         # part of Dataproc batch ids
     conf_path: str = ""                            # default: conf/<platform>.yaml
+    input: str = ""                                # stage-1 input instead of the crawl's wat.paths.gz
+    # platform "spark" only: spark-submit to a cluster you run yourself
+    root: str = ""                                 # holds code/, data/, runs/: a path or any URI
+    master: str = "spark://spark-master:7077"      # spark://, yarn, k8s://..., local[N]
+    deploy_mode: str = "client"
+    spark_submit: str = "spark-submit"
+    driver_python: str = "python3"                 # client mode: the driver's python (metaclip-spark installed)
+    python: str = ""                               # "": ./environment/bin/python of the --archives env.tar.gz;
+                                                   # else a python with metaclip-spark on every node (no archive)
+    code: str = ""                                 # default <root>/code (env.tar.gz, jobs/*.py)
+    lid_model: str = ""                            # default <root>/data/lid.176.bin
+    metadata: str = ""                             # default <root>/data/metadata.json
 
     def __post_init__(self):
-        if self.platform not in ("emr", "dataproc"):
-            raise ValueError("platform must be emr or dataproc, got %r" % self.platform)
+        if self.platform not in PLATFORMS:
+            raise ValueError("platform must be one of %s, got %r" % (", ".join(PLATFORMS), self.platform))
         validate_crawl_id(self.crawl)
-        if not self.bucket or "/" in self.bucket or ":" in self.bucket:
+        if self.platform == "spark":
+            for name in ("root", "code"):
+                value = getattr(self, name)
+                if (value or name == "root") and not (value.startswith("/") or "://" in value):
+                    raise ValueError("%s must be an absolute path or a URI (spark-submit and the driver "
+                                     "run in other folders), got %r" % (name, value))
+            if self.deploy_mode not in ("client", "cluster"):
+                raise ValueError("deploy_mode must be client or cluster, got %r" % self.deploy_mode)
+            if self.deploy_mode == "cluster" and not self.master.startswith(("yarn", "k8s://")):
+                raise ValueError("cluster deploy mode runs Python drivers on YARN or Kubernetes only (Spark "
+                                 "refuses it for Python on standalone spark:// masters and local): use "
+                                 "client mode with master %r" % self.master)
+        elif not self.bucket or "/" in self.bucket or ":" in self.bucket:
             raise ValueError("bucket must be a bare bucket name, got %r" % self.bucket)
 
     @property
@@ -66,7 +96,14 @@ class Target:
         return "s3" if self.platform == "emr" else "gs"
 
     def uri(self, *parts: str) -> str:
+        if self.platform == "spark":
+            return "/".join([self.root.rstrip("/")] + list(parts))
         return "/".join(["%s://%s" % (self.scheme, self.bucket), self.prefix.strip("/")] + list(parts))
+
+    def code_uri(self, *parts: str) -> str:
+        if self.code:
+            return "/".join([self.code.rstrip("/")] + list(parts))
+        return self.uri("code", *parts)
 
     @property
     def output_root(self) -> str:
@@ -78,14 +115,14 @@ class Target:
 
     @property
     def archive(self) -> str:
-        return self.uri("code", "env.tar.gz")
+        return self.code_uri("env.tar.gz")
 
     def entry(self, stage: str) -> str:
-        return self.uri("code", "jobs", STAGE_ENTRY[stage])
+        return self.code_uri("jobs", STAGE_ENTRY[stage])
 
     @property
     def data_files(self) -> list[str]:
-        return [self.uri("data", "lid.176.bin"), self.uri("data", "metadata.json")]
+        return [self.lid_model or self.uri("data", "lid.176.bin"), self.metadata or self.uri("data", "metadata.json")]
 
 
 def find_conf_dir() -> str:
@@ -99,6 +136,8 @@ def find_conf_dir() -> str:
 
 
 def load_conf(target: Target) -> dict:
+    if target.platform == "spark" and not target.conf_path:
+        return dict(SPARK_CONF)
     path = target.conf_path or os.path.join(find_conf_dir(), target.platform + ".yaml")
     with open(path, encoding="utf-8") as fh:
         data = yaml.safe_load(fh) or {}
@@ -148,7 +187,7 @@ def stage_job(target: Target, stage: str, conf: dict | None = None) -> dict:
     props, sets = split_conf(conf)
     run = target.run_dir
     if stage == "match":
-        args = ["--input", input_paths_list(target, conf), "--metadata", target.data_files[1],
+        args = ["--input", target.input or input_paths_list(target, conf), "--metadata", target.data_files[1],
                 "--lid-model", target.data_files[0], "--output", run]
     elif stage == "balance":
         args = ["--pool", run, "--output", run]
@@ -270,9 +309,53 @@ def dataproc_batch(target: Target, job: dict) -> dict:
     return body
 
 
+# ------------------------------------------------------- a Spark cluster you run yourself
+
+
+def spark_submit_argv(target: Target, job: dict) -> tuple[dict[str, str], list[str]]:
+    """(environment, argv) of the spark-submit of one stage on a self-managed cluster.
+
+    Client mode: the driver runs where spark-submit runs, with ``PYSPARK_DRIVER_PYTHON``
+    (a python that has metaclip-spark: ``pip install dist/metaclip_spark-*.whl``); executors
+    run ``PYSPARK_PYTHON``. Cluster mode (YARN, Kubernetes): the driver runs in the cluster
+    too, so both pythons are Spark properties (``spark.pyspark.driver.python`` /
+    ``spark.pyspark.python``; a client-side environment would not reach it). The python is
+    the archive's ``./environment/bin/python`` (``--archives env.tar.gz#environment``,
+    unpacked in every container's working folder) unless ``target.python`` names one that
+    every node has, e.g. ``local[N]`` with the project's venv."""
+    python = target.python or ENV_PYTHON
+    argv = [target.spark_submit, "--master", target.master, "--deploy-mode", target.deploy_mode]
+    if not target.python:
+        argv += ["--archives", job["archive"]]
+    argv += ["--files", ",".join(job["files"])]
+    props, env = dict(job["properties"]), {}
+    if target.deploy_mode == "client":
+        env = {"PYSPARK_DRIVER_PYTHON": target.driver_python, "PYSPARK_PYTHON": python}
+    else:
+        props.update({"spark.pyspark.driver.python": python, "spark.pyspark.python": python})
+    for k in sorted(props):
+        argv += ["--conf", "%s=%s" % (k, props[k])]
+    return env, argv + [job["entry"]] + job["args"]
+
+
+def spark_submit_command(target: Target, stage: str, conf: dict | None = None) -> str:
+    """The shell line (one option per line) of one stage's spark-submit on a self-managed cluster."""
+    env, argv = spark_submit_argv(target, stage_job(target, stage, conf))
+    head = ["%s=%s" % (k, shlex.quote(env[k])) for k in sorted(env)] + [shlex.quote(argv[0])]
+    lines, i = [" ".join(head)], 1
+    while i < len(argv):       # an option with its value on one line; the entry file alone
+        if argv[i].startswith("--") and i + 1 < len(argv) and not argv[i + 1].startswith("--"):
+            lines.append("%s %s" % (shlex.quote(argv[i]), shlex.quote(argv[i + 1])))
+            i += 2
+        else:
+            lines.append(shlex.quote(argv[i]))
+            i += 1
+    return " \\\n    ".join(lines) + "\n"
+
+
 # ------------------------------------------------------------------------------ rendering
 
-KINDS = ("emr-steps", "emr-serverless", "dataproc-job", "dataproc-batch")
+KINDS = ("emr-steps", "emr-serverless", "dataproc-job", "dataproc-batch", "spark-submit")
 
 
 def render(kind: str, target: Target, stage: str | None = None) -> str:
@@ -286,6 +369,8 @@ def render(kind: str, target: Target, stage: str | None = None) -> str:
         return dataproc_job_command(target, stage or "match", conf)
     if kind == "dataproc-batch":
         return dataproc_batch_command(target, stage or "match", conf)
+    if kind == "spark-submit":
+        return spark_submit_command(target, stage or "match", conf)
     raise ValueError("unknown kind %r (one of %s)" % (kind, ", ".join(KINDS)))
 
 
