@@ -17,7 +17,7 @@ from airflow.sdk import DAG
 
 from metaclip_crawls import dataproc_batch_id
 from metaclip_dag import (DAG_KWARGS, JOB_STAGES, PLACEHOLDER, STAGES, TASK_IDS, crawl_tasks, dag_params,
-                          env, run_after, split_uri, templated, wire)
+                          env, fail_fast, run_after, split_uri, templated, wire)
 from metaclip_deploy import Target, dataproc_batch, stage_job
 
 TARGET = Target(platform="dataproc", crawl=PLACEHOLDER,
@@ -30,10 +30,16 @@ BATCH_ID = ("{{ metaclip_batch_id(ti.xcom_pull(task_ids='find_crawl'), run_id, '
 
 
 def gcs_exists():
+    """No GCP credentials or no connection (e.g. under ``airflow dags test`` on a laptop): fail
+    now, no retries."""
+    from airflow.exceptions import AirflowNotFoundException
     from airflow.providers.google.cloud.hooks.gcs import GCSHook
+    from google.auth.exceptions import DefaultCredentialsError
 
     hook = GCSHook(gcp_conn_id=GCP_CONN_ID)
-    return lambda uri: hook.exists(*split_uri(uri))
+    return fail_fast(lambda uri: hook.exists(*split_uri(uri)), (DefaultCredentialsError, AirflowNotFoundException),
+                     "no usable GCP credentials for connection %r (set it up, or "
+                     "GOOGLE_APPLICATION_CREDENTIALS, before running this DAG)" % GCP_CONN_ID)
 
 
 with DAG(dag_id="metaclip_monthly_dataproc_serverless", params=dag_params(), doc_md=__doc__,

@@ -13,7 +13,7 @@ from airflow.providers.amazon.aws.operators.emr import EmrServerlessStartJobOper
 from airflow.sdk import DAG
 
 from metaclip_dag import (DAG_KWARGS, JOB_STAGES, PLACEHOLDER, STAGES, TASK_IDS, crawl_tasks, dag_params,
-                          env, run_after, split_uri, templated, wire)
+                          env, fail_fast, run_after, split_uri, templated, wire)
 from metaclip_deploy import Target, emr_serverless_job_driver, emr_serverless_overrides, stage_job
 
 TARGET = Target(platform="emr", crawl=PLACEHOLDER,
@@ -25,10 +25,15 @@ AWS_CONN_ID = env("METACLIP_AWS_CONN_ID", "aws_default")
 
 
 def s3_exists():
+    """No AWS credentials (e.g. under ``airflow dags test`` on a laptop): fail now, no retries."""
     from airflow.providers.amazon.aws.hooks.s3 import S3Hook
+    from botocore.exceptions import NoCredentialsError, NoRegionError, PartialCredentialsError
 
     hook = S3Hook(aws_conn_id=AWS_CONN_ID)
-    return lambda uri: hook.check_for_key(split_uri(uri)[1], split_uri(uri)[0])
+    return fail_fast(lambda uri: hook.check_for_key(split_uri(uri)[1], split_uri(uri)[0]),
+                     (NoCredentialsError, PartialCredentialsError, NoRegionError),
+                     "no usable AWS credentials for connection %r (set it up, or the AWS_* environment, "
+                     "before running this DAG)" % AWS_CONN_ID)
 
 
 with DAG(dag_id="metaclip_monthly_emr_serverless", params=dag_params(), doc_md=__doc__, **DAG_KWARGS) as dag:
