@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import math
 import sys
+import time
 
 import numpy as np
 import pyarrow as pa
@@ -143,13 +144,14 @@ def run_balance(cfg: Config, pools: list[str], spark=None, partitions: int | Non
     runfolder.check_location(cfg.output)
     if outputs.exists(outputs.join(cfg.output, "curated", "_SUCCESS")) and not cfg.overwrite:
         raise ConfigError("output %s already holds a finished curated set; pass --overwrite to replace it" % cfg.output)
+    start = time.monotonic()
     loaded = load_pools(pools)
     runfolder.claim(cfg.output)
     with runfolder.RunLock(cfg.output, "balance"):
-        return _run_balance(cfg, [runfolder.absolute(p) for p in pools], loaded, spark, partitions, fault_dir)
+        return _run_balance(cfg, [runfolder.absolute(p) for p in pools], loaded, spark, partitions, fault_dir, start)
 
 
-def _run_balance(cfg: Config, pools: list[str], loaded, spark, partitions, fault_dir) -> dict:
+def _run_balance(cfg: Config, pools: list[str], loaded, spark, partitions, fault_dir, start: float) -> dict:
     from metaclip_spark.jobs.session import get_spark
 
     entries, counts, files = loaded
@@ -196,6 +198,7 @@ def _run_balance(cfg: Config, pools: list[str], loaded, spark, partitions, fault
                "dropped": {"url_unencodable": int(sum(r["url_unencodable"] for r in results))},
                **BalanceSummary.from_counts(counts, t).to_dict()}
     summary["keep_rate"] = summary["curated_rows"] / summary["pool_rows"] if summary["pool_rows"] else 0.0
+    summary["wall_seconds"] = round(time.monotonic() - start, 3)
     outputs.write_text(outputs.join(cfg.output, "stats", "balance.json"), json.dumps(summary, indent=2))
     outputs.write_text(outputs.join(cfg.output, "config-balance.json"), cfg.to_json())
     outputs.write_text(outputs.join(curated, "_SUCCESS"), "")

@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
+import time
 
 import numpy as np
 import pyarrow as pa
@@ -215,13 +216,14 @@ def _run_chunks(cfg: Config, stage: str, folder: str, inputs: list[str], entries
 def run_match(cfg: Config, spark=None, after_chunk=None) -> dict:
     """Stage 1. ``after_chunk(i)`` is called after chunk ``i`` is committed or reused
     (tests use it to stop a run part-way, as a killed job would)."""
+    start = time.monotonic()
     res = prepare(cfg)
     runfolder.claim(cfg.output)
     with runfolder.RunLock(cfg.output, "match"):
-        return _run_match(cfg, res, spark, after_chunk)
+        return _run_match(cfg, res, spark, after_chunk, start)
 
 
-def _run_match(cfg: Config, res: dict, spark, after_chunk) -> dict:
+def _run_match(cfg: Config, res: dict, spark, after_chunk, start: float) -> dict:
     from metaclip_spark.jobs.session import get_spark
 
     entries, inputs, lid, limits = res["entries"], res["inputs"], res["lid"], res["limits"]
@@ -254,19 +256,21 @@ def _run_match(cfg: Config, res: dict, spark, after_chunk) -> dict:
     extra = {"entries": len(entries), "entries_zero_count": int((counts == 0).sum()),
              "matches": int(counts.sum()), "pool_rows": totals.stats["pool_rows"],
              "metadata": cfg.match.metadata or "default", "lid_model": res["model"],
-             "crawl": cfg.input.crawl or None, "pool_digest": digest, **chunk_info}
+             "crawl": cfg.input.crawl or None, "pool_digest": digest,
+             "wall_seconds": round(time.monotonic() - start, 3), **chunk_info}
     summary = _write_common(cfg, "match", totals, extra)
     return _finish(cfg, summary)
 
 
 def run_extract(cfg: Config, spark=None, after_chunk=None) -> dict:
+    start = time.monotonic()
     res = prepare(cfg, need_metadata=False)
     runfolder.claim(cfg.output)
     with runfolder.RunLock(cfg.output, "extract"):
-        return _run_extract(cfg, res, spark, after_chunk)
+        return _run_extract(cfg, res, spark, after_chunk, start)
 
 
-def _run_extract(cfg: Config, res: dict, spark, after_chunk) -> dict:
+def _run_extract(cfg: Config, res: dict, spark, after_chunk, start: float) -> dict:
     from metaclip_spark.jobs.session import get_spark
 
     inputs, lid, limits = res["inputs"], res["lid"], res["limits"]
@@ -285,8 +289,9 @@ def _run_extract(cfg: Config, res: dict, spark, after_chunk) -> dict:
     with Progress("extract", len(inputs), cfg.progress_seconds, poll) as progress:
         totals, chunk_info = _run_chunks(cfg, "extract", "pairs", inputs, None, run_chunk, after_chunk,
                                          progress=progress)
-    summary = _write_common(cfg, "extract", totals, {"lid_model": res["model"],
-                                                     "crawl": cfg.input.crawl or None, **chunk_info})
+    summary = _write_common(cfg, "extract", totals, {"lid_model": res["model"], "crawl": cfg.input.crawl or None,
+                                                     "wall_seconds": round(time.monotonic() - start, 3),
+                                                     **chunk_info})
     return _finish(cfg, summary)
 
 

@@ -94,6 +94,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--run", required=True, metavar="DIR", help="a run folder (stage 1, optionally stage 2)")
     p.add_argument("--out", help="HTML path (default: DIR/report/index.html)")
     p.add_argument("--samples", type=int, default=20, help="sample pairs shown")
+    p.add_argument("--input-files", type=int, default=2, metavar="N",
+                   help="inputs re-read for dropped texts and the LID histogram (0: skip the re-read)")
+    p.add_argument("--input-pairs", type=int, default=20_000, metavar="N", help="pairs read from each of them")
+    p.add_argument("--pool-rows", type=int, default=1_000_000, metavar="N",
+                   help="pool and curated rows read for hosts and duplicates")
     p = sub.add_parser("build-metadata", help="build metadata.json from WordNet, Wikipedia and page views")
     _common(p)
     p.add_argument("--wordnet", metavar="DIR", help="WordNet 3.0 dict folder (default /usr/share/wordnet)")
@@ -155,7 +160,8 @@ def main(argv: list[str] | None = None) -> int:
     install_log_filter()
     if args.command == "report":
         from .report import write_report
-        print("report: %s" % write_report(args.run, args.out, args.samples))
+        print("report: %s" % write_report(args.run, args.out, args.samples, args.input_files, args.input_pairs,
+                                          args.pool_rows))
         return 0
     try:
         cfg = config_from_args(args)
