@@ -303,12 +303,13 @@ def https_opener(uri: str, timeout: float = 60.0, connect_timeout: float | None 
 
     def open_at(start: int):
         headers = {"User-Agent": "metaclip-spark (https://github.com/facebookresearch/MetaCLIP)"}
-        if auth:
-            headers["Authorization"] = auth
         if start:
             headers["Range"] = "bytes=%d-" % start
         try:
-            resp = opener.open(urllib.request.Request(url, headers=headers), timeout=connect_timeout)
+            req = urllib.request.Request(url, headers=headers)
+            if auth:      # not sent on to a redirect's target (another host must not get the password)
+                req.add_unredirected_header("Authorization", auth)
+            resp = opener.open(req, timeout=connect_timeout)
         except urllib.error.HTTPError as exc:
             exc.close()
             if exc.code in RETRY_STATUS:

@@ -175,3 +175,40 @@ def test_signed_inputs_leave_no_credential_in_the_run_folder(spark, metadata_fil
     assert sorted(os.listdir(out / "chunks" / "match")) == ["chunk-00000", "chunk-00001", "chunk-00002", "plan.json"]
 
     assert leaks(str(out)) == []
+
+
+class _RedirectHandler(_Handler):
+    """Records the Authorization header of every request; ``/r/<name>`` redirects to
+    ``server.redirect_to + /<name>``."""
+
+    def _handle(self) -> None:
+        self.server.seen.append((urlsplit(self.path).path, self.headers.get("Authorization")))
+        path = urlsplit(self.path).path
+        if path.startswith("/r/"):
+            self._record(302)
+            self.send_response(302)
+            self.send_header("Location", self.server.redirect_to + path[2:])
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
+        super()._handle()
+
+    do_GET = do_HEAD = _handle
+
+
+def test_userinfo_is_sent_as_basic_auth_but_not_to_a_redirect_target():
+    from metaclip_spark.io import open_binary
+
+    first, other = FaultServer(root=SAMPLE), FaultServer(root=SAMPLE)
+    try:
+        for srv in (first, other):
+            srv.RequestHandlerClass, srv.seen = _RedirectHandler, []
+        first.redirect_to = other.url
+        url = "http://%s:%s@127.0.0.1:%d/r/SYNTH-1-00000.warc.gz" % (USER, PASSWORD, first.server_address[1])
+        with open_binary(url) as fh:
+            assert fh.read() == open(os.path.join(SAMPLE, "SYNTH-1-00000.warc.gz"), "rb").read()
+        assert first.seen == [("/r/SYNTH-1-00000.warc.gz", AUTH)]
+        assert other.seen == [("/SYNTH-1-00000.warc.gz", None)]
+    finally:
+        first.stop()
+        other.stop()
