@@ -35,6 +35,7 @@ FUNNEL = [  # (counter, label, unit)
 DROPS = {  # reason: (funnel step, meaning)
     "not_html": ("records -> pages", "record is not an HTML response"),
     "html_too_large": ("records -> pages", "HTML page over the size limit"),
+    "html_too_deep": ("records -> pages", "HTML nests too deeply to parse in bounded time"),
     "undecodable_page": ("records -> pages", "page could not be decoded"),
     "no_alt": ("images -> with alt", "<img> without an alt attribute"),
     "empty_alt": ("with alt -> pairs", "alt text empty after whitespace normalisation"),
