@@ -3,7 +3,7 @@
 from setuptools import Extension, setup
 
 STAGE_PACKAGES = [
-    "pyspark>=4.0,<5",
+    "pyspark>=3.5,<5",           # 3.5 (EMR 7, Dataproc 2.x) and 4.x; tests/test_spark35.py runs 3.5
     "warcio>=1.7",
     "selectolax>=1.0",
     "fasttext-numpy2>=0.10.4",   # provides the `fasttext` module (list predict, numpy 2)
