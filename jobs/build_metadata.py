@@ -25,7 +25,7 @@ import time
 from operator import add
 
 from metaclip_spark import metadata_build as mb
-from metaclip_spark import outputs
+from metaclip_spark import outputs, runfolder
 from metaclip_spark.config import Config, ConfigError
 from metaclip_spark.io import expand_inputs
 from metaclip_spark.stats import Stats
@@ -41,6 +41,8 @@ def prepare(cfg: Config) -> dict:
     m = cfg.metadata_build
     if not cfg.output:
         raise ConfigError("an output folder is required (--output DIR)")
+    cfg.output = runfolder.absolute(cfg.output)      # once, on the driver
+    runfolder.check_location(cfg.output, list(m.wikipedia or []) + list(m.pageviews or []) + [m.wordnet or ""])
     if outputs.exists(outputs.join(cfg.output, "_SUCCESS")) and not cfg.overwrite:
         raise ConfigError("output %s already holds a finished run; pass --overwrite to replace it" % cfg.output)
     if not m.wordnet and not m.wikipedia:
@@ -136,8 +138,14 @@ def _max_pmi(n_tok: int, n_bi: int, min_count: int) -> float | None:
 
 
 def run_build_metadata(cfg: Config, spark=None) -> dict:
-    m = cfg.metadata_build
     res = prepare(cfg)
+    runfolder.claim(cfg.output)
+    with runfolder.RunLock(cfg.output, "build_metadata"):
+        return _run_build_metadata(cfg, res, spark)
+
+
+def _run_build_metadata(cfg: Config, res: dict, spark) -> dict:
+    m = cfg.metadata_build
     wn = wordnet_entries(m.wordnet) if m.wordnet else []
     wiki = {"unigrams": [], "bigrams": [], "titles": [], "stats": Stats()}
     if res["splits"]:
@@ -153,11 +161,8 @@ def run_build_metadata(cfg: Config, spark=None) -> dict:
     entries, kept, per_source = mb.assemble(candidates, m.budget)
     if not entries:
         raise RuntimeError("no metadata entries passed the thresholds; nothing written")
-    for name in ("_SUCCESS",):
-        uri = outputs.join(cfg.output, name)
-        if outputs.exists(uri):
-            fs, path = outputs.resolve(uri)
-            fs.delete_file(path)
+    runfolder.remove_file(outputs.join(cfg.output, "_SUCCESS"))
+    runfolder.remove_temporaries(cfg.output)
     outputs.write_text(outputs.join(cfg.output, "metadata.json"), json.dumps(entries, ensure_ascii=False))
     outputs.write_table(outputs.join(cfg.output, "provenance", "provenance.parquet"), mb.provenance_table(kept))
     st = wiki["stats"]
