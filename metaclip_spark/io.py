@@ -12,6 +12,7 @@ import fnmatch
 import glob
 import gzip
 import io
+import logging
 import os
 import posixpath
 import threading
@@ -19,7 +20,10 @@ from typing import BinaryIO, Iterable
 from urllib.parse import urlsplit, urlunsplit
 
 from .redact import scrub, scrub_uri
-from .streams import DEFAULT_POLICY, InputReadError, ResumableStream, RetryPolicy, s3_error, s3_opener, https_opener
+from .streams import (DEFAULT_POLICY, InputReadError, ResumableStream, RetryPolicy, https_opener,
+                      is_name_resolution_error, log_retry, s3_error, s3_opener)
+
+log = logging.getLogger("metaclip_spark.io")
 
 CC_HTTPS_ROOT = "https://data.commoncrawl.org/"
 CC_S3_ROOT = "s3://commoncrawl/"
@@ -61,10 +65,59 @@ def s3_client(connect_timeout: float = 20, read_timeout: float = 60):
         from botocore.config import Config
 
         client = boto3.session.Session().client(
-            "s3", config=Config(retries={"mode": "adaptive", "max_attempts": 10},
+            "s3", config=Config(retries={"mode": "adaptive", "max_attempts": S3_MAX_ATTEMPTS},
                                 connect_timeout=connect_timeout, read_timeout=read_timeout))
+        _log_s3_retries(client)
         clients[(connect_timeout, read_timeout)] = client
     return client
+
+
+S3_MAX_ATTEMPTS = 10        # botocore's own attempts per request (adaptive mode: client-side rate limiting)
+
+
+def _log_s3_retries(client, max_attempts: int = S3_MAX_ATTEMPTS,
+                    dns_attempts: int = DEFAULT_POLICY.dns_attempts) -> None:
+    """Make botocore's own retries visible and stop them early for unresolvable hosts.
+
+    botocore retries every request itself (up to ``max_attempts``, silently: it logs at
+    DEBUG). Its standard retry handler is replaced by a wrapper around a fresh one (same
+    policy) that logs each retry as one WARNING line (operation, bucket/key, attempt, error,
+    wait; credentials scrubbed) and refuses a retry after ``dns_attempts`` attempts whose
+    error is a host name that does not resolve. This covers every S3 request of the
+    project: task reads, and the driver's prefix listings and credential probe. Should a
+    botocore version lay this out differently, the client keeps its own handler."""
+    try:
+        from botocore.retries import standard
+
+        events = client.meta.events
+        service = client.meta.service_model.service_id.hyphenize()
+        unique = "retry-config-%s" % service
+        events.unregister("needs-retry.%s" % service, unique_id=unique)
+        handler = standard.register_retry_handler(client, max_attempts=max_attempts)
+        events.unregister("needs-retry.%s" % service, unique_id=unique)
+    except Exception as exc:  # noqa: BLE001 - logging retries must never break a client
+        log.debug("S3 retry logging not installed: %s", exc)
+        return
+
+    def needs_retry(attempts=1, caught_exception=None, response=None, request_dict=None, operation=None, **kw):
+        dns = caught_exception is not None and is_name_resolution_error(caught_exception)
+        if dns and attempts >= dns_attempts:
+            return None                          # botocore raises the error now
+        delay = handler.needs_retry(attempts=attempts, caught_exception=caught_exception, response=response,
+                                    request_dict=request_dict, operation=operation, **kw)
+        if delay:
+            url = (request_dict or {}).get("url", "")
+            what = "S3 %s %s" % (getattr(operation, "name", "request"), url.split("?", 1)[0])
+            if caught_exception is not None:
+                err = caught_exception
+            else:
+                meta = (response[1] if response else {}) or {}
+                err = "HTTP %s %s" % (meta.get("ResponseMetadata", {}).get("HTTPStatusCode", "?"),
+                                      meta.get("Error", {}).get("Code", ""))
+            log_retry(what, attempts, dns_attempts if dns else max_attempts, err, float(delay))
+        return delay
+
+    events.register("needs-retry.%s" % service, needs_retry, unique_id=unique)
 
 
 def open_binary(uri: str, policy: RetryPolicy = DEFAULT_POLICY) -> BinaryIO:

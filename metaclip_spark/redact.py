@@ -134,8 +134,18 @@ def _scrub(text: Any, secrets: list[str]) -> Any:
         if value and value in text:
             text = text.replace(value, MASK)
     text = _USERINFO_RE.sub(lambda m: m.group("scheme") + MASK + "@", text)
-    text = _PAIR_RE.sub(lambda m: m.group("key") + MASK, text)
+    text = _PAIR_RE.sub(_mask_pair, text)
     return _URL_IN_TEXT_RE.sub(lambda m: scrub_uri(m.group(0)), text) if "://" in text else text
+
+
+def _mask_pair(m: re.Match) -> str:
+    """key=value with the value masked; a value masked already (``***`` and punctuation, e.g.
+    the ``:`` after a scrubbed URL in ``"%s: error" % scrub(uri)``) is left as it is, so that
+    scrubbing twice changes nothing."""
+    value = m.group("value")
+    if value.startswith(MASK) and not any(c.isalnum() for c in value[len(MASK):]):
+        return m.group(0)
+    return m.group("key") + MASK
 
 
 def scrub_obj(obj: Any, _secrets: list[str] | None = None) -> Any:

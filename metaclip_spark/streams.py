@@ -29,6 +29,7 @@ from __future__ import annotations
 import base64
 import http.client
 import io
+import logging
 import random
 import re
 import socket
@@ -43,6 +44,8 @@ from typing import Callable
 from .redact import scrub
 
 RETRY_STATUS = frozenset((408, 429, 500, 502, 503, 504))
+
+log = logging.getLogger("metaclip_spark.streams")
 
 
 class InputReadError(OSError):
@@ -71,6 +74,7 @@ class RetryPolicy:
     budget_seconds: float = 3600.0        # seconds of waiting on the source per input
     min_bytes_per_second: float = 4096.0  # ... averaged over each window of
     slow_window_seconds: float = 60.0     # ... this many seconds of waiting
+    dns_attempts: int = 2       # attempts when the host name does not resolve (see the module doc)
 
     def delay(self, attempt: int, rng=random) -> float:
         """Delay before retry number ``attempt`` (0-based): >= base_seconds, jittered."""
@@ -91,6 +95,34 @@ try:
     _TRANSIENT_ERRORS += (_bce.ConnectionError, _bce.HTTPClientError, _bce.ResponseStreamingError)
 except (ImportError, AttributeError):  # pragma: no cover
     pass
+
+
+def is_name_resolution_error(exc: BaseException | None) -> bool:
+    """True when ``exc`` is, or was caused by, a host name that did not resolve:
+    ``socket.gaierror`` (urllib's URLError.reason, urllib3's NameResolutionError cause,
+    botocore's EndpointConnectionError ``error``) or a :class:`Transient` marked ``dns``."""
+    todo, seen = [exc], set()
+    while todo:
+        e = todo.pop()
+        if e is None or id(e) in seen or not isinstance(e, BaseException):
+            continue
+        seen.add(id(e))
+        if isinstance(e, socket.gaierror) or getattr(e, "dns", False):
+            return True
+        if type(e).__name__ == "NameResolutionError":          # urllib3 >= 2
+            return True
+        kwargs = getattr(e, "kwargs", None)                     # botocore exceptions keep error=...
+        todo += [e.__cause__, e.__context__, getattr(e, "reason", None),
+                 kwargs.get("error") if isinstance(kwargs, dict) else None]
+    return False
+
+
+def log_retry(what: str, attempt: int, limit: int, exc: BaseException | str, delay: float) -> None:
+    """One WARNING line per retry (credentials scrubbed): ``what`` is a URI or a short
+    description of the request, ``attempt`` the 1-based attempt that failed."""
+    err = exc if isinstance(exc, str) else _describe(exc)
+    log.warning("%s: attempt %d/%d failed: %s; retrying in %s s", scrub(what), attempt, limit,
+                scrub(" ".join(err.split())), "%.2f" % delay if delay < 1 else "%.1f" % delay)
 
 
 class ResumableStream(io.RawIOBase):
@@ -144,7 +176,7 @@ class ResumableStream(io.RawIOBase):
             self._window = (self._slow_clock, self.pos)
 
     def _connect(self, first: bool = False) -> None:
-        attempt = 0
+        attempt = dns_failures = 0
         while True:
             t0, raw = time.monotonic(), None
             try:
@@ -173,6 +205,15 @@ class ResumableStream(io.RawIOBase):
                 raise
             except _TRANSIENT_ERRORS as exc:
                 _close_quietly(raw)
+                limit = self.policy.max_attempts
+                if is_name_resolution_error(exc):       # not transient in practice: a short limit
+                    dns_failures += 1
+                    limit = min(limit, max(1, self.policy.dns_attempts))
+                    if dns_failures >= limit:
+                        self.failure = InputReadError("%s: host name not resolved, gave up after %d attempt(s): %s"
+                                                      % (scrub(self.uri), dns_failures, scrub(_describe(exc))))
+                        self.failure.reason = "input_dns"
+                        raise self.failure from None
                 if attempt + 1 >= self.policy.max_attempts:
                     self.failure = InputReadError("%s: gave up after %d attempts at byte %d: %s" % (
                         scrub(self.uri), attempt + 1, self.pos, scrub(_describe(exc))))
@@ -180,6 +221,8 @@ class ResumableStream(io.RawIOBase):
                 delay = self.policy.delay(attempt)
                 if self.policy.budget_seconds:           # no back-off past the budget
                     delay = max(0.0, min(delay, self.policy.budget_seconds - self.waited + 0.001))
+                log_retry("input %s%s" % (self.uri, " at byte %d" % self.pos if self.pos else ""),
+                          dns_failures if is_name_resolution_error(exc) else attempt + 1, limit, exc, delay)
                 self._sleep(delay)
                 self._clock(delay, throttled=getattr(exc, "throttled", False))
                 self.retries += 1
@@ -191,7 +234,7 @@ class ResumableStream(io.RawIOBase):
         while True:
             if self.total is not None and self.pos >= self.total:
                 return 0
-            t0 = time.monotonic()
+            t0, was_open = time.monotonic(), self._raw is not None
             try:
                 if self._raw is None:
                     raise Transient("no open connection")
@@ -201,9 +244,12 @@ class ResumableStream(io.RawIOBase):
                     raise Transient("body ended at byte %d of %d" % (self.pos, self.total))
             except InputReadError:
                 raise
-            except _TRANSIENT_ERRORS:
+            except _TRANSIENT_ERRORS as exc:
                 self._close_raw()
                 self._clock(time.monotonic() - t0)
+                if was_open:
+                    log.warning("input %s: read failed at byte %d: %s; reopening from that byte",
+                                scrub(self.uri), self.pos, scrub(" ".join(_describe(exc).split())))
                 self.resume_points.append(self.pos)
                 self._connect()
                 continue
@@ -370,7 +416,9 @@ def s3_error(uri: str, exc: BaseException) -> InputReadError | Transient:
             return InputReadError("cannot read %s: not found (%s)" % (scrub(uri), code))
         return InputReadError("cannot read %s: S3 error %s (HTTP %s)" % (scrub(uri), code, status))
     if isinstance(exc, _TRANSIENT_ERRORS):
-        return Transient(scrub(_describe(exc)))
+        err = Transient(scrub(_describe(exc)))
+        err.dns = is_name_resolution_error(exc)     # the cause is dropped (from None): keep what it was
+        return err
     return InputReadError("cannot read %s: %s" % (scrub(uri), scrub(_describe(exc))))
 
 
