@@ -16,7 +16,9 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import re
 import sys
+import traceback
 
 from .config import ConfigError, load_config
 from .redact import install_log_filter, scrub, scrub_uri
@@ -153,55 +155,130 @@ def _print_summary(summary: dict, output: str) -> None:
         print("report: %s" % summary["report"])
 
 
+def check_output(uri: str | None) -> None:
+    """Fail before anything else when the output cannot be reached (an object store that does
+    not answer, a folder that cannot be listed): one line instead of pyarrow's OSError from
+    deep inside a stage. Writing is checked where the first file is written (runfolder.claim)."""
+    if not uri:
+        return
+    from . import outputs
+
+    try:
+        fs, path = outputs.resolve(uri)
+        fs.get_file_info(path)
+    except OSError as exc:
+        raise ConfigError("cannot write to output %s: %s" % (scrub(uri), os_reason(exc))) from None
+
+
+def os_reason(exc: BaseException) -> str:
+    """An OSError's message on one line, without pyarrow's "When getting information for key
+    'k' in bucket 'b': " lead (the caller names the location)."""
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return re.sub(r"^When [^:]*? (?:key|bucket) '[^']*'(?: in bucket '[^']*')?: ", "", text)
+
+
+# Exceptions a user can cause and fix: (types, exit code, prefix). Anything else is a bug and
+# keeps its traceback.
+_TASK_ERROR_RE = re.compile(r"^(?:[\w.]+\.)?(ConfigError|InputError|ValueError|FileNotFoundError|InputReadError|"
+                            r"PermissionError|OSError|OutputMissing|Stage1Failed): (.+)$", re.M)
+
+
+def _spark_task_error(exc: BaseException) -> tuple[int, str] | None:
+    """A Spark job that failed because one of our Python tasks raised an expected error: the
+    exit code and message of that error (Py4JJavaError / PythonException carry the task's
+    Python traceback as text; its last matching line is the error)."""
+    if type(exc).__name__ not in ("Py4JJavaError", "PythonException", "SparkException", "CapturedException"):
+        return None
+    found = _TASK_ERROR_RE.findall(str(exc))
+    if not found:
+        return None
+    kind, message = found[-1]
+    code = 2 if kind in ("ConfigError", "InputError", "ValueError", "FileNotFoundError") else 1
+    return code, "a Spark task failed: %s: %s" % (kind, message.strip())
+
+
+def expected_error(exc: BaseException) -> tuple[int, str] | None:
+    """(exit code, stderr line) for an expected failure, None for a bug."""
+    from .streams import InputReadError
+
+    if isinstance(exc, KeyboardInterrupt):
+        return 130, "metaclip-spark: interrupted"
+    if isinstance(exc, (ConfigError, ValueError, FileNotFoundError, InputReadError)):
+        return 2, "metaclip-spark: error: %s" % " ".join(scrub(str(exc)).split())
+    if isinstance(exc, PermissionError):
+        return 2, "metaclip-spark: error: permission denied: %s" % scrub(os_reason(exc))
+    if isinstance(exc, OSError):          # a file system or object store that failed us
+        return 2, "metaclip-spark: error: %s" % scrub(os_reason(exc))
+    if isinstance(exc, RuntimeError):     # a stage that ran and failed (Stage1Failed, OutputMissing, ...)
+        return 1, "metaclip-spark: failed: %s" % " ".join(scrub(str(exc)).split())
+    task = _spark_task_error(exc)
+    if task is not None:
+        return task[0], "metaclip-spark: %s: %s" % ("error" if task[0] == 2 else "failed", scrub(task[1]))
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
+    """Run one command. Expected failures print one line on stderr (``metaclip-spark: error:``
+    exit 2 for what the user can fix before a run, ``metaclip-spark: failed:`` exit 1 for a
+    stage that ran and failed, exit 130 on Ctrl-C); ``-v`` adds their traceback. Unexpected
+    exceptions keep their traceback: they are bugs to report."""
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     install_log_filter()
+    try:
+        return _run(args)
+    except BaseException as exc:  # noqa: BLE001 - sorted into expected failures and bugs below
+        if isinstance(exc, SystemExit):
+            raise
+        got = expected_error(exc)
+        if got is None:
+            raise
+        if args.verbose:
+            print(scrub(traceback.format_exc()), file=sys.stderr, end="")
+        print(got[1], file=sys.stderr)
+        return got[0]
+
+
+def _run(args: argparse.Namespace) -> int:
     if args.command == "report":
         from .report import write_report
         print("report: %s" % write_report(args.run, args.out, args.samples, args.input_files, args.input_pairs,
                                           args.pool_rows))
         return 0
-    try:
-        cfg = config_from_args(args)
-        if getattr(args, "dry_run", False):
-            from .jobs.match import dry_run
-            inputs = dry_run(cfg)
-            print("\n".join(scrub_uri(u) for u in inputs))      # as stored: credentials masked
-            print("dry run: %d input(s) in %d chunk(s) of up to %d; output: %s" % (
-                len(inputs), -(-len(inputs) // cfg.input.chunk_size), cfg.input.chunk_size,
-                scrub(cfg.output) or "(none given)"), file=sys.stderr)
-            return 0
-        if args.command == "match":
-            from .jobs.match import run_match
-            summary = run_match(cfg)
-        elif args.command == "extract":
-            from .jobs.match import run_extract
-            summary = run_extract(cfg)
-        elif args.command == "balance":
-            from .jobs.balance import run_balance
-            summary = run_balance(cfg, args.pool)
-        elif args.command == "curate":
-            from .jobs.balance import run_balance
-            from .jobs.match import run_match
-            stage1 = run_match(cfg)
-            summary = {**{k: stage1[k] for k in ("inputs", "inputs_failed", "matches", "entries")},
-                       **run_balance(cfg, [cfg.output])}
-            if not args.no_report:
-                from .report import write_report
-                summary["report"] = write_report(cfg.output)
-        elif args.command == "build-metadata":
-            from .jobs.build_metadata import run_build_metadata
-            summary = run_build_metadata(cfg)
-        else:  # pragma: no cover - argparse rejects unknown commands
-            raise ConfigError("unknown command %s" % args.command)
-    except (ConfigError, ValueError, FileNotFoundError) as exc:
-        print("metaclip-spark: error: %s" % scrub(str(exc)), file=sys.stderr)
-        return 2
-    except RuntimeError as exc:
-        print("metaclip-spark: failed: %s" % scrub(str(exc)), file=sys.stderr)
-        return 1
+    cfg = config_from_args(args)
+    if getattr(args, "dry_run", False):
+        from .jobs.match import dry_run
+        inputs = dry_run(cfg)
+        print("\n".join(scrub_uri(u) for u in inputs))      # as stored: credentials masked
+        print("dry run: %d input(s) in %d chunk(s) of up to %d; output: %s" % (
+            len(inputs), -(-len(inputs) // cfg.input.chunk_size), cfg.input.chunk_size,
+            scrub(cfg.output) or "(none given)"), file=sys.stderr)
+        return 0
+    check_output(cfg.output)
+    if args.command == "match":
+        from .jobs.match import run_match
+        summary = run_match(cfg)
+    elif args.command == "extract":
+        from .jobs.match import run_extract
+        summary = run_extract(cfg)
+    elif args.command == "balance":
+        from .jobs.balance import run_balance
+        summary = run_balance(cfg, args.pool)
+    elif args.command == "curate":
+        from .jobs.balance import run_balance
+        from .jobs.match import run_match
+        stage1 = run_match(cfg)
+        summary = {**{k: stage1[k] for k in ("inputs", "inputs_failed", "matches", "entries")},
+                   **run_balance(cfg, [cfg.output])}
+        if not args.no_report:
+            from .report import write_report
+            summary["report"] = write_report(cfg.output)
+    elif args.command == "build-metadata":
+        from .jobs.build_metadata import run_build_metadata
+        summary = run_build_metadata(cfg)
+    else:  # pragma: no cover - argparse rejects unknown commands
+        raise ConfigError("unknown command %s" % args.command)
     _print_summary(summary, cfg.output)
     return 0
 

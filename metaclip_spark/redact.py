@@ -83,7 +83,7 @@ def scrub_uri(uri: Any) -> Any:
         fields = []
         for item in query.split("&"):
             name, eq, value = item.partition("=")
-            if eq and value and is_secret_name(unquote(name)):
+            if eq and value and is_secret_name(unquote(name)) and not _masked(value):
                 item = name + "=" + MASK
             fields.append(item)
         query = "&".join(fields)
@@ -142,10 +142,12 @@ def _mask_pair(m: re.Match) -> str:
     """key=value with the value masked; a value masked already (``***`` and punctuation, e.g.
     the ``:`` after a scrubbed URL in ``"%s: error" % scrub(uri)``) is left as it is, so that
     scrubbing twice changes nothing."""
-    value = m.group("value")
-    if value.startswith(MASK) and not any(c.isalnum() for c in value[len(MASK):]):
-        return m.group(0)
-    return m.group("key") + MASK
+    return m.group(0) if _masked(m.group("value")) else m.group("key") + MASK
+
+
+def _masked(value: str) -> bool:
+    """A value masked already: ``***``, or ``***`` and punctuation that followed it."""
+    return value.startswith(MASK) and not any(c.isalnum() for c in value[len(MASK):])
 
 
 def scrub_obj(obj: Any, _secrets: list[str] | None = None) -> Any:

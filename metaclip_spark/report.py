@@ -82,10 +82,26 @@ def _by_id(table, n_ids: np.ndarray, column: str, fill) -> np.ndarray:
     return out
 
 
+def _no_stage1(run_dir: str) -> str:
+    """Why ``run_dir`` (which has no stats/match.json) cannot be reported, on one line."""
+    if not outputs.exists(run_dir):
+        return "cannot report on %s: no such folder" % run_dir
+    balance = _json(run_dir, "balance.json")
+    if balance is not None:
+        pools = [str(p) for p in balance.get("pools") or []]
+        return ("cannot report on %s: it holds stage-2 outputs only (stats/balance.json, curated/); the report also "
+                "needs the stage-1 outputs (stats/match.json, entry_counts/, pool/), which are in the pool folder%s %s. "
+                "Report on the pool (metaclip-spark report --run %s), or balance into the pool's own folder "
+                "(--output equal to --pool) to report both stages"
+                % (run_dir, "s" if len(pools) > 1 else "", ", ".join(pools) or "(not recorded)",
+                   pools[0] if pools else "POOL"))
+    return "cannot report on %s: not a metaclip-spark run folder (no stats/match.json)" % run_dir
+
+
 def load_run(run_dir: str, samples: int = 20) -> dict:
     match = _json(run_dir, "match.json")
     if match is None:
-        raise FileNotFoundError("not a run folder (no stats/match.json): %s" % run_dir)
+        raise FileNotFoundError(_no_stage1(run_dir))
     ec = outputs.read_tables(outputs.list_files(outputs.join(run_dir, "entry_counts"), ".parquet"),
                              ["entry_id", "entry", "count"])
     if ec is None:

@@ -124,7 +124,18 @@ def check_location(output: str, input_specs: list[str] = (), input_files: list[s
 
 def claim(output: str) -> None:
     """Make ``output`` a run folder: write the marker into a new or empty folder; accept a
-    folder that has it; refuse any other non-empty folder."""
+    folder that has it; refuse any other non-empty folder. This is a run's first write: an
+    output that cannot be reached or written (OSError, e.g. pyarrow's for an object store that
+    does not answer, PermissionError) is a ConfigError ``cannot write to output ...`` on one line."""
+    try:
+        _claim(output)
+    except OSError as exc:
+        reason = " ".join(str(exc).split()) or type(exc).__name__
+        reason = re.sub(r"^When [^:]*? (?:key|bucket) '[^']*'(?: in bucket '[^']*')?: ", "", reason)
+        raise ConfigError("cannot write to output %s: %s" % (scrub(output), scrub(reason))) from None
+
+
+def _claim(output: str) -> None:
     fs, path = outputs.resolve(output)
     info = fs.get_file_info(path)
     if info.type == pafs.FileType.File:
