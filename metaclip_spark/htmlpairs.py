@@ -35,6 +35,8 @@ from functools import lru_cache
 import numpy as np
 from selectolax.lexbor import LexborHTMLParser
 
+from metaclip_spark.native import speedups
+
 HTML_TYPES = frozenset(("text/html", "application/xhtml+xml"))
 META_PRESCAN_BYTES = 4096
 
@@ -93,11 +95,24 @@ _IMPLIED = {b"li": ((b"li",), b"list"), b"dd": ((b"dd", b"dt"), b"list"), b"dt":
 
 _SPECIAL = _CLOSES_P | frozenset(_IMPLIED) | frozenset((b"option", b"optgroup", b"form"))
 
+# the same scan in one C pass (csrc/nesting.c, metaclip_spark/native.py); nesting_work_py
+# stays the reference (tests/test_native_nesting.py)
+_native_nesting_work = getattr(speedups, "nesting_work", None)   # None: no (or an older) build
+
 
 def nesting_work(html, stop_above: int | None = None) -> int:
     """The estimated tree-building work of a page: the sum, over its tags, of the number of
     elements open at that tag (see above). With ``stop_above``, counting may stop once the
     sum exceeds it (the value returned is then > stop_above, not the full sum)."""
+    if _native_nesting_work is not None:
+        got = _native_nesting_work(html, stop_above)
+        if got is not NotImplemented:
+            return got
+    return nesting_work_py(html, stop_above)
+
+
+def nesting_work_py(html, stop_above: int | None = None) -> int:
+    """:func:`nesting_work` in Python: the reference the compiled scan is tested against."""
     if isinstance(html, str):
         html = html.encode("utf-8", "replace")
     stack = []

@@ -48,6 +48,8 @@ static PyMethodDef methods[] = {
     {"contains", contains, METH_VARARGS, "contains(haystack, needle) -> needle in haystack (bytes)"},
     {"page_pairs", page_pairs, METH_VARARGS,
      "page_pairs(images, make_base, max_text, max_url, keep_dropped, counts) -> candidates | NotImplemented"},
+    {"nesting_work", nesting_work, METH_VARARGS,
+     "nesting_work(html, stop_above=None) -> htmlpairs.nesting_work_py(html, stop_above) | NotImplemented"},
     {NULL, NULL, 0, NULL},
 };
 

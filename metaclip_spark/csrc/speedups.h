@@ -7,6 +7,7 @@
  *   warc_frame.c  warc_headers, gzip_records   WARC framing (warc.py)
  *   page_rules.c  page_pairs     the page -> pairs rules (pairs.py)
  *   ac_match.c    Automaton      Aho-Corasick matching of spaced texts (matching.py)
+ *   nesting.c     nesting_work   the HTML nesting pre-check's scan (htmlpairs.py)
  *   module.c      contains, the module
  */
 #ifndef METACLIP_SPEEDUPS_H
@@ -29,5 +30,7 @@ PyObject *page_pairs(PyObject *self, PyObject *args);
 int page_rules_init(void);
 
 extern PyTypeObject AcType;
+
+PyObject *nesting_work(PyObject *self, PyObject *args);
 
 #endif
