@@ -245,3 +245,69 @@ def test_stage1_fails_only_the_stalled_inputs(spark, server, corpus, small, tmp_
     assert failed[mute].startswith("InputReadError: %s: input_too_slow: 0 bytes in " % mute)
     assert summary["counts"]["inputs_failed"] == 2
     assert pool_rows(out) == pool_rows(tmp_path / "clean") and summary["pool_rows"] == clean["pool_rows"] > 50
+
+
+# ------------------------------------------------------------------ retries are logged; DNS fails fast (issue #14 item 4)
+def test_each_retry_logs_one_scrubbed_warning(server, corpus, caplog):
+    server.fail_first[WAT] = 2
+    with caplog.at_level("WARNING", logger="metaclip_spark.streams"):
+        with open_binary(server.url + WAT + "?X-Amz-Signature=SECRET123", FAST) as fh:
+            assert fh.read() == (corpus / WAT[1:]).read_bytes()
+    got = [r.getMessage() for r in caplog.records if r.name == "metaclip_spark.streams"]
+    assert len(got) == 2 and all(r.levelname == "WARNING" for r in caplog.records)
+    for n, line in enumerate(got, 1):
+        assert line.startswith("input %s%s?X-Amz-Signature=***: attempt %d/4 failed: Transient: HTTP 503 "
+                               % (server.url, WAT, n)), line
+        assert line.endswith(" s") and "retrying in 0.0" in line
+    assert "SECRET123" not in caplog.text
+
+
+def test_unresolvable_host_fails_after_two_attempts(caplog):
+    """``.invalid`` never resolves: 2 attempts (one logged retry), not max_attempts=1000."""
+    import time
+
+    t0 = time.monotonic()
+    with caplog.at_level("WARNING", logger="metaclip_spark.streams"):
+        with pytest.raises(InputReadError, match=r"^https://no-such-host\.invalid/x\.warc\.gz\?sig=\*\*\*: host name "
+                                                 r"not resolved, gave up after 2 attempt\(s\): URLError: ") as err:
+            open_binary("https://no-such-host.invalid/x.warc.gz?sig=SECRET123", _timed())
+    assert err.value.reason == "input_dns" and time.monotonic() - t0 < 10
+    got = [r.getMessage() for r in caplog.records]
+    assert len(got) == 1 and got[0].startswith("input https://no-such-host.invalid/x.warc.gz?sig=***: attempt 1/2 "
+                                               "failed: URLError: ")
+    assert "SECRET123" not in caplog.text
+
+
+def test_unresolvable_s3_endpoint_fails_fast_with_botocore_retries_logged(monkeypatch, caplog):
+    """S3 through boto3 with an endpoint whose host does not resolve: botocore's own retries
+    (10 per request) stop after 2 attempts and are logged, and so are the stream's."""
+    import threading
+    import time
+
+    for k, v in {"AWS_ENDPOINT_URL": "http://no-such-host.invalid:9000", "AWS_ACCESS_KEY_ID": "AKIATESTFAULTS",
+                 "AWS_SECRET_ACCESS_KEY": "SECRET123abc", "AWS_DEFAULT_REGION": "us-east-1",
+                 "AWS_EC2_METADATA_DISABLED": "true", "AWS_CONFIG_FILE": os.devnull,
+                 "AWS_SHARED_CREDENTIALS_FILE": os.devnull}.items():
+        monkeypatch.setenv(k, v)
+    box = {}
+
+    def read():          # a new thread: a new boto3 client (clients are cached per thread)
+        t0 = time.monotonic()
+        try:
+            open_binary("s3://bkt/a/x.warc.gz", _timed())
+        except InputReadError as exc:
+            box["err"] = exc
+        box["seconds"] = time.monotonic() - t0
+
+    with caplog.at_level("WARNING", logger="metaclip_spark.streams"):
+        t = threading.Thread(target=read)
+        t.start()
+        t.join(60)
+    assert box["err"].reason == "input_dns" and box["seconds"] < 15
+    assert str(box["err"]).startswith("s3://bkt/a/x.warc.gz: host name not resolved, gave up after 2 attempt(s): ")
+    got = [r.getMessage() for r in caplog.records]
+    s3 = [m for m in got if m.startswith("S3 GetObject http://no-such-host.invalid:9000/bkt/a/x.warc.gz: "
+                                         "attempt 1/2 failed: EndpointConnectionError: ")]
+    stream = [m for m in got if m.startswith("input s3://bkt/a/x.warc.gz: attempt 1/2 failed: ")]
+    assert len(s3) == 2 and len(stream) == 1 and len(got) == 3, got
+    assert "SECRET123" not in caplog.text
