@@ -108,6 +108,15 @@ def test_each_rule(html, work):
         check(form, stops=range(0, work + 2))
 
 
+def test_raw_text_opens_on_each_separator_only():
+    """<name + one of [ \t\n\r\f\v/>] opens raw text; any other byte makes it a tag."""
+    for raw in RAW:
+        for c in range(256):
+            html = b"<div><%s%c<div></%s><x>" % (raw, c, raw.upper())
+            work = same(html, 1)
+            assert (work == 0 + 1) == (c in b" \t\n\r\x0b\x0c/>"), (raw, c, work)   # else the inner <div> counts
+
+
 def test_non_ascii_and_str_forms():
     for html in ("<div>é<span>日本</span>\U0001f600<x>", "<div\u00e9><div\u00e9></div>",
                  "<div>\udcff<p>\ud800x<li>", "<scr\u0130pt><div>", "<div>\u212a<\u212aelvin>"):
@@ -254,7 +263,8 @@ def tag_soup(rng):
         elif r < 0.74:
             raw = rng.choice(RAW).decode()
             close = rng.choice(["</%s>" % raw, "</%s" % raw.upper(), "</%sx" % raw, "", "</%s>" % rng.choice(RAW).decode()])
-            parts.append("<%s%s<div><p>%s" % (raw, rng.choice([">", " ", "\t", "\x0b", "\x0c", "/", "\x1c", "", "x"]),
+            parts.append("<%s%s<div><p>%s" % (raw, rng.choice([">", " ", "\t", "\n", "\r", "\x0b", "\x0c", "/", "\x1c", "",
+                                                                  "x"]),
                                              close))
         elif r < 0.8:
             parts.append(rng.choice(["<!-- <div> -->", "<!--", "-->", "<!-->", "<!--->", "<!---->", "<!- <div>",
