@@ -93,15 +93,21 @@ def crawl_tasks(output_root: str, exists_factory: Callable[[], Callable[[str], b
     return plan(find_crawl())
 
 
-def fail_fast(exists: Callable[[str], bool], errors: tuple, what: str) -> Callable[[str], bool]:
-    """``exists`` that turns ``errors`` (no credentials, no connection) into a task failure
+def fail_fast(make_exists: Callable[[], Callable[[str], bool]], errors: tuple,
+              what: str) -> Callable[[str], bool]:
+    """An ``exists(uri)`` (made by ``make_exists()`` on first use: hooks read their connection
+    when made) that turns ``errors`` (no credentials, no connection) into a task failure
     without retries (``AirflowFailException``): retrying cannot fix them, and with the
-    default 10-minute retry delay ``airflow dags test`` would otherwise wait 20 minutes."""
+    10-minute retry delay ``airflow dags test`` would otherwise wait 20 minutes."""
     from airflow.sdk.exceptions import AirflowFailException
+
+    made = []
 
     def checked(uri: str) -> bool:
         try:
-            return exists(uri)
+            if not made:
+                made.append(make_exists())
+            return made[0](uri)
         except errors as exc:
             raise AirflowFailException("%s (checking %s): %s: %s" % (what, uri, type(exc).__name__, exc)) from exc
 

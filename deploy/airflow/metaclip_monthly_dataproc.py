@@ -36,8 +36,11 @@ def gcs_exists():
     from airflow.providers.google.cloud.hooks.gcs import GCSHook
     from google.auth.exceptions import DefaultCredentialsError
 
-    hook = GCSHook(gcp_conn_id=GCP_CONN_ID)
-    return fail_fast(lambda uri: hook.exists(*split_uri(uri)), (DefaultCredentialsError, AirflowNotFoundException),
+    def make_exists():
+        hook = GCSHook(gcp_conn_id=GCP_CONN_ID)
+        return lambda uri: hook.exists(*split_uri(uri))
+
+    return fail_fast(make_exists, (DefaultCredentialsError, AirflowNotFoundException),
                      "no usable GCP credentials for connection %r (set it up, or "
                      "GOOGLE_APPLICATION_CREDENTIALS, before running this DAG)" % GCP_CONN_ID)
 

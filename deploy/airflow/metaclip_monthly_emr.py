@@ -29,8 +29,11 @@ def s3_exists():
     from airflow.providers.amazon.aws.hooks.s3 import S3Hook
     from botocore.exceptions import NoCredentialsError, NoRegionError, PartialCredentialsError
 
-    hook = S3Hook(aws_conn_id=AWS_CONN_ID)
-    return fail_fast(lambda uri: hook.check_for_key(split_uri(uri)[1], split_uri(uri)[0]),
+    def make_exists():
+        hook = S3Hook(aws_conn_id=AWS_CONN_ID)
+        return lambda uri: hook.check_for_key(split_uri(uri)[1], split_uri(uri)[0])
+
+    return fail_fast(make_exists,
                      (NoCredentialsError, PartialCredentialsError, NoRegionError),
                      "no usable AWS credentials for connection %r (set it up, or the AWS_* environment, "
                      "before running this DAG)" % AWS_CONN_ID)
