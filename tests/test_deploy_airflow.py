@@ -17,12 +17,14 @@ DAGS = os.path.join(ROOT, "deploy", "airflow")
 sys.path.insert(0, DAGS)
 
 from metaclip_crawls import dataproc_batch_id  # noqa: E402
-from metaclip_deploy import Target, dataproc_batch, emr_serverless_job_run, stage_job  # noqa: E402
+from metaclip_deploy import (Target, dataproc_batch, emr_serverless_job_run, spark_submit_command,  # noqa: E402
+                             stage_job)
 
 CRAWL = "CC-MAIN-2024-18"
 RUN_ID = "scheduled__2024-05-06T00:00:00+00:00"
 TRY = 2
 EMR_DAG, GCP_DAG = "metaclip_monthly_emr_serverless", "metaclip_monthly_dataproc_serverless"
+SPARK_DAG = "metaclip_monthly_spark_submit"
 
 
 @pytest.fixture(scope="module")
@@ -43,11 +45,13 @@ def probe(tmp_path_factory):
 
 def test_dagbag_has_no_import_errors(probe):
     assert probe["import_errors"] == {}
-    assert sorted(probe["dags"]) == [GCP_DAG, EMR_DAG]
+    assert sorted(probe["dags"]) == [GCP_DAG, EMR_DAG, SPARK_DAG]
+    assert probe["dags"][SPARK_DAG]["fileloc"] == os.path.join(DAGS, "metaclip_monthly_spark.py")
 
 
 @pytest.mark.parametrize("dag_id,operator", [(EMR_DAG, "EmrServerlessStartJobOperator"),
-                                             (GCP_DAG, "DataprocCreateBatchOperator")])
+                                             (GCP_DAG, "DataprocCreateBatchOperator"),
+                                             (SPARK_DAG, "BashOperator")])
 def test_task_graph(probe, dag_id, operator):
     dag = probe["dags"][dag_id]
     assert dag["schedule"] == "@weekly" and dag["max_active_runs"] == 1 and dag["catchup"] is False
@@ -60,6 +64,10 @@ def test_task_graph(probe, dag_id, operator):
         "stage2_balance": (operator, ["plan", "stage1_match"], "TriggerRule.NONE_FAILED_MIN_ONE_SUCCESS"),
         "report": (operator, ["plan", "stage2_balance"], "TriggerRule.NONE_FAILED_MIN_ONE_SUCCESS"),
     }
+    assert {t: e["downstream"] for t, e in dag["tasks"].items()} == {
+        "find_crawl": ["plan"], "plan": ["report", "stage1_match", "stage2_balance"],
+        "stage1_match": ["stage2_balance"], "stage2_balance": ["report"], "report": []}
+    assert {e["retries"] for e in dag["tasks"].values()} == {2}
 
 
 def test_emr_serverless_payloads(probe):
@@ -110,3 +118,26 @@ def test_dataproc_serverless_payloads(probe):
     args = tasks["stage1_match"]["rendered"]["batch"]["pyspark_batch"]["args"]
     assert args[:2] == ["--input", "https://data.commoncrawl.org/crawl-data/%s/wat.paths.gz" % CRAWL]
     assert args[args.index("--output") + 1] == "gs://my-bucket/metaclip/runs/crawl=" + CRAWL
+
+
+def test_spark_submit_commands(probe):
+    """The self-managed variant's BashOperators run `deploy/render.py spark-submit`'s lines
+    with the crawl filled in (defaults: no METACLIP_* set; Jinja drops the final newline)."""
+    tasks = probe["dags"][SPARK_DAG]["tasks"]
+    target = Target(platform="spark", crawl=CRAWL, root="/data/metaclip")
+    for task_id, stage in (("stage1_match", "match"), ("stage2_balance", "balance"), ("report", "report")):
+        r = tasks[task_id]["rendered"]
+        assert r["bash_command"] == spark_submit_command(target, stage).rstrip("\n")
+        assert (r["env"], r["cwd"]) == (None, None)      # the worker's environment (JAVA_HOME, ...)
+    assert tasks["stage1_match"]["rendered"]["bash_command"] == (
+        "PYSPARK_DRIVER_PYTHON=python3 PYSPARK_PYTHON=./environment/bin/python spark-submit \\\n"
+        "    --master spark://spark-master:7077 \\\n"
+        "    --deploy-mode client \\\n"
+        "    --archives '/data/metaclip/code/env.tar.gz#environment' \\\n"
+        "    --files /data/metaclip/data/lid.176.bin,/data/metaclip/data/metadata.json \\\n"
+        "    /data/metaclip/code/jobs/match.py \\\n"
+        "    --input https://data.commoncrawl.org/crawl-data/CC-MAIN-2024-18/wat.paths.gz \\\n"
+        "    --metadata /data/metaclip/data/metadata.json \\\n"
+        "    --lid-model /data/metaclip/data/lid.176.bin \\\n"
+        "    --output /data/metaclip/runs/crawl=CC-MAIN-2024-18 \\\n"
+        "    --set data_files=sparkfiles")
