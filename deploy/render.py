@@ -69,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--input", help="stage-1 input instead of the crawl's wat.paths.gz (files, globs, lists)")
     sm = ap.add_argument_group("spark-submit (a Spark cluster you run yourself)")
     sm.add_argument("--root", help="folder or URI holding code/, data/ and runs/ (/data/metaclip, "
-                    "hdfs://nn/metaclip, s3a://bucket/metaclip)")
+                    "hdfs://nn/metaclip, s3://bucket/metaclip)")
     sm.add_argument("--master", help="spark://host:7077, yarn, k8s://https://host:443, local[4] "
                     "(default spark://spark-master:7077)")
     sm.add_argument("--deploy-mode", choices=("client", "cluster"),

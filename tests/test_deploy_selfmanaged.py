@@ -100,14 +100,14 @@ def test_cluster_mode_yarn_s3_report():
 
 
 def test_cluster_mode_kubernetes_with_conf_file():
-    out = render("--root", "s3a://my-bucket/metaclip", "--crawl", "CC-MAIN-2024-10",
+    out = render("--root", "gs://my-bucket/metaclip", "--crawl", "CC-MAIN-2024-10",
                  "--master", "k8s://https://k8s.example.com:443", "--deploy-mode", "cluster",
                  "--conf", os.path.join(ROOT, "conf", "dataproc.yaml"))
     assert out.returncode == 0, out.stderr
     lines = out.stdout.split(" \\\n    ")
     assert lines[:5] == ["spark-submit", "--master k8s://https://k8s.example.com:443", "--deploy-mode cluster",
-                         "--archives 's3a://my-bucket/metaclip/code/env.tar.gz#environment'",
-                         "--files s3a://my-bucket/metaclip/data/lid.176.bin,s3a://my-bucket/metaclip/data/metadata.json"]
+                         "--archives 'gs://my-bucket/metaclip/code/env.tar.gz#environment'",
+                         "--files gs://my-bucket/metaclip/data/lid.176.bin,gs://my-bucket/metaclip/data/metadata.json"]
     # the conf file's Spark properties join the two pythons, sorted; its settings become --set
     assert "--conf spark.dynamicAllocation.maxExecutors=100" in lines
     assert "--conf spark.pyspark.python=./environment/bin/python" in lines
@@ -124,6 +124,8 @@ def test_cluster_mode_refused_where_spark_refuses_python_drivers():
         assert "cluster deploy mode runs Python drivers on YARN or Kubernetes only" in out.stderr
     out = render("--root", "data/metaclip", "--crawl", "CC-MAIN-2024-10")
     assert out.returncode == 2 and "root must be an absolute path or a URI" in out.stderr
+    out = render("--root", "s3a://my-bucket/metaclip", "--crawl", "CC-MAIN-2024-10")
+    assert out.returncode == 2 and "pyarrow, which reads s3:// only" in out.stderr
     out = render("--crawl", "CC-MAIN-2024-10")
     assert out.returncode == 2 and "--root and --crawl are required" in out.stderr
 

@@ -18,7 +18,9 @@ Layout under ``<scheme>://<bucket>/<prefix>/`` (prefix default ``metaclip``):
 ``code/env.tar.gz`` and ``code/jobs/{match,balance,report}.py`` (``make archive`` builds
 them into ``dist/``), ``data/metadata.json`` and ``data/lid.176.bin`` (shipped to every
 node with ``--files``), ``runs/<crawl>/`` (outputs), ``logs/``. A self-managed cluster uses the same layout under
-any folder or URI (``root``: ``/data/metaclip``, ``hdfs://nn/metaclip``, ``s3a://b/metaclip``).
+any folder or URI (``root``: ``/data/metaclip``, ``hdfs://nn/metaclip``, ``s3://b/metaclip``; the
+jobs write outputs with pyarrow, which knows ``s3://`` but not ``s3a://``: on a plain Hadoop
+Spark map ``s3://`` to S3A with ``spark.hadoop.fs.s3.impl`` in the conf file's ``spark.conf``).
 """
 
 from __future__ import annotations
@@ -82,6 +84,10 @@ class Target:
                 if (value or name == "root") and not (value.startswith("/") or "://" in value):
                     raise ValueError("%s must be an absolute path or a URI (spark-submit and the driver "
                                      "run in other folders), got %r" % (name, value))
+            if self.root.startswith(("s3a://", "s3n://")):
+                raise ValueError("root: the jobs write outputs with pyarrow, which reads s3:// only; use "
+                                 "s3://... (and spark.hadoop.fs.s3.impl=org.apache.hadoop.fs.s3a.S3AFileSystem "
+                                 "in the conf file's spark.conf if your Spark needs it), got %r" % self.root)
             if self.deploy_mode not in ("client", "cluster"):
                 raise ValueError("deploy_mode must be client or cluster, got %r" % self.deploy_mode)
             if self.deploy_mode == "cluster" and not self.master.startswith(("yarn", "k8s://")):
