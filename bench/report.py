@@ -33,7 +33,7 @@ def _versions() -> str:
             out.append("%s %s" % (p, md.version(p)))
         except md.PackageNotFoundError:
             pass
-    from metaclip_spark import native
+    from metaclip_spark.kernels import native
 
     out.append("compiled speed-ups (metaclip_spark._speedups): %s" % ("on" if native.ENABLED else "OFF"))
     return ", ".join(out)

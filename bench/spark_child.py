@@ -15,7 +15,7 @@ import time
 
 
 def _config(master, output, metadata, inputs):
-    from metaclip_spark.config import load_config
+    from metaclip_spark.run.config import load_config
 
     overrides = {"spark.master": master, "input.paths": inputs, "output": output, "overwrite": True}
     if metadata:
@@ -27,9 +27,9 @@ def main(argv: list[str]) -> int:
     master, output, metadata, inputs = argv[0], argv[1], argv[2], argv[3:]
     warm = bool(inputs) and inputs[0] == "--warm"
     inputs = inputs[1:] if warm else inputs
-    from metaclip_spark import defaults
-    from metaclip_spark.jobs.match import run_match
-    from metaclip_spark.jobs.session import get_spark
+    from metaclip_spark.metadata import defaults
+    from metaclip_spark.spark.stage1 import run_match
+    from metaclip_spark.spark.session import get_spark
 
     cfg = _config(master, output, metadata, inputs)
     spark = get_spark(cfg.spark)

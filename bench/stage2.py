@@ -21,9 +21,9 @@ FILE_ROWS = 1_000_000
 def make_pool(source: str, rows: int, out: str) -> dict:
     """Tile the rows of pool file ``source`` into files of FILE_ROWS rows under ``out``; every
     copy gets its own URL suffix (so URLs stay unique) and its recomputed key_hash."""
-    from metaclip_spark.balancing import key_hashes
-    from metaclip_spark.outputs import ParquetSink
-    from metaclip_spark.schema import POOL_SCHEMA
+    from metaclip_spark.steps.balance import key_hashes
+    from metaclip_spark.run.outputs import ParquetSink
+    from metaclip_spark.run.schema import POOL_SCHEMA
 
     done = os.path.join(out, ".done")
     if os.path.exists(done):
@@ -61,7 +61,7 @@ PAPER_KEEP = 0.25
 
 
 def _probs(files: list[str], mode: str = "paper"):
-    from metaclip_spark.balancing import probabilities, solve_t_for_target_size
+    from metaclip_spark.steps.balance import probabilities, solve_t_for_target_size
 
     counts, lists, rows = None, [], 0
     for path in files:
@@ -80,7 +80,7 @@ def _probs(files: list[str], mode: str = "paper"):
 
 def balance(pool: str, out: str, seed: int = 0, mode: str = "paper") -> dict:
     """balance_group over every pool file (one group per file), one process, one core."""
-    from metaclip_spark.curated import balance_group
+    from metaclip_spark.steps.curated import balance_group
 
     files = sorted(glob.glob(os.path.join(pool, "*.parquet")))
     probs, t = _probs(files, mode)
@@ -104,7 +104,7 @@ def balance(pool: str, out: str, seed: int = 0, mode: str = "paper") -> dict:
 
 def kernel(pool: str, seed: int = 0, reps: int = 5) -> dict:
     """keep_mask alone on the first pool file's entry_ids + key_hash, in memory."""
-    from metaclip_spark.balancing import keep_mask
+    from metaclip_spark.steps.balance import keep_mask
 
     files = sorted(glob.glob(os.path.join(pool, "*.parquet")))
     probs, _ = _probs(files[:1])

@@ -56,8 +56,8 @@ def floor(path: str, lib: str, reps: int = 3) -> dict:
 def extract(path: str, reps: int = 2, reader: str = "native") -> dict:
     """Our extraction only: every kept pair of the file, nothing written, in the form stage 1
     consumes it (``pages_from_file``: the pairs grouped by page)."""
-    from metaclip_spark import extract as ex
-    from metaclip_spark.stats import Stats
+    from metaclip_spark.steps import extract as ex
+    from metaclip_spark.run.stats import Stats
 
     def run():
         st = Stats()
@@ -69,10 +69,10 @@ def extract(path: str, reps: int = 2, reader: str = "native") -> dict:
 
 
 def _matcher_lid(metadata: str):
-    from metaclip_spark import defaults
-    from metaclip_spark.lid import LanguageId
-    from metaclip_spark.matching import Matcher
-    from metaclip_spark.metadata import load_metadata
+    from metaclip_spark.metadata import defaults
+    from metaclip_spark.steps.language import LanguageId
+    from metaclip_spark.steps.match import Matcher
+    from metaclip_spark.metadata.load import load_metadata
 
     entries = load_metadata(metadata) if metadata else load_metadata(defaults.default_metadata_path())
     c0 = time.process_time()
@@ -86,8 +86,8 @@ def _matcher_lid(metadata: str):
 def stage1(path: str, metadata: str, out: str, reps: int = 2) -> dict:
     """Our full stage 1 on one file: extract + LID + match + pool Parquet (pipeline.match_file),
     the automaton built and the model loaded beforehand (once per worker in a run)."""
-    from metaclip_spark.extract import ExtractLimits
-    from metaclip_spark.pipeline import match_file
+    from metaclip_spark.steps.extract import ExtractLimits
+    from metaclip_spark.steps.pipeline import match_file
 
     matcher, lid, build = _matcher_lid(metadata)
     # a new Matcher object per repetition would rebuild nothing (automata are cached per
@@ -113,8 +113,8 @@ def matcher(captions: str, metadata: str, naive_sample: int = 40, reps: int = 5)
     """Ours vs a plain pyahocorasick loop vs the naive SPEC matcher on real captions."""
     import ahocorasick
 
-    from metaclip_spark.matching import Matcher, naive_match, spacing
-    from metaclip_spark.metadata import load_metadata
+    from metaclip_spark.steps.match import Matcher, naive_match, spacing
+    from metaclip_spark.metadata.load import load_metadata
 
     texts = _captions(captions)
     entries = load_metadata(metadata)
@@ -168,8 +168,8 @@ def matcher(captions: str, metadata: str, naive_sample: int = 40, reps: int = 5)
 
 def lid(captions: str, reps: int = 3) -> dict:
     """fastText lid.176 on the real captions, in batches of 4096 (no de-duplication)."""
-    from metaclip_spark import defaults
-    from metaclip_spark.lid import LanguageId
+    from metaclip_spark.metadata import defaults
+    from metaclip_spark.steps.language import LanguageId
 
     texts = [" ".join(t.split()) for t in _captions(captions)]
     model = LanguageId(defaults.default_lid_model_path(), 0.5)

@@ -2,7 +2,7 @@
 """Build what spark-submit ships (``make archive`` runs this):
 
     dist/metaclip_spark-<version>-<python>-<platform>.whl   the project wheel (with the
-                           compiled speed-ups when a C compiler is there; see metaclip_spark/native.py)
+                           compiled speed-ups when a C compiler is there; see metaclip_spark/kernels/native.py)
     dist/env.tar.gz        a venv-pack'd environment: the wheel + its dependencies, for
                            --archives env.tar.gz#environment, PYSPARK_PYTHON=./environment/bin/python
     dist/env-packages.txt  what the environment holds (pip freeze)

@@ -12,8 +12,8 @@ import sys
 
 def main(argv: list[str]) -> int:
     from metaclip_spark.cli import main as cli_main
-    from metaclip_spark.config import SparkConfig
-    from metaclip_spark.jobs.session import get_spark, under_spark_submit
+    from metaclip_spark.run.config import SparkConfig
+    from metaclip_spark.spark.session import get_spark, under_spark_submit
 
     spark = get_spark(SparkConfig(app_name="metaclip-spark-report")) if under_spark_submit() else None
     try:

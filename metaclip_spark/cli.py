@@ -20,8 +20,8 @@ import re
 import sys
 import traceback
 
-from .config import ConfigError, load_config
-from .redact import install_log_filter, scrub, scrub_uri
+from metaclip_spark.run.config import ConfigError, load_config
+from metaclip_spark.run.redact import install_log_filter, scrub, scrub_uri
 
 log = logging.getLogger("metaclip_spark")
 
@@ -161,7 +161,7 @@ def check_output(uri: str | None) -> None:
     deep inside a stage. Writing is checked where the first file is written (runfolder.claim)."""
     if not uri:
         return
-    from . import outputs
+    from metaclip_spark.run import outputs
 
     try:
         fs, path = outputs.resolve(uri)
@@ -199,7 +199,7 @@ def _spark_task_error(exc: BaseException) -> tuple[int, str] | None:
 
 def expected_error(exc: BaseException) -> tuple[int, str] | None:
     """(exit code, stderr line) for an expected failure, None for a bug."""
-    from .streams import InputReadError
+    from metaclip_spark.inputs.streams import InputReadError
 
     if isinstance(exc, KeyboardInterrupt):
         return 130, "metaclip-spark: interrupted"
@@ -242,13 +242,13 @@ def main(argv: list[str] | None = None) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     if args.command == "report":
-        from .report import write_report
+        from metaclip_spark.report.page import write_report
         print("report: %s" % write_report(args.run, args.out, args.samples, args.input_files, args.input_pairs,
                                           args.pool_rows))
         return 0
     cfg = config_from_args(args)
     if getattr(args, "dry_run", False):
-        from .jobs.match import dry_run
+        from metaclip_spark.spark.stage1 import dry_run
         inputs = dry_run(cfg)
         print("\n".join(scrub_uri(u) for u in inputs))      # as stored: credentials masked
         print("dry run: %d input(s) in %d chunk(s) of up to %d; output: %s" % (
@@ -257,25 +257,25 @@ def _run(args: argparse.Namespace) -> int:
         return 0
     check_output(cfg.output)
     if args.command == "match":
-        from .jobs.match import run_match
+        from metaclip_spark.spark.stage1 import run_match
         summary = run_match(cfg)
     elif args.command == "extract":
-        from .jobs.match import run_extract
+        from metaclip_spark.spark.stage1 import run_extract
         summary = run_extract(cfg)
     elif args.command == "balance":
-        from .jobs.balance import run_balance
+        from metaclip_spark.spark.stage2 import run_balance
         summary = run_balance(cfg, args.pool)
     elif args.command == "curate":
-        from .jobs.balance import run_balance
-        from .jobs.match import run_match
+        from metaclip_spark.spark.stage2 import run_balance
+        from metaclip_spark.spark.stage1 import run_match
         stage1 = run_match(cfg)
         summary = {**{k: stage1[k] for k in ("inputs", "inputs_failed", "matches", "entries")},
                    **run_balance(cfg, [cfg.output])}
         if not args.no_report:
-            from .report import write_report
+            from metaclip_spark.report.page import write_report
             summary["report"] = write_report(cfg.output)
     elif args.command == "build-metadata":
-        from .jobs.build_metadata import run_build_metadata
+        from metaclip_spark.spark.build_metadata import run_build_metadata
         summary = run_build_metadata(cfg)
     else:  # pragma: no cover - argparse rejects unknown commands
         raise ConfigError("unknown command %s" % args.command)

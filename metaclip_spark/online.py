@@ -44,7 +44,7 @@ from typing import Any, Iterable, Iterator, Mapping
 
 import numpy as np
 
-from . import balancing as _b
+from metaclip_spark.steps import balance as _b
 
 __all__ = ["OnlineBalancer", "BalancedIterable", "epoch_seed"]
 

@@ -1,4 +1,4 @@
-"""Run by tests/test_deploy_airflow.py with the Airflow venv's python (.venv-airflow):
+"""Run by tests/deploy/test_airflow.py with the Airflow venv's python (.venv-airflow):
 load deploy/airflow through a real DagBag and print, as JSON, the import errors, each
 DAG's settings and task graph, and every operator's templated fields rendered by the
 DAG's own Jinja environment.

@@ -26,8 +26,8 @@ def shared():
 def spark():
     """One real local SparkSession for the whole test session (startup takes 10-30 s):
     2 worker threads, and up to 4 attempts per task so retry behaviour can be tested."""
-    from metaclip_spark.config import SparkConfig
-    from metaclip_spark.jobs.session import get_spark
+    from metaclip_spark.run.config import SparkConfig
+    from metaclip_spark.spark.session import get_spark
 
     session = get_spark(SparkConfig(master="local[2,4]", app_name="metaclip-spark-tests",
                                     conf={"spark.sql.shuffle.partitions": "4"}))

@@ -13,8 +13,9 @@ import time
 
 import pytest
 
-from metaclip_spark import cli, runfolder
-from metaclip_spark.config import ConfigError
+from metaclip_spark import cli
+from metaclip_spark.run import runfolder
+from metaclip_spark.run.config import ConfigError
 from tests.servers import free_port
 
 SECRET = "SECRET123"
@@ -143,7 +144,7 @@ def test_dns_failure_of_a_paths_list_fails_fast_and_logs_its_retry(tmp_path):
     got = lines(p)
     assert len(got) == 2, p.stderr
     shown = "https://no-such-host.invalid/lists/wat.paths?X-Amz-Signature=***"
-    assert re.fullmatch(r"\d{4}-\d\d-\d\d [\d:,]+ WARNING metaclip_spark.streams: " + re.escape("input %s: " % shown)
+    assert re.fullmatch(r"\d{4}-\d\d-\d\d [\d:,]+ WARNING metaclip_spark.inputs.streams: " + re.escape("input %s: " % shown)
                         + r"attempt 1/2 failed: %s; retrying in \d+\.\d+ s" % DNS_REASON, got[0]), got[0]
     assert re.fullmatch(re.escape("metaclip-spark: error: %s: host name not resolved, gave up after 2 attempt(s): "
                                   % shown) + DNS_REASON, got[1]), got[1]
@@ -210,11 +211,11 @@ def test_spark_errors_from_our_task_errors_are_one_line():
     text = ("An error occurred while calling o42.collectAndServe.\n: org.apache.spark.SparkException: Job aborted "
             "due to stage failure: Task 0 in stage 1.0 failed 4 times\norg.apache.spark.api.python.PythonException: "
             "Traceback (most recent call last):\n  File \"x.py\", line 1, in task\n"
-            "metaclip_spark.config.ConfigError: balance.t must be > 0, got -1 token=" + SECRET + "\n"
+            "metaclip_spark.run.config.ConfigError: balance.t must be > 0, got -1 token=" + SECRET + "\n"
             "\tat org.apache.spark.api.python.BasePythonRunner$ReaderIterator.handlePythonException\n")
     assert cli.expected_error(Py4JJavaError(text)) == (
         2, "metaclip-spark: error: a Spark task failed: ConfigError: balance.t must be > 0, got -1 token=***")
-    oserr = text.replace("metaclip_spark.config.ConfigError: balance.t must be > 0, got -1",
+    oserr = text.replace("metaclip_spark.run.config.ConfigError: balance.t must be > 0, got -1",
                          "OSError: [Errno 28] No space left on device")
     assert cli.expected_error(Py4JJavaError(oserr)) == (
         1, "metaclip-spark: failed: a Spark task failed: OSError: [Errno 28] No space left on device token=***")
@@ -222,9 +223,9 @@ def test_spark_errors_from_our_task_errors_are_one_line():
 
 
 def test_expected_error_types():
-    from metaclip_spark.io import InputError
-    from metaclip_spark.jobs.match import Stage1Failed
-    from metaclip_spark.streams import InputReadError
+    from metaclip_spark.inputs.io import InputError
+    from metaclip_spark.spark.stage1 import Stage1Failed
+    from metaclip_spark.inputs.streams import InputReadError
 
     assert cli.expected_error(ConfigError("x")) == (2, "metaclip-spark: error: x")
     assert cli.expected_error(InputError("input not found: 'a'")) == (2, "metaclip-spark: error: input not found: 'a'")

@@ -20,7 +20,8 @@ from urllib.parse import urljoin, urlsplit
 import pytest
 from warcio.archiveiterator import ArchiveIterator
 
-from metaclip_spark import defaults, synth
+from metaclip_spark import synth
+from metaclip_spark.metadata import defaults
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

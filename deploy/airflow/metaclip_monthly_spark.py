@@ -5,7 +5,7 @@ each stage one ``spark-submit`` run by a BashOperator (no Spark provider needed)
 
 The lines are ``deploy/render.py spark-submit``'s (``metaclip_deploy.spark_submit_command``).
 Outputs and markers go to ``<METACLIP_ROOT>/runs/crawl=<id>/``; ``find_crawl`` and ``plan``
-check the markers with ``metaclip_spark.outputs`` run by the driver's python (the library
+check the markers with ``metaclip_spark.run.outputs`` run by the driver's python (the library
 that writes them: local paths, ``s3://``, ``gs://``, ``hdfs://`` with the same credentials),
 local paths directly.
 
@@ -45,7 +45,7 @@ TARGET = Target(platform="spark", crawl=PLACEHOLDER,
                 conf_path=env("METACLIP_CONF", ""))
 
 # exit 0: exists, 10: missing; anything else is an error (a traceback on stderr)
-EXISTS_SCRIPT = ("import sys\nfrom metaclip_spark import outputs\n"
+EXISTS_SCRIPT = ("import sys\nfrom metaclip_spark.run import outputs\n"
                  "sys.exit(0 if outputs.exists(sys.argv[1]) else 10)\n")
 
 

@@ -46,8 +46,8 @@ import json
 import os
 
 
-from .archive_consts import GENERATOR, GENERATOR_VERSION
-from .archive import _make_file
+from metaclip_spark.synth.archive_consts import GENERATOR, GENERATOR_VERSION
+from metaclip_spark.synth.archive import _make_file
 
 def _merge(into: dict, d: dict) -> None:
     for k, v in d.items():

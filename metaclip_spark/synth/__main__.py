@@ -1,5 +1,5 @@
 import sys
 
-from . import main
+from metaclip_spark.synth import main
 
 sys.exit(main())

@@ -15,9 +15,9 @@ from urllib.parse import urlsplit
 from warcio.statusandheaders import StatusAndHeaders
 from warcio.warcwriter import WARCWriter
 
-from .archive_consts import GENERATOR, GENERATOR_VERSION, _EPOCH, _NAMESPACE, _USER_AGENT
-from .generator import _Gen, _schedule
-from .page import Page
+from metaclip_spark.synth.archive_consts import GENERATOR, GENERATOR_VERSION, _EPOCH, _NAMESPACE, _USER_AGENT
+from metaclip_spark.synth.generator import _Gen, _schedule
+from metaclip_spark.synth.page import Page
 
 
 # --------------------------------------------------------------------------------------

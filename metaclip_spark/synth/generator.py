@@ -6,8 +6,8 @@ import random
 from urllib.parse import urljoin, urlsplit
 
 
-from .page import Attr, Img, Page, PageBuilder, _qattr, _text, spec_pairs
-from .vocab import BRANDS, CDN_HOSTS, CITIES, COLORS, EN_HOSTS, EN_NAV, EN_PARAGRAPHS, FOREIGN, NOUNS, PRODUCTS, _cap, english_alt, foreign_alt
+from metaclip_spark.synth.page import Attr, Img, Page, PageBuilder, _qattr, _text, spec_pairs
+from metaclip_spark.synth.vocab import BRANDS, CDN_HOSTS, CITIES, COLORS, EN_HOSTS, EN_NAV, EN_PARAGRAPHS, FOREIGN, NOUNS, PRODUCTS, _cap, english_alt, foreign_alt
 
 
 # --------------------------------------------------------------------------------------

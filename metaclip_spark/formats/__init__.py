@@ -1,0 +1,1 @@
+"""Reading formats: WARC/WAT framing, WAT JSON, HTML and the page -> pair rules (bytes -> pages)."""

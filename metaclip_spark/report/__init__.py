@@ -1,0 +1,1 @@
+"""The HTML curation report of a run folder."""

@@ -1,0 +1,1 @@
+"""Spark glue: the session, shipping resources, and each stage's job over files."""

@@ -1,0 +1,188 @@
+"""Building MetaCLIP metadata (spark-submit entry file and `metaclip-spark build-metadata`).
+
+Driver, before Spark: config, WordNet folder, dumps (exist, are bzip2; sizes), output
+folder, page views (read and summed here; only titles at or above the threshold are
+broadcast). Spark: every dump is cut into ``metadata_build.split_bytes`` byte ranges,
+one task per range (``metaclip_spark.metadata.wikipedia.count_split``); tasks emit keyed counts
+(unigram, bigram, kept title, statistic) that one ``reduceByKey`` sums (exact and
+retry-safe: only successful attempts' output is shuffled). Bigram PMI comes from two
+joins of the frequent bigrams with the unigram counts, on the executors. The driver
+collects only what passes the thresholds and assembles the metadata
+(``metaclip_spark.metadata.build``).
+
+Output folder: ``metadata.json`` (JSON list of strings; usable as ``--metadata``),
+``provenance/provenance.parquet`` (entry_id, entry, source, count, pmi, views),
+``stats/build_metadata.json`` (per-source outcomes, page statistics), ``config.json``,
+``_SUCCESS``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import time
+from operator import add
+
+from metaclip_spark.metadata import build as mb
+from metaclip_spark.run import outputs
+from metaclip_spark.run import runfolder
+from metaclip_spark.run.config import Config, ConfigError
+from metaclip_spark.inputs.io import expand_inputs
+from metaclip_spark.run.stats import Stats
+from metaclip_spark.metadata.wikipedia import check_dump, count_split, plan_splits, read_pageviews
+from metaclip_spark.metadata.wordnet import check_wordnet_dir, wordnet_entries
+
+log = logging.getLogger("metaclip_spark")
+FLUSH_KEYS = 1_000_000     # a task emits its counters when they hold this many keys
+
+
+def prepare(cfg: Config) -> dict:
+    """Driver-side checks and inputs, before any Spark work."""
+    m = cfg.metadata_build
+    if not cfg.output:
+        raise ConfigError("an output folder is required (--output DIR)")
+    cfg.output = runfolder.absolute(cfg.output)      # once, on the driver
+    runfolder.check_location(cfg.output, list(m.wikipedia or []) + list(m.pageviews or []) + [m.wordnet or ""])
+    if outputs.exists(outputs.join(cfg.output, "_SUCCESS")) and not cfg.overwrite:
+        raise ConfigError("output %s already holds a finished run; pass --overwrite to replace it" % cfg.output)
+    if not m.wordnet and not m.wikipedia:
+        raise ConfigError("nothing to build from: set metadata_build.wordnet and/or --wikipedia")
+    if m.wordnet:
+        check_wordnet_dir(m.wordnet)
+    dumps = expand_inputs(m.wikipedia) if m.wikipedia else []
+    splits = []
+    for uri in dumps:
+        splits.extend(plan_splits(uri, check_dump(uri), m.split_bytes))
+    pv_stats = Stats()
+    views = read_pageviews(expand_inputs(m.pageviews), m.pageviews_projects, pv_stats) if m.pageviews else {}
+    return {"dumps": dumps, "splits": splits, "views": views, "pageviews_stats": pv_stats}
+
+
+def _task(splits, views: dict, min_views: int):
+    for uri, start, end in splits:
+        stats = Stats()
+        uni, bi = {}, {}
+        for title, u, b in count_split(uri, start, end, stats):
+            if views.get(title, 0) >= min_views:
+                stats.add("titles_kept")
+                yield ("t", title), 1
+            for k, c in u.items():
+                uni[k] = uni.get(k, 0) + c
+            for k, c in b.items():
+                bi[k] = bi.get(k, 0) + c
+            if len(uni) + len(bi) >= FLUSH_KEYS:
+                yield from _flush(uni, bi)
+        yield from _flush(uni, bi)
+        for name, n in stats.counts.items():
+            yield ("s", name), n
+        for err in stats.errors:
+            yield ("e", json.dumps(err, sort_keys=True)), 1
+
+
+def _flush(uni: dict, bi: dict):
+    for k, c in uni.items():
+        yield ("u", k), c
+    for (a, b), c in bi.items():
+        yield ("b", a, b), c
+    uni.clear()
+    bi.clear()
+
+
+def count_wikipedia(spark, res: dict, cfg: Config) -> dict:
+    """Spark part: unigrams over the threshold, scored bigrams, kept titles, statistics."""
+    m = cfg.metadata_build
+    sc = spark.sparkContext
+    splits = res["splits"]
+    kept_views = {t: v for t, v in res["views"].items() if v >= m.title_min_views}
+    views_bc = sc.broadcast(kept_views)
+    min_views = m.title_min_views
+
+    def task(part):
+        return _task(part, views_bc.value, min_views)
+
+    counts = (sc.parallelize(splits, len(splits)).mapPartitions(task)
+              .reduceByKey(add, max(2, len(splits))).persist())
+    try:
+        t0 = time.time()
+        small = counts.filter(lambda kv: kv[0][0] in ("s", "e", "t")).collect()
+        log.info("counted %d splits in %.1f s", len(splits), time.time() - t0)
+        stats = Stats({k[1]: v for k, v in small if k[0] == "s"},
+                      [json.loads(k[1]) for k, _ in small if k[0] == "e"])
+        titles = sorted(k[1] for k, _ in small if k[0] == "t")
+        min_uni = m.unigram_min_count
+        unigrams = (counts.filter(lambda kv: kv[0][0] == "u" and kv[1] >= min_uni)
+                    .map(lambda kv: (kv[0][1], kv[1])).collect())
+        log.info("unigrams collected at %.1f s", time.time() - t0)
+        n_tok, n_bi = stats["tokens"], stats["bigrams"]
+        min_bi, min_pmi = m.bigram_min_count, m.bigram_min_pmi
+        uni_all = counts.filter(lambda kv: kv[0][0] == "u").map(lambda kv: (kv[0][1], kv[1]))
+        frequent = (counts.filter(lambda kv: kv[0][0] == "b" and kv[1] >= min_bi)
+                    .map(lambda kv: (kv[0][1], (kv[0][2], kv[1]))))
+        scored = (frequent.join(uni_all)
+                  .map(lambda kv: (kv[1][0][0], (kv[0], kv[1][0][1], kv[1][1])))
+                  .join(uni_all)
+                  .map(lambda kv: (kv[1][0][0], kv[0], kv[1][0][1],
+                                   mb.pmi(kv[1][0][1], kv[1][0][2], kv[1][1], n_tok, n_bi)))
+                  .filter(lambda x: x[3] >= min_pmi)
+                  .collect()) if n_bi else []
+        log.info("bigrams scored at %.1f s", time.time() - t0)
+    finally:
+        counts.unpersist()
+        views_bc.unpersist()
+    return {"unigrams": unigrams, "bigrams": scored, "titles": titles, "stats": stats}
+
+
+def _max_pmi(n_tok: int, n_bi: int, min_count: int) -> float | None:
+    """PMI of a bigram seen exactly ``min_count`` times whose words occur only in it."""
+    return mb.pmi(min_count, min_count, min_count, n_tok, n_bi) if n_bi and n_tok else None
+
+
+def run_build_metadata(cfg: Config, spark=None) -> dict:
+    res = prepare(cfg)
+    runfolder.claim(cfg.output)
+    with runfolder.RunLock(cfg.output, "build_metadata"):
+        return _run_build_metadata(cfg, res, spark)
+
+
+def _run_build_metadata(cfg: Config, res: dict, spark) -> dict:
+    m = cfg.metadata_build
+    wn = wordnet_entries(m.wordnet) if m.wordnet else []
+    wiki = {"unigrams": [], "bigrams": [], "titles": [], "stats": Stats()}
+    if res["splits"]:
+        from metaclip_spark.spark.session import get_spark
+
+        spark = spark or get_spark(cfg.spark)
+        wiki = count_wikipedia(spark, res, cfg)
+    views = res["views"]
+    candidates = (mb.wordnet_candidates(wn)
+                  + mb.unigram_candidates(wiki["unigrams"], m.unigram_min_count)
+                  + mb.bigram_candidates(wiki["bigrams"], m.bigram_min_count, m.bigram_min_pmi)
+                  + mb.title_candidates(wiki["titles"], views, m.title_min_views))
+    entries, kept, per_source = mb.assemble(candidates, m.budget)
+    if not entries:
+        raise RuntimeError("no metadata entries passed the thresholds; nothing written")
+    runfolder.remove_file(outputs.join(cfg.output, "_SUCCESS"))
+    runfolder.remove_temporaries(cfg.output)
+    outputs.write_text(outputs.join(cfg.output, "metadata.json"), json.dumps(entries, ensure_ascii=False))
+    outputs.write_table(outputs.join(cfg.output, "provenance", "provenance.parquet"), mb.provenance_table(kept))
+    st = wiki["stats"]
+    summary = {
+        "stage": "build_metadata", "entries": len(entries), "budget": m.budget,
+        "sources": per_source,
+        "added": {s: per_source[s]["added"] for s in mb.SOURCES},
+        "dumps": res["dumps"], "splits": len(res["splits"]),
+        "wikipedia": dict(sorted(st.counts.items())), "dropped": st.dropped(),
+        "errors": st.errors[:1000], "errors_total": len(st.errors),
+        "pageviews": dict(sorted(res["pageviews_stats"].counts.items())),
+        "pageview_titles": len(views),
+        "bigram_max_attainable_pmi": _max_pmi(st["tokens"], st["bigrams"], m.bigram_min_count),
+    }
+    if summary["bigram_max_attainable_pmi"] is not None and summary["bigram_max_attainable_pmi"] < m.bigram_min_pmi:
+        log.warning("metadata_build.bigram_min_pmi=%s cannot be reached on this corpus (the highest PMI a "
+                    "bigram with count >= %d can have is %.2f): no bigrams", m.bigram_min_pmi,
+                    m.bigram_min_count, summary["bigram_max_attainable_pmi"])
+    outputs.write_text(outputs.join(cfg.output, "stats", "build_metadata.json"), json.dumps(summary, indent=2))
+    outputs.write_text(outputs.join(cfg.output, "config.json"), cfg.to_json())
+    outputs.write_text(outputs.join(cfg.output, "_SUCCESS"), "")
+    return summary

@@ -1,0 +1,220 @@
+"""Stage 2 (spark-submit entry file and `metaclip-spark balance`): map-only balancing.
+
+The driver sums the entry counts of one or more stage-1 pools, chooses t, broadcasts
+one float64 probability array and plans groups of pool files (one curated file per
+group). Each group is one row of a DataFrame processed by ``mapInArrow``: the plan
+has no Exchange, and each task reads, samples (vectorised over Arrow batches) and
+writes its own file under a fixed name.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+import time
+
+import numpy as np
+import pyarrow as pa
+
+from metaclip_spark.run import outputs
+from metaclip_spark.run import runfolder
+from metaclip_spark.steps.balance import (BalanceSummary, PoolSizeModel, probabilities,
+                                      solve_t_for_tail_share, solve_t_for_target_size)
+from metaclip_spark.run.config import Config, ConfigError
+from metaclip_spark.steps.curated import balance_group, iter_pool_batches, plan_groups
+from metaclip_spark.run.faults import fail_once
+
+DEFAULT_T = 20_000.0          # the paper's t for a 400M-pair set from a 1.6B-pair pool
+SIZE_MODEL_ROWS = 2_000_000   # pool rows read on the driver to model E(t) (all of a smaller pool)
+
+RESULT_SCHEMA = pa.schema([
+    ("group", pa.int32()), ("output", pa.string()), ("rows_in", pa.int64()), ("rows_out", pa.int64()),
+    ("expected", pa.float64()), ("entry_ids", pa.list_(pa.int32())), ("counts", pa.list_(pa.int64())),
+    ("file_rows", pa.list_(pa.int64())), ("url_unencodable", pa.int64()),
+])
+RESULT_DDL = ("`group` int, output string, rows_in bigint, rows_out bigint, expected double, "
+              "entry_ids array<int>, counts array<bigint>, file_rows array<bigint>, "
+              "url_unencodable bigint")
+
+
+def load_pools(pools: list[str]) -> tuple[list[str], np.ndarray, list[tuple[str, int]]]:
+    """Entries, summed counts and the (file, rows) list of finished stage-1 pools.
+
+    Each pool is read from its own run folder (manifests name files relative to it), and only
+    if its file list and row counts are the ones its entry counts came from (the digest stage 1
+    wrote) and every listed file is there."""
+    if not pools:
+        raise ConfigError("give at least one --pool (a stage-1 output folder)")
+    entries, counts, files = None, None, []
+    for pool in (runfolder.absolute(p) for p in pools):
+        if not outputs.exists(outputs.join(pool, "_SUCCESS")):
+            raise ConfigError("%s is not a finished stage-1 output (no _SUCCESS)" % pool)
+        table = outputs.read_tables(outputs.list_files(outputs.join(pool, "entry_counts"), ".parquet"))
+        ents = table.column("entry").to_pylist()
+        if entries is None:
+            entries, counts = ents, np.zeros(len(ents), dtype=np.int64)
+        elif ents != entries:
+            raise ConfigError("%s was matched against other metadata than %s: counts cannot be summed"
+                              % (pool, pools[0]))
+        counts += table.column("count").to_numpy()
+        manifest = json.loads(outputs.read_text(outputs.join(pool, "stats", "match-files.json")))
+        listed = sorted((f["output"], int(f["rows"])) for f in manifest if f["output"])
+        _check_pool(pool, listed, table)
+        files.extend((runfolder.inside(pool, name), rows) for name, rows in listed)
+    return entries, counts, files
+
+
+def _check_pool(pool: str, listed: list[tuple[str, int]], counts_table: pa.Table) -> None:
+    """The pool files of ``pool``'s manifest are the ones its entry counts were computed from
+    (stage 1's digest, in stats/match.json and the entry-count file) and are all present."""
+    want = json.loads(outputs.read_text(outputs.join(pool, "stats", "match.json"))).get("pool_digest")
+    meta = (counts_table.schema.metadata or {}).get(b"pool_digest", b"").decode()
+    if not want:
+        raise ConfigError("%s was written by an older version (no pool digest); rerun stage 1" % pool)
+    names = [name for name, _ in listed]
+    for name in names:
+        runfolder.inside(pool, name)                     # relative names only
+    got = runfolder.pool_digest(listed)
+    if got != want or meta != want:
+        raise ConfigError("%s: the pool files listed in stats/match-files.json are not the ones its entry counts "
+                          "came from (digest %s, stage 1 wrote %s): the run folder was changed after stage 1; "
+                          "rerun stage 1" % (pool, got[:12], (want or meta)[:12]))
+    present = set()
+    for folder in sorted({name.rsplit("/", 1)[0] for name in names if "/" in name}):
+        present.update(outputs.list_files(outputs.join(pool, folder)))
+    missing = [name for name in names if outputs.join(pool, name) not in present]
+    if missing:
+        raise ConfigError("%s: %d pool file(s) of its manifest are missing (%s%s); rerun stage 1"
+                          % (pool, len(missing), ", ".join(missing[:3]), ", ..." if len(missing) > 3 else ""))
+
+
+def size_model(files: list[tuple[str, int]], counts: np.ndarray) -> PoolSizeModel:
+    """E(t) modelled from the first SIZE_MODEL_ROWS pool rows (in file order), scaled to the pool."""
+    total = sum(n for _, n in files)
+    arrays, read = [], 0
+    for uri, n in files:
+        if read >= SIZE_MODEL_ROWS:
+            break
+        for batch in iter_pool_batches(uri, columns=["entry_ids"]):
+            arrays.append(batch.column("entry_ids"))
+            read += batch.num_rows
+    return PoolSizeModel(arrays, counts, scale=(total / read) if read else 1.0)
+
+
+def choose_t(cfg: Config, counts: np.ndarray, model) -> tuple[float, str]:
+    b = cfg.balance
+    if b.t is not None:
+        return float(b.t), "t"
+    if b.tail_share is not None:
+        return solve_t_for_tail_share(counts, b.tail_share), "tail_share"
+    if b.target_size is not None:
+        return solve_t_for_target_size(counts, model(), b.target_size), "target_size"
+    return DEFAULT_T, "default"
+
+
+def curation_frame(spark, groups: list[list[str]], curated: str, probs_bc, seed: int,
+                   partitions: int | None = None, fault_dir: str | None = None):
+    """The map-only plan: one row per group → ``mapInArrow`` → one result row per group.
+
+    ``partitions`` only changes how groups are spread over tasks, never the output."""
+
+    def task(batches):
+        p = probs_bc.value
+        for batch in batches:
+            for g, fl in zip(batch.column("group").to_pylist(), batch.column("files").to_pylist()):
+                fail_once(fault_dir, "balance-group-%d" % g)
+                r = balance_group(g, fl, outputs.join(curated, "part-%05d.parquet" % g), p, seed)
+                yield pa.RecordBatch.from_pydict({
+                    "group": [r.group], "output": [r.output], "rows_in": [r.rows_in], "rows_out": [r.rows_out],
+                    "expected": [r.expected], "entry_ids": [r.entry_ids.tolist()], "counts": [r.counts.tolist()],
+                    "file_rows": [r.file_rows], "url_unencodable": [r.url_unencodable],
+                }, schema=RESULT_SCHEMA)
+
+    rows = list(enumerate(groups))
+    return (spark.sparkContext.parallelize(rows, partitions or len(rows))
+            .toDF("`group` int, files array<string>").mapInArrow(task, RESULT_DDL))
+
+
+def run_balance(cfg: Config, pools: list[str], spark=None, partitions: int | None = None,
+                fault_dir: str | None = None) -> dict:
+    """Stage 2. ``fault_dir`` (tests only) makes each group's task fail on its first attempt."""
+    if not cfg.output:
+        raise ConfigError("an output folder is required (--output DIR)")
+    cfg.output = runfolder.absolute(cfg.output)      # once, on the driver: executors run elsewhere
+    runfolder.check_location(cfg.output)
+    if outputs.exists(outputs.join(cfg.output, "curated", "_SUCCESS")) and not cfg.overwrite:
+        raise ConfigError("output %s already holds a finished curated set; pass --overwrite to replace it" % cfg.output)
+    start = time.monotonic()
+    loaded = load_pools(pools)
+    runfolder.claim(cfg.output)
+    with runfolder.RunLock(cfg.output, "balance"):
+        return _run_balance(cfg, [runfolder.absolute(p) for p in pools], loaded, spark, partitions, fault_dir, start)
+
+
+def _run_balance(cfg: Config, pools: list[str], loaded, spark, partitions, fault_dir, start: float) -> dict:
+    from metaclip_spark.spark.session import get_spark
+
+    entries, counts, files = loaded
+    model_cache: list = []
+
+    def model():
+        if not model_cache:
+            model_cache.append(size_model(files, counts))
+        return model_cache[0]
+
+    t, t_source = choose_t(cfg, counts, model)
+    probs = probabilities(counts, t)
+    pool_rows = sum(n for _, n in files)
+    keep_rate = model()(t) / pool_rows if pool_rows else 1.0
+    per_group = max(1, math.ceil(cfg.balance.rows_per_file / max(keep_rate, 1e-9)))
+    groups = plan_groups(files, per_group)
+    curated = outputs.join(cfg.output, "curated")
+    runfolder.remove_owned(curated, names=("_SUCCESS",), patterns=(runfolder.CURATED_PART_RE,))
+    runfolder.remove_owned(outputs.join(cfg.output, "balance_counts"), names=("balance_counts.parquet",))
+    runfolder.remove_file(outputs.join(cfg.output, "stats", "balance.json"))
+
+    spark = spark or get_spark(cfg.spark)
+    probs_bc = spark.sparkContext.broadcast(probs)
+    results = []
+    if groups:
+        df = curation_frame(spark, groups, curated, probs_bc, cfg.balance.seed, partitions, fault_dir)
+        results = sorted(df.collect(), key=lambda r: r["group"])
+    probs_bc.unpersist()
+    _check_results(cfg.output, groups, dict(files), results)
+
+    kept = np.zeros(len(entries), dtype=np.int64)
+    for r in results:
+        if r["entry_ids"]:
+            np.add.at(kept, np.asarray(r["entry_ids"], dtype=np.int64), np.asarray(r["counts"], dtype=np.int64))
+    outputs.write_table(outputs.join(cfg.output, "balance_counts", "balance_counts.parquet"), pa.table({
+        "entry_id": pa.array(np.arange(len(entries), dtype=np.int32)), "entry": pa.array(entries, pa.string()),
+        "count": pa.array(counts), "p": pa.array(probs), "balanced_count": pa.array(kept)}))
+    summary = {"stage": "balance", "pools": list(pools), "t": t, "t_source": t_source, "seed": cfg.balance.seed,
+               "pool_rows": int(sum(r["rows_in"] for r in results)),
+               "curated_rows": int(sum(r["rows_out"] for r in results)),
+               "expected_size": float(sum(r["expected"] for r in results)),
+               "files": [runfolder.relative(cfg.output, r["output"]) for r in results if r["output"]],
+               "groups": len(groups),
+               "dropped": {"url_unencodable": int(sum(r["url_unencodable"] for r in results))},
+               **BalanceSummary.from_counts(counts, t).to_dict()}
+    summary["keep_rate"] = summary["curated_rows"] / summary["pool_rows"] if summary["pool_rows"] else 0.0
+    summary["wall_seconds"] = round(time.monotonic() - start, 3)
+    outputs.write_text(outputs.join(cfg.output, "stats", "balance.json"), json.dumps(summary, indent=2))
+    outputs.write_text(outputs.join(cfg.output, "config-balance.json"), cfg.to_json())
+    outputs.write_text(outputs.join(curated, "_SUCCESS"), "")
+    return summary
+
+
+def _check_results(out: str, groups: list[list[str]], expected_rows: dict, results) -> None:
+    """Before ``_SUCCESS``: every pool file was read with the rows its manifest lists, and every
+    curated file is there with the rows its task wrote."""
+    for r in results:
+        got = list(r["file_rows"])
+        want = [expected_rows[uri] for uri in groups[r["group"]]]
+        if got != want:
+            uri, w, g = next((u, w, g) for u, w, g in zip(groups[r["group"]], want, got) if w != g)
+            raise runfolder.OutputMissing("pool file %s has %d rows where its manifest lists %d: the pool changed "
+                                          "after stage 1; rerun stage 1" % (uri, g, w))
+    runfolder.verify_parquet_files(out, [(runfolder.relative(out, r["output"]), r["rows_out"])
+                                         for r in results if r["output"]])

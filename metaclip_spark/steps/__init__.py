@@ -1,0 +1,1 @@
+"""The pipeline's steps, Spark-free: extract, language, match (stage 1 per file) and balance (stage 2)."""
