@@ -35,7 +35,7 @@ from functools import lru_cache
 import numpy as np
 from selectolax.lexbor import LexborHTMLParser
 
-from metaclip_spark.kernels.native import speedups
+from metaclip_spark.kernels import native
 
 HTML_TYPES = frozenset(("text/html", "application/xhtml+xml"))
 META_PRESCAN_BYTES = 4096
@@ -97,7 +97,7 @@ _SPECIAL = _CLOSES_P | frozenset(_IMPLIED) | frozenset((b"option", b"optgroup", 
 
 # the same scan in one C pass (csrc/nesting.c, metaclip_spark/kernels/native.py); nesting_work_py
 # stays the reference (tests/kernels/test_native_nesting.py)
-_native_nesting_work = getattr(speedups, "nesting_work", None)   # None: no (or an older) build
+_native_nesting_work = native.get("nesting_work")   # None: no (or an older) build
 
 
 def nesting_work(html, stop_above: int | None = None) -> int:

@@ -29,11 +29,11 @@ from __future__ import annotations
 import re
 from urllib.parse import urljoin, urlparse, urlsplit
 
-from metaclip_spark.kernels.native import speedups
+from metaclip_spark.kernels import native
 
 # the same rules in one C loop per page (metaclip_spark/kernels/native.py), this module's
 # BaseURL doing the URL resolution it does not shortcut
-_native_page_pairs = speedups.page_pairs if speedups is not None else None
+_native_page_pairs = native.get("page_pairs")
 
 CANDIDATE_DROPS = ("non_http_url", "invalid_url", "text_too_long", "url_too_long", "duplicate_in_page")
 

@@ -26,11 +26,11 @@ from __future__ import annotations
 
 import orjson
 
-from metaclip_spark.kernels.native import speedups
+from metaclip_spark.kernels import native
 
-_scan = speedups.wat_scan if speedups is not None else None
+_scan = native.get("wat_scan")
 # `needle in body`, memchr on the needle's rarest byte (3x faster than bytes.__contains__ here)
-_contains = speedups.contains if speedups is not None else bytes.__contains__
+_contains = native.get("contains") or bytes.__contains__
 NATIVE = _scan is not None
 
 HAS_IMG = b"IMG@"

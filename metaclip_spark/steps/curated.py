@@ -17,7 +17,7 @@ import pyarrow.parquet as pq
 from metaclip_spark.steps.balance import draw_thresholds, keep_probability, log_miss, order_keys, sample_batch
 from metaclip_spark.run.outputs import ParquetSink, resolve
 from metaclip_spark.run.schema import POOL_SCHEMA
-from metaclip_spark.formats.urls import request_url
+from metaclip_spark.formats.urls import request_urls
 
 READ_BATCH_ROWS = 64 * 1024
 
@@ -67,15 +67,13 @@ def downloadable(kept: pa.Table, seed: int) -> tuple[pa.Table, int]:
     rows whose URL has none are left out and counted), rows in the seeded shuffled order of
     ``balancing.order_keys`` (ties, i.e. the same pair twice, in their pool order), so that a
     downloader does not hit one page's or host's images in a burst."""
-    urls = [request_url(u) for u in kept.column("url").to_pylist()]
-    ok = np.fromiter((u is not None for u in urls), bool, len(urls))
-    bad = int(len(urls) - ok.sum())
+    urls, ok = request_urls(kept.column("url"))
+    kept = kept.set_column(kept.schema.get_field_index("url"), kept.schema.field("url"), urls)
+    bad = int(len(ok) - ok.sum())
     if bad:
         kept = kept.filter(pa.array(ok))
-        urls = [u for u in urls if u is not None]
-    kept = kept.set_column(kept.schema.get_field_index("url"), kept.schema.field("url"), pa.array(urls, pa.string()))
     order = np.lexsort((np.arange(kept.num_rows), order_keys(kept.column("key_hash"), seed)))
-    return kept.take(pa.array(order)), bad
+    return kept.take(order), bad
 
 
 def balance_group(group: int, files: list[str], out_uri: str, probs: np.ndarray, seed: int) -> GroupResult:

@@ -82,7 +82,9 @@ from typing import Iterable, Sequence
 import ahocorasick
 
 from metaclip_spark.metadata.load import metadata_digest
-from metaclip_spark.kernels.native import speedups
+from metaclip_spark.kernels import native as _kernels
+
+_native_automaton = _kernels.get("Automaton")   # csrc/ac_match.c; None: pyahocorasick alone
 
 try:
     import orjson as _orjson
@@ -203,9 +205,9 @@ class _Built:
         self.n_never = (len(never_set) if not dups else
                         sum(1 for e in entries if e in never_set))
         self.n_keys = len(kept)
-        if getattr(speedups, "Automaton", None) is not None:
+        if _native_automaton is not None:
             # the compiled automaton (csrc/ac_match.c): same answers, its own compact layout
-            self.native = speedups.Automaton(kept, [first_id[e] for e in kept])
+            self.native = _native_automaton(kept, [first_id[e] for e in kept])
             self.automaton = None
             return
         self.native = None

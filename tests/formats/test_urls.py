@@ -111,3 +111,24 @@ def test_curated_form_encodes_counts_and_shuffles_deterministically():
     assert again.column("url").to_pylist() == firsts                   # order depends on the rows' keys only
     other, _ = downloadable(_kept(urls, pages), seed=1)
     assert other.column("url").to_pylist() != table.column("url").to_pylist()
+
+
+def test_shortcuts_equal_the_parsed_path():
+    """request_url's shortcuts (clean URL, upper-case host, plain host) give what parsing gives,
+    on generated URLs mixing every case the shortcuts must tell apart."""
+    import random
+
+    from metaclip_spark.formats.urls import _request_url_parsed, request_urls
+
+    rng = random.Random(5)
+    parts = ["a", "Z", "0", " ", "%20", "%", "%zz", "ß", "é", "\U0001F600", "?", "&", "=", "#", "/", ".", "..", "~",
+             "\t", "\n", "\x01", "\"", "<", "|", "{", "'", "(", "+", ":", "@", "!", "$", "*", ",", ";", "[", "]", "\\"]
+    hosts = ["a.com", "A.Com", "xn--bcher-kva.example", "bücher.example", "h.example:8080", "u:p@h.com", "[::1]", "1.2.3.4"]
+    urls = []
+    for _ in range(4000):
+        path = "".join(rng.choice(parts) for _ in range(rng.randint(0, 8)))
+        urls.append("%s://%s/%s" % (rng.choice(["http", "https", "HTTP", "Https"]), rng.choice(hosts), path))
+    for u in urls:
+        assert request_url(u) == _request_url_parsed(u), u
+    got, ok = request_urls(pa.array(urls))
+    assert [g if k else None for g, k in zip(got.to_pylist(), ok)] == [request_url(u) for u in urls]

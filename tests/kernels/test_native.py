@@ -22,6 +22,7 @@ def test_speedups_are_built_here():
     elif shutil.which("cc") or shutil.which("gcc"):
         assert native.ENABLED, "the C extension metaclip_spark._speedups was not built"
         assert wat.NATIVE and warc._native_headers is not None
+        assert all(native.get(name) is not None for name in native.KERNELS)
     else:
         pytest.skip("no C compiler on this machine")
 

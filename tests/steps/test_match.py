@@ -26,7 +26,7 @@ def automaton_kind(request, monkeypatch):
     """Every case on both automata: the compiled one (csrc/ac_match.c) and pyahocorasick's
     (the fallback without the extension, and the reference)."""
     if request.param == "pyahocorasick":
-        monkeypatch.setattr(matching, "speedups", None)
+        monkeypatch.setattr(matching, "_native_automaton", None)
     clear_automaton_cache()  # the per-process cache holds one kind or the other
     yield request.param
     clear_automaton_cache()
