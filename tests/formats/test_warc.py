@@ -14,7 +14,7 @@ from warcio.statusandheaders import StatusAndHeaders
 from warcio.warcwriter import WARCWriter
 
 from metaclip_spark.kernels import native
-from metaclip_spark.formats import warc
+from metaclip_spark.formats import warc, warc_units
 from metaclip_spark.run.stats import Stats
 from metaclip_spark.formats.warc import READERS, read_records
 from tests.conftest import shared_path
@@ -23,6 +23,13 @@ from tests.conftest import shared_path
 # Every test here runs twice: with the compiled fast paths (native.py) and on the pure-Python
 # reader alone, and both must meet the same exact expectations.
 NATIVE_READERS = ("_native_headers", "_native_records")     # warc.py's hooks into the extension
+
+
+def set_sizes(mp, **sizes):
+    """Smaller CHUNK / STEP, in both modules that read them (warc.py and warc_units.py)."""
+    for name, value in sizes.items():
+        for mod in (warc, warc_units):
+            mp.setattr(mod, name, value)
 
 
 @pytest.fixture(autouse=True, params=["native", "python"] if native.ENABLED else ["python"])
@@ -150,8 +157,7 @@ def test_other_layouts_give_the_same_records(tmp_path, monkeypatch, layout):
     else:
         data = b"".join(gzip.compress(r) for r in raws)
     if layout == "tiny_chunks":
-        monkeypatch.setattr(warc, "CHUNK", 5)
-        monkeypatch.setattr(warc, "STEP", 3)
+        set_sizes(monkeypatch, CHUNK=5, STEP=3)
     fh = Trickle(data) if layout in ("trickle", "tiny_chunks") else io.BytesIO(data)
     st = Stats()
     got = records(fh, st)
@@ -233,7 +239,7 @@ def test_leading_junk_before_the_first_member_is_skipped(junk):
 
 
 def test_leading_junk_longer_than_a_read_with_a_false_gzip_header(monkeypatch):
-    monkeypatch.setattr(warc, "CHUNK", 4096)
+    set_sizes(monkeypatch, CHUNK=4096)
     junk = b"J" * 10000 + b"\x1f\x8b\x08 not deflate data " + b"K" * 9000     # a false header inside
     data = junk + b"".join(gzip.compress(r, mtime=0) for r in sample_raws())
     st = Stats()

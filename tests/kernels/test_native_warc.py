@@ -1,5 +1,7 @@
 """The compiled WARC header parser (warc_headers in metaclip_spark/kernels/csrc/warc_frame.c) against
-warc._parse_header_py: equal wherever it answers, NotImplemented where Unicode rules apply."""
+warc._parse_header_py: equal wherever it answers, NotImplemented where Unicode rules apply; and
+the whole reader with runs of gzip members read in C (gzip_records) against the Python one
+(warc._unit_records member by member)."""
 
 import glob
 import gzip as gz
@@ -13,7 +15,7 @@ from metaclip_spark.kernels import native
 from metaclip_spark.formats import warc
 from metaclip_spark.run.stats import Stats
 from tests.conftest import SHARED
-from tests.formats.test_warc import NATIVE_READERS
+from tests.formats.test_warc import NATIVE_READERS, set_sizes
 
 pytestmark = pytest.mark.skipif(not native.ENABLED, reason="metaclip_spark._speedups not built")
 headers = native.speedups.warc_headers if native.ENABLED else None
@@ -90,7 +92,7 @@ def read_all(data: bytes, native_on: bool, monkeypatch, types=None, chunk=None):
             for name in NATIVE_READERS:
                 m.setattr(warc, name, None)
         if chunk:
-            m.setattr(warc, "CHUNK", chunk)
+            set_sizes(m, CHUNK=chunk)
         st = Stats()
         recs = [(r.offset, r.type, r.headers, r.block, r.complete)
                 for r in warc.read_records(io.BytesIO(data), st, "x", types)]
