@@ -31,6 +31,12 @@ class RunTotals:
                            "failed": result.failed, "seconds": round(result.seconds, 3)})
         return self
 
+    def add_counts(self, entry_ids, counts) -> "RunTotals":
+        """Add ``counts`` to the entries ``entry_ids`` (repeated ids add up)."""
+        if len(entry_ids):
+            np.add.at(self._dense(), np.asarray(entry_ids, dtype=np.int64), np.asarray(counts, dtype=np.int64))
+        return self
+
     def merge(self, other: "RunTotals") -> "RunTotals":
         self.stats.merge(other.stats)
         if other.counts is not None:
