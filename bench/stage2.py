@@ -21,7 +21,7 @@ FILE_ROWS = 1_000_000
 def make_pool(source: str, rows: int, out: str) -> dict:
     """Tile the rows of pool file ``source`` into files of FILE_ROWS rows under ``out``; every
     copy gets its own URL suffix (so URLs stay unique) and its recomputed key_hash."""
-    from metaclip_spark.steps.balance import key_hashes
+    from metaclip_spark.steps.draws import key_hashes
     from metaclip_spark.run.outputs import ParquetSink
     from metaclip_spark.run.schema import POOL_SCHEMA
 
@@ -104,7 +104,7 @@ def balance(pool: str, out: str, seed: int = 0, mode: str = "paper") -> dict:
 
 def kernel(pool: str, seed: int = 0, reps: int = 5) -> dict:
     """keep_mask alone on the first pool file's entry_ids + key_hash, in memory."""
-    from metaclip_spark.steps.balance import keep_mask
+    from metaclip_spark.steps.draws import keep_mask
 
     files = sorted(glob.glob(os.path.join(pool, "*.parquet")))
     probs, _ = _probs(files[:1])

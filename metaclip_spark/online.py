@@ -2,7 +2,7 @@
 
 Instead of fixing one balanced subset offline, the loader reads the matched pool (with
 its ``entry_ids`` and ``key_hash`` columns) and re-draws the head entries every epoch:
-epoch ``k`` keeps exactly the pairs that ``balancing.keep_mask`` keeps with the seed
+epoch ``k`` keeps exactly the pairs that ``draws.keep_mask`` keeps with the seed
 ``epoch_seed(seed, k)``.  Tail pairs (any entry with ``count <= t``) are kept in every
 epoch; head-only pairs rotate, so over several epochs the model sees more distinct
 head pairs than one offline sample holds.  Draws are deterministic, so every worker,
@@ -44,7 +44,7 @@ from typing import Any, Iterable, Iterator, Mapping
 
 import numpy as np
 
-from metaclip_spark.steps import balance as _b
+from metaclip_spark.steps import balance, draws
 
 __all__ = ["OnlineBalancer", "BalancedIterable", "epoch_seed"]
 
@@ -53,9 +53,9 @@ EPOCH_MULT = 0xD1B54A32D192ED03   # odd: (epoch + 1) * EPOCH_MULT is injective m
 
 def epoch_seed(seed: int, epoch: int) -> int:
     """Seed of one epoch: ``fmix((seed + (epoch + 1) * 0xD1B54A32D192ED03) mod 2**64)``
-    (fmix = the splitmix64 finaliser of ``balancing``).  Injective in the epoch for a
-    fixed seed, so two epochs never share a draw."""
-    return _b._fmix_py((int(seed) + (int(epoch) + 1) * EPOCH_MULT) & _b._MASK64)
+    (fmix = the splitmix64 finaliser of :mod:`metaclip_spark.steps.draws`).  Injective in
+    the epoch for a fixed seed, so two epochs never share a draw."""
+    return draws.fmix64(int(seed) + (int(epoch) + 1) * EPOCH_MULT)
 
 
 class OnlineBalancer:
@@ -67,42 +67,23 @@ class OnlineBalancer:
                  url_key: str = "url", text_key: str = "text"):
         self.t = float(t)
         self.seed = int(seed)
-        self.probs = _b.probabilities(entry_counts, t)
-        self._thr = _b._thresholds(self.probs)
+        self.probs = balance.probabilities(entry_counts, t)
+        self._thr = draws.draw_thresholds(self.probs)
         self._thr_list = self._thr.tolist()          # Python ints for the scalar path
         self.entry_ids_key, self.key_hash_key = entry_ids_key, key_hash_key
         self.url_key, self.text_key = url_key, text_key
-        self._smix_cache: dict[int, int] = {}
 
     # -- seeds ----------------------------------------------------------------------
     def epoch_seed(self, epoch: int) -> int:
         return epoch_seed(self.seed, epoch)
-
-    def _smix(self, epoch: int) -> int:
-        s = self._smix_cache.get(epoch)
-        if s is None:
-            s = _b._seed_mix(self.epoch_seed(epoch))
-            if len(self._smix_cache) > 1024:
-                self._smix_cache.clear()
-            self._smix_cache[epoch] = s
-        return s
 
     # -- one sample -------------------------------------------------------------------
     def keep(self, key, entry_ids: Iterable[int], epoch: int) -> bool:
         """Whether the pair is used in ``epoch``.  ``key`` is the pair's ``key_hash``
         (int) or a ``(url, text)`` tuple.  Same answer as the vectorised kernel."""
         if isinstance(key, tuple):
-            key = _b.pair_key_hash(key[0], key[1])
-        r = _b._fmix_py((int(key) & _b._MASK64) ^ self._smix(epoch))
-        thr = self._thr_list
-        fmix, mask, mult = _b._fmix_py, _b._MASK64, _b.ENTRY_MULT
-        for e in entry_ids:
-            e = int(e)
-            if e < 0:
-                raise IndexError("entry id %d < 0" % e)
-            if (fmix((r + (e + 1) * mult) & mask) >> 11) < thr[e]:
-                return True
-        return False
+            key = draws.pair_key_hash(key[0], key[1])
+        return draws.keeps(entry_ids, key, self.probs, self.epoch_seed(epoch), self._thr_list)
 
     def keep_probability(self, entry_ids: Iterable[int]) -> float:
         """``1 - prod (1 - p_e)``: the chance that the pair is used in a given epoch."""
@@ -114,7 +95,7 @@ class OnlineBalancer:
     # -- a whole pool ---------------------------------------------------------------
     def epoch_mask(self, pool_entry_ids, key_hashes, epoch: int) -> np.ndarray:
         """Boolean mask over the pool rows for ``epoch`` (vectorised kernel)."""
-        return _b.keep_mask(pool_entry_ids, key_hashes, self.probs, self.epoch_seed(epoch))
+        return draws.keep_mask(pool_entry_ids, key_hashes, self.probs, self.epoch_seed(epoch), self._thr)
 
     def epoch_indices(self, pool_entry_ids, key_hashes, epoch: int) -> np.ndarray:
         """Indices (int64, ascending) of the pool rows used in ``epoch``."""
@@ -132,7 +113,7 @@ class OnlineBalancer:
             url = url.decode("utf-8")
         if isinstance(text, bytes):
             text = text.decode("utf-8")
-        return _b.pair_key_hash(url, text)
+        return draws.pair_key_hash(url, text)
 
     def _sample_entries(self, sample: Mapping[str, Any]):
         ids = sample[self.entry_ids_key]

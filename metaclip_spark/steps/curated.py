@@ -14,7 +14,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from metaclip_spark.steps.balance import draw_thresholds, keep_probability, log_miss, order_keys, sample_batch
+from metaclip_spark.steps.balance import keep_probability, log_miss
+from metaclip_spark.steps.draws import draw_thresholds, order_keys, sample_batch
 from metaclip_spark.run.outputs import ParquetSink, resolve
 from metaclip_spark.run.schema import POOL_SCHEMA
 from metaclip_spark.formats.urls import request_urls

@@ -21,7 +21,7 @@ import numpy as np
 import pyarrow as pa
 
 from metaclip_spark.steps import extract
-from metaclip_spark.steps.balance import key_hashes
+from metaclip_spark.steps.draws import key_hashes
 from metaclip_spark.inputs.io import open_binary
 from metaclip_spark.steps.language import LanguageId
 from metaclip_spark.steps.match import Matcher

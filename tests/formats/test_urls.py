@@ -9,7 +9,7 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from metaclip_spark.steps.balance import key_hashes
+from metaclip_spark.steps.draws import key_hashes
 from metaclip_spark.steps.curated import downloadable
 from metaclip_spark.run.schema import POOL_SCHEMA
 from metaclip_spark.formats.urls import request_url

@@ -12,7 +12,8 @@ import pytest
 
 from metaclip_spark.run import outputs
 from metaclip_spark.run import runfolder
-from metaclip_spark.steps.balance import key_hashes, keep_mask, keep_probability, order_keys, probabilities
+from metaclip_spark.steps.balance import keep_probability, probabilities
+from metaclip_spark.steps.draws import keep_mask, key_hashes, order_keys
 from metaclip_spark.run.config import load_config
 from metaclip_spark.spark.stage2 import curation_frame, run_balance
 from metaclip_spark.run.schema import ENTRY_COUNTS_SCHEMA, POOL_SCHEMA

@@ -9,6 +9,7 @@ import pytest
 import xxhash
 
 from metaclip_spark.steps import balance as B
+from metaclip_spark.steps import draws as D
 from metaclip_spark.run.schema import POOL_SCHEMA
 
 M64 = (1 << 64) - 1
@@ -62,15 +63,15 @@ def test_pair_key_hash_definition_and_pinned_values():
     msg = struct.pack("<Q", 2) + b"ab" + struct.pack("<Q", 1) + b"c"
     raw = xxhash.xxh3_64_intdigest(msg)
     expect = raw - (1 << 64) if raw >= (1 << 63) else raw
-    assert B.pair_key_hash("ab", "c") == expect
+    assert D.pair_key_hash("ab", "c") == expect
     # pinned (any change of the encoding or the hash breaks stored pools)
-    assert B.pair_key_hash("ab", "c") == 7218511453731369902
-    assert B.pair_key_hash("a", "bc") == -851496030439325967
-    assert B.pair_key_hash("", "") == -3411922682318255768
-    assert B.pair_key_hash("https://a.com/x.jpg", "a dog") == 5699263238775475782
+    assert D.pair_key_hash("ab", "c") == 7218511453731369902
+    assert D.pair_key_hash("a", "bc") == -851496030439325967
+    assert D.pair_key_hash("", "") == -3411922682318255768
+    assert D.pair_key_hash("https://a.com/x.jpg", "a dog") == 5699263238775475782
     # unambiguous encoding, signed int64 range, UTF-8 bytes lengths
-    assert B.pair_key_hash("ab", "c") != B.pair_key_hash("a", "bc")
-    uni = B.pair_key_hash("https://x.org/é.jpg", "chien 🐕")
+    assert D.pair_key_hash("ab", "c") != D.pair_key_hash("a", "bc")
+    uni = D.pair_key_hash("https://x.org/é.jpg", "chien 🐕")
     u, t = "https://x.org/é.jpg".encode(), "chien 🐕".encode()
     raw = xxhash.xxh3_64_intdigest(struct.pack("<Q", len(u)) + u + struct.pack("<Q", len(t)) + t)
     assert uni == (raw - (1 << 64) if raw >= (1 << 63) else raw)
@@ -80,23 +81,23 @@ def test_pair_key_hash_definition_and_pinned_values():
 def test_key_hashes_matches_scalar_and_handles_slices_and_chunks():
     urls = ["https://e.com/%d.jpg" % i for i in range(1000)] + ["", "https://x/é"]
     texts = ["text %d ü" % i for i in range(1000)] + ["", "🐕 dog"]
-    expect = np.array([B.pair_key_hash(u, t) for u, t in zip(urls, texts)], dtype=np.int64)
-    got = B.key_hashes(pa.array(urls), pa.array(texts))
+    expect = np.array([D.pair_key_hash(u, t) for u, t in zip(urls, texts)], dtype=np.int64)
+    got = D.key_hashes(pa.array(urls), pa.array(texts))
     assert got.dtype == np.int64
     np.testing.assert_array_equal(got, expect)
     # sliced Arrow arrays (non-zero offset), chunked arrays, Python lists, large_string
-    np.testing.assert_array_equal(B.key_hashes(pa.array(urls).slice(17, 300), pa.array(texts).slice(17, 300)),
+    np.testing.assert_array_equal(D.key_hashes(pa.array(urls).slice(17, 300), pa.array(texts).slice(17, 300)),
                                   expect[17:317])
     cu = pa.chunked_array([pa.array(urls[:400]), pa.array(urls[400:])])
     ct = pa.chunked_array([pa.array(texts[:10]), pa.array(texts[10:])])
-    np.testing.assert_array_equal(B.key_hashes(cu, ct), expect)
-    np.testing.assert_array_equal(B.key_hashes(urls, texts), expect)
-    np.testing.assert_array_equal(B.key_hashes(pa.array(urls, pa.large_string()), pa.array(texts)), expect)
-    assert B.key_hashes(pa.array([], pa.string()), pa.array([], pa.string())).shape == (0,)
+    np.testing.assert_array_equal(D.key_hashes(cu, ct), expect)
+    np.testing.assert_array_equal(D.key_hashes(urls, texts), expect)
+    np.testing.assert_array_equal(D.key_hashes(pa.array(urls, pa.large_string()), pa.array(texts)), expect)
+    assert D.key_hashes(pa.array([], pa.string()), pa.array([], pa.string())).shape == (0,)
     with pytest.raises(ValueError):
-        B.key_hashes(pa.array(["a", None]), pa.array(["b", "c"]))
+        D.key_hashes(pa.array(["a", None]), pa.array(["b", "c"]))
     with pytest.raises(ValueError):
-        B.key_hashes(pa.array(["a"]), pa.array(["b", "c"]))
+        D.key_hashes(pa.array(["a"]), pa.array(["b", "c"]))
 
 
 # --------------------------------------------------------------------------------------
@@ -223,17 +224,17 @@ def test_balance_summary():
 def test_uniforms_pinned_values():
     k = np.array([0, 1, -1, 5699263238775475782], dtype=np.int64)
     e = np.array([0, 5, 499999, 123], dtype=np.int32)
-    assert B.uniforms(k, e, 0).tolist() == [0.8322810698353548, 0.4997128817637173,
+    assert D.uniforms(k, e, 0).tolist() == [0.8322810698353548, 0.4997128817637173,
                                            0.06550080177534301, 0.6940245258357365]
-    assert (B.uniforms(k, e, 1) * 2 ** 53).astype(np.int64).tolist() == [
+    assert (D.uniforms(k, e, 1) * 2 ** 53).astype(np.int64).tolist() == [
         3032673670699364, 5609678740791257, 8919309179197659, 8764341516725032]
     # the independent reference agrees
     for s in (0, 1, 12345, -7):
-        assert B.uniforms(k, e, s).tolist() == [ref_u(int(a), int(b), s) for a, b in zip(k, e)]
+        assert D.uniforms(k, e, s).tolist() == [ref_u(int(a), int(b), s) for a, b in zip(k, e)]
     # uint64 keys are the same bits as int64 keys
-    assert B.uniforms(k.view(np.uint64), e, 3).tolist() == B.uniforms(k, e, 3).tolist()
+    assert D.uniforms(k.view(np.uint64), e, 3).tolist() == D.uniforms(k, e, 3).tolist()
     with pytest.raises(ValueError):
-        B.uniforms(k, np.array([0, -1, 2, 3], dtype=np.int32), 0)
+        D.uniforms(k, np.array([0, -1, 2, 3], dtype=np.int32), 0)
 
 
 def test_uniforms_distribution_and_seed_independence():
@@ -241,7 +242,7 @@ def test_uniforms_distribution_and_seed_independence():
     # deliberately structured inputs: consecutive keys, few consecutive entry ids
     keys = np.arange(n, dtype=np.int64)
     ents = (np.arange(n) % 7).astype(np.int32)
-    u = B.uniforms(keys, ents, 0)
+    u = D.uniforms(keys, ents, 0)
     assert u.min() >= 0.0 and u.max() < 1.0
     assert abs(u.mean() - 0.5) < 4 * math.sqrt(1 / 12 / n)
     assert abs(u.var() - 1 / 12) < 0.002
@@ -250,13 +251,13 @@ def test_uniforms_distribution_and_seed_independence():
     d = max(np.max(grid - us), np.max(us - (grid - 1 / n)))
     assert d < 1.63 / math.sqrt(n)           # KS at the 1% level
     # another seed: different and uncorrelated; same seed: identical
-    u1 = B.uniforms(keys, ents, 1)
+    u1 = D.uniforms(keys, ents, 1)
     assert np.count_nonzero(u == u1) < 5
     assert abs(np.corrcoef(u, u1)[0, 1]) < 4 / math.sqrt(n)
-    np.testing.assert_array_equal(u, B.uniforms(keys, ents, 0))
+    np.testing.assert_array_equal(u, D.uniforms(keys, ents, 0))
     # two entries of the same pair are uncorrelated
-    ua = B.uniforms(keys, np.zeros(n, np.int32), 0)
-    ub = B.uniforms(keys, np.ones(n, np.int32), 0)
+    ua = D.uniforms(keys, np.zeros(n, np.int32), 0)
+    ub = D.uniforms(keys, np.ones(n, np.int32), 0)
     assert abs(np.corrcoef(ua, ub)[0, 1]) < 4 / math.sqrt(n)
     # low bits of the key alone drive a fair split
     assert abs((ua < 0.3).mean() - 0.3) < 4 * math.sqrt(0.21 / n)
@@ -277,45 +278,45 @@ def test_keep_mask_equals_slow_reference():
     arr = list_array(rows)
     for seed in (0, 99):
         ref = ref_keep(rows, keys, probs, seed)
-        got = B.keep_mask(arr, keys, probs, seed)
+        got = D.keep_mask(arr, keys, probs, seed)
         assert got.dtype == np.bool_
         np.testing.assert_array_equal(got, ref)
     # (offsets, values) input, Python list input, int64 values, tiny chunks
     offs = np.asarray(arr.offsets)
     vals = arr.values.to_numpy()
-    np.testing.assert_array_equal(B.keep_mask((offs, vals), keys, probs, 0), ref_keep(rows, keys, probs, 0))
-    np.testing.assert_array_equal(B.keep_mask(rows, keys, probs, 0), ref_keep(rows, keys, probs, 0))
+    np.testing.assert_array_equal(D.keep_mask((offs, vals), keys, probs, 0), ref_keep(rows, keys, probs, 0))
+    np.testing.assert_array_equal(D.keep_mask(rows, keys, probs, 0), ref_keep(rows, keys, probs, 0))
     big = pa.array(rows, type=pa.large_list(pa.int64()))
-    np.testing.assert_array_equal(B.keep_mask(big, keys, probs, 0), ref_keep(rows, keys, probs, 0))
+    np.testing.assert_array_equal(D.keep_mask(big, keys, probs, 0), ref_keep(rows, keys, probs, 0))
 
 
 def test_keep_mask_rules_exact():
     keys = np.array([1, 2, 3, 4, 5], dtype=np.int64)
     arr = list_array([[0], [1], [], None, [0, 1]])
     # p = 1: always kept; p = 0: never; empty and null lists never
-    assert B.keep_mask(arr, keys, np.array([1.0, 0.0]), 0).tolist() == [True, False, False, False, True]
-    assert B.keep_mask(arr, keys, np.array([0.0, 0.0]), 0).tolist() == [False] * 5
-    assert B.keep_mask(arr, keys, np.array([1.0, 1.0]), 0).tolist() == [True, True, False, False, True]
+    assert D.keep_mask(arr, keys, np.array([1.0, 0.0]), 0).tolist() == [True, False, False, False, True]
+    assert D.keep_mask(arr, keys, np.array([0.0, 0.0]), 0).tolist() == [False] * 5
+    assert D.keep_mask(arr, keys, np.array([1.0, 1.0]), 0).tolist() == [True, True, False, False, True]
     # threshold exactness: u < p is strict, u equal to p is not kept
-    u = B.uniforms(np.array([1]), np.array([0]), 0)[0]
-    assert B.keep_mask(list_array([[0]]), [1], np.array([u]), 0).tolist() == [False]
-    assert B.keep_mask(list_array([[0]]), [1], np.array([np.nextafter(u, 1)]), 0).tolist() == [True]
+    u = D.uniforms(np.array([1]), np.array([0]), 0)[0]
+    assert D.keep_mask(list_array([[0]]), [1], np.array([u]), 0).tolist() == [False]
+    assert D.keep_mask(list_array([[0]]), [1], np.array([np.nextafter(u, 1)]), 0).tolist() == [True]
 
 
 def test_keep_mask_errors():
     keys = np.array([1, 2], dtype=np.int64)
     with pytest.raises(IndexError):
-        B.keep_mask(list_array([[0], [5]]), keys, np.ones(5), 0)
+        D.keep_mask(list_array([[0], [5]]), keys, np.ones(5), 0)
     with pytest.raises(IndexError):
-        B.keep_mask(list_array([[0], [-1]]), keys, np.ones(5), 0)
+        D.keep_mask(list_array([[0], [-1]]), keys, np.ones(5), 0)
     with pytest.raises(ValueError):
-        B.keep_mask(list_array([[0], [1, None]]), keys, np.ones(5), 0)
+        D.keep_mask(list_array([[0], [1, None]]), keys, np.ones(5), 0)
     with pytest.raises(ValueError):
-        B.keep_mask(list_array([[0], [1]]), keys[:1], np.ones(5), 0)
+        D.keep_mask(list_array([[0], [1]]), keys[:1], np.ones(5), 0)
     with pytest.raises(ValueError):
-        B.keep_mask(list_array([[0], [1]]), pa.array([1, None], pa.int64()), np.ones(5), 0)
+        D.keep_mask(list_array([[0], [1]]), pa.array([1, None], pa.int64()), np.ones(5), 0)
     with pytest.raises(ValueError):
-        B.keep_mask(list_array([[0], [1]]), keys, np.array([0.5, 1.5]), 0)
+        D.keep_mask(list_array([[0], [1]]), keys, np.array([0.5, 1.5]), 0)
 
 
 def test_keep_mask_sliced_and_chunked_arrays(monkeypatch):
@@ -325,12 +326,12 @@ def test_keep_mask_sliced_and_chunked_arrays(monkeypatch):
     keys = rng.integers(-2 ** 63, 2 ** 63 - 1, len(rows), dtype=np.int64)
     probs = rng.random(30)
     arr = list_array(rows)
-    full = B.keep_mask(arr, keys, probs, 4)
+    full = D.keep_mask(arr, keys, probs, 4)
     np.testing.assert_array_equal(full, ref_keep(rows, keys, probs, 4))
     for a, b in [(37, 500), (0, 1), (2999, 1), (95, 10), (1000, 2000)]:
         sl = arr.slice(a, b)
         assert sl.offset == a
-        np.testing.assert_array_equal(B.keep_mask(sl, keys[a:a + b], probs, 4), full[a:a + b])
+        np.testing.assert_array_equal(D.keep_mask(sl, keys[a:a + b], probs, 4), full[a:a + b])
         np.testing.assert_array_equal(B.keep_probability(sl, probs), B.keep_probability(arr, probs)[a:a + b])
     # null rows backed by a non-empty range of values are empty rows (never kept)
     offs = pa.array([0, 2, 4, 5, 7], pa.int32())
@@ -339,20 +340,20 @@ def test_keep_mask_sliced_and_chunked_arrays(monkeypatch):
     assert backed.to_pylist() == [[0, 1], None, [4], [5, 6]]
     k4 = keys[:4]
     ones = np.ones(7)
-    assert B.keep_mask(backed, k4, ones, 0).tolist() == [True, False, True, True]
-    assert B.keep_mask(backed.slice(1), k4[1:], ones, 0).tolist() == [False, True, True]
+    assert D.keep_mask(backed, k4, ones, 0).tolist() == [True, False, True, True]
+    assert D.keep_mask(backed.slice(1), k4[1:], ones, 0).tolist() == [False, True, True]
     np.testing.assert_array_equal(B.keep_probability(backed, ones), [1.0, 0.0, 1.0, 1.0])
-    assert B.entry_draws(backed, k4, ones, 0).tolist() == [True] * 5
+    assert D.entry_draws(backed, k4, ones, 0).tolist() == [True] * 5
     p7 = rng.random(7)
-    np.testing.assert_array_equal(B.keep_mask(backed, k4, p7, 1),
+    np.testing.assert_array_equal(D.keep_mask(backed, k4, p7, 1),
                                   ref_keep([[0, 1], None, [4], [5, 6]], k4, p7, 1))
     chunked = pa.chunked_array([arr.slice(0, 700), arr.slice(700, 1), arr.slice(701)])
-    np.testing.assert_array_equal(B.keep_mask(chunked, pa.chunked_array([keys[:5], keys[5:]]), probs, 4), full)
-    np.testing.assert_array_equal(B.entry_draws(chunked, keys, probs, 4), B.entry_draws(arr, keys, probs, 4))
+    np.testing.assert_array_equal(D.keep_mask(chunked, pa.chunked_array([keys[:5], keys[5:]]), probs, 4), full)
+    np.testing.assert_array_equal(D.entry_draws(chunked, keys, probs, 4), D.entry_draws(arr, keys, probs, 4))
     # the result does not depend on the kernel's internal chunking
-    monkeypatch.setattr(B, "_CHUNK_ROWS", 7)
-    np.testing.assert_array_equal(B.keep_mask(arr, keys, probs, 4), full)
-    np.testing.assert_array_equal(B.keep_mask(arr.slice(37, 500), keys[37:537], probs, 4), full[37:537])
+    monkeypatch.setattr(D, "_CHUNK_ROWS", 7)
+    np.testing.assert_array_equal(D.keep_mask(arr, keys, probs, 4), full)
+    np.testing.assert_array_equal(D.keep_mask(arr.slice(37, 500), keys[37:537], probs, 4), full[37:537])
 
 
 def make_pool(n, n_entries, seed):
@@ -385,7 +386,7 @@ def test_statistics_per_entry_draw_rate_and_pair_keep_rate(big_pool):
     arr, keys, counts = big_pool
     t = 2000.0
     probs = B.probabilities(counts, t)
-    draws = B.entry_draws(arr, keys, probs, seed=17)
+    draws = D.entry_draws(arr, keys, probs, seed=17)
     ids = arr.values.to_numpy()
     assert draws.size == ids.size
     drawn = np.bincount(ids, weights=draws, minlength=counts.size)
@@ -403,7 +404,7 @@ def test_statistics_per_entry_draw_rate_and_pair_keep_rate(big_pool):
     # drawn count of a head entry is ~t
     assert np.all(np.abs(drawn[head] - t) < 4 * sd)
     # pairs: kept iff any entry drawn; keep rate vs the mean of 1 - prod(1 - p)
-    mask = B.keep_mask(arr, keys, probs, seed=17)
+    mask = D.keep_mask(arr, keys, probs, seed=17)
     offs = np.asarray(arr.offsets)
     any_drawn = np.add.reduceat(draws.astype(np.int64), offs[:-1]) > 0
     np.testing.assert_array_equal(mask, any_drawn)
@@ -419,9 +420,9 @@ def test_determinism_and_seed_and_batch_split(big_pool):
     probs = B.probabilities(counts, 2000.0)
     n = 200_000
     a, k = arr.slice(0, n), keys[:n]
-    m1 = B.keep_mask(a, k, probs, 5)
-    np.testing.assert_array_equal(m1, B.keep_mask(a, k, probs, 5))
-    m2 = B.keep_mask(a, k, probs, 6)
+    m1 = D.keep_mask(a, k, probs, 5)
+    np.testing.assert_array_equal(m1, D.keep_mask(a, k, probs, 5))
+    m2 = D.keep_mask(a, k, probs, 6)
     assert not np.array_equal(m1, m2)
     assert abs(m1.mean() - m2.mean()) < 0.01
     # split into batches in several ways: the concatenated masks are identical
@@ -429,16 +430,16 @@ def test_determinism_and_seed_and_batch_split(big_pool):
     for size in (1, 999, 16384, 65536, 100_000):
         if size == 1:
             batches = [table.slice(i, 1).to_batches()[0] for i in range(0, 3000)]
-            got = np.concatenate([B.keep_mask(b.column("entry_ids"), b.column("key_hash"), probs, 5)
+            got = np.concatenate([D.keep_mask(b.column("entry_ids"), b.column("key_hash"), probs, 5)
                                   for b in batches])
             np.testing.assert_array_equal(got, m1[:3000])
             continue
-        got = np.concatenate([B.keep_mask(b.column("entry_ids"), b.column("key_hash"), probs, 5)
+        got = np.concatenate([D.keep_mask(b.column("entry_ids"), b.column("key_hash"), probs, 5)
                               for b in table.to_batches(max_chunksize=size)])
         np.testing.assert_array_equal(got, m1)
     # a reversed partitioning of the same rows keeps the same rows
     perm = np.random.default_rng(0).permutation(n)
-    mp = B.keep_mask(a.take(pa.array(perm)), k[perm], probs, 5)
+    mp = D.keep_mask(a.take(pa.array(perm)), k[perm], probs, 5)
     np.testing.assert_array_equal(mp, m1[perm])
 
 
@@ -447,23 +448,23 @@ def test_sample_batch_keeps_rows_and_columns():
     rows = random_rows(rng, 5000, 20, empty_frac=0.05)
     urls = ["https://e.com/%d.jpg" % i for i in range(len(rows))]
     texts = ["t %d" % i for i in range(len(rows))]
-    kh = B.key_hashes(pa.array(urls), pa.array(texts))
+    kh = D.key_hashes(pa.array(urls), pa.array(texts))
     n = len(rows)
     batch = pa.RecordBatch.from_arrays([
         pa.array(urls), pa.array(texts), list_array(rows), pa.array(["p"] * n), pa.array(np.ones(n, np.float32)),
         pa.array(["s"] * n), pa.array([str(i) for i in range(n)]), pa.array(np.arange(n)), pa.array(kh),
     ], schema=POOL_SCHEMA)
     probs = rng.random(20)
-    out = B.sample_batch(batch, probs, 3)
+    out = D.sample_batch(batch, probs, 3)
     mask = ref_keep(rows, kh, probs, 3)
     assert out.schema == POOL_SCHEMA
     assert out.num_rows == int(mask.sum())
     assert out.column("record_id").to_pylist() == [str(i) for i in np.flatnonzero(mask)]
     # a Table split into batches: concatenated output equals the single-batch output
     table = pa.Table.from_batches([batch]).combine_chunks()
-    parts = [B.sample_batch(b, probs, 3) for b in table.to_batches(max_chunksize=777)]
+    parts = [D.sample_batch(b, probs, 3) for b in table.to_batches(max_chunksize=777)]
     assert pa.Table.from_batches(parts, schema=POOL_SCHEMA).equals(pa.Table.from_batches([out]))
-    assert B.sample_batch(table, probs, 3).equals(pa.Table.from_batches([out]))
+    assert D.sample_batch(table, probs, 3).equals(pa.Table.from_batches([out]))
     # without the key_hash column the key is computed from url and text
     nokey = batch.drop_columns(["key_hash"])
-    assert B.sample_batch(nokey, probs, 3).column("record_id").equals(out.column("record_id"))
+    assert D.sample_batch(nokey, probs, 3).column("record_id").equals(out.column("record_id"))

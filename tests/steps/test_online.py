@@ -8,6 +8,7 @@ import pyarrow as pa
 import pytest
 
 from metaclip_spark.steps import balance as B
+from metaclip_spark.steps import draws as D
 from metaclip_spark.online import BalancedIterable, OnlineBalancer, epoch_seed
 
 M64 = (1 << 64) - 1
@@ -56,7 +57,7 @@ def test_epoch_masks_reproducible_and_different(pool):
     np.testing.assert_array_equal(m0, ob.epoch_mask(arr, keys, 0))
     np.testing.assert_array_equal(m0, OnlineBalancer(counts, t, seed=42).epoch_mask(arr, keys, 0))
     # it is exactly the offline kernel with the epoch's seed
-    np.testing.assert_array_equal(m0, B.keep_mask(arr, keys, B.probabilities(counts, t), epoch_seed(42, 0)))
+    np.testing.assert_array_equal(m0, D.keep_mask(arr, keys, B.probabilities(counts, t), epoch_seed(42, 0)))
     m1 = ob.epoch_mask(arr, keys, 1)
     assert not np.array_equal(m0, m1)
     np.testing.assert_array_equal(ob.epoch_indices(arr, keys, 1), np.flatnonzero(m1))
@@ -96,7 +97,7 @@ def test_scalar_keep_matches_vectorised(pool):
     assert ob.keep_probability(rows[0]) == pytest.approx(float(B.keep_probability(arr.slice(0, 1), ob.probs)[0]))
     # (url, text) key
     url, text = "https://e.com/a.jpg", "a dog"
-    k = B.pair_key_hash(url, text)
+    k = D.pair_key_hash(url, text)
     for epoch in range(20):
         assert ob.keep((url, text), [0, 3], epoch) == ob.keep(k, [0, 3], epoch)
     with pytest.raises(IndexError):
@@ -109,7 +110,7 @@ def test_filter_stream_and_wrappers(pool):
     n = 3000
     urls = ["https://e.com/%d.jpg" % i for i in range(n)]
     texts = ["text %d" % i for i in range(n)]
-    kh = B.key_hashes(pa.array(urls), pa.array(texts))
+    kh = D.key_hashes(pa.array(urls), pa.array(texts))
     samples = [{"url": u, "text": t, "entry_ids": r, "key_hash": int(k), "i": i}
                for i, (u, t, r, k) in enumerate(zip(urls, texts, rows, kh))]
     mask = ob.epoch_mask(arr.slice(0, n), kh, 2)
@@ -126,3 +127,29 @@ def test_filter_stream_and_wrappers(pool):
     assert [s["i"] for s in it] == np.flatnonzero(mask).tolist()
     it.set_epoch(3)
     assert [s["i"] for s in it] == np.flatnonzero(ob.epoch_mask(arr.slice(0, n), kh, 3)).tolist()
+
+
+def test_online_decision_is_the_public_per_sample_draw(pool):
+    """online.py has no draw of its own: its per-sample decision is draws.keeps, which equals
+    the vectorised draws.keep_mask (the offline stage-2 kernel) on every sample."""
+    rows, arr, keys, counts = pool
+    n = 30_000
+    for t, seed, epoch in ((300.0, 9, 0), (50.0, 123, 7), (5_000.0, -1, 2)):
+        ob = OnlineBalancer(counts, t, seed=seed)
+        probs = B.probabilities(counts, t)
+        s = epoch_seed(seed, epoch)
+        mask = D.keep_mask(arr.slice(0, n), keys[:n], probs, s).tolist()
+        assert 0 < sum(mask) < n
+        thr = D.draw_thresholds(probs)
+        by_probs = [D.keeps(r, int(k), probs, s, thr) for k, r in zip(keys[:n], rows[:n])]
+        by_list = [D.keeps(r, int(k) & M64, None, s, thr.tolist()) for k, r in zip(keys[:n], rows[:n])]
+        online = [ob.keep(int(k), r, epoch) for k, r in zip(keys[:n], rows[:n])]
+        assert by_probs == by_list == online == mask
+    # without precomputed thresholds, empty and out-of-range ids as in keep_mask
+    assert D.keeps(rows[0], int(keys[0]), probs, 5) == bool(D.keep_mask(arr.slice(0, 1), keys[:1], probs, 5)[0])
+    assert D.keeps([], 1, probs, 0) is False
+    for bad in ([-1], [len(counts)]):
+        with pytest.raises(IndexError):
+            D.keeps(bad, 1, probs, 0)
+        with pytest.raises(IndexError):
+            D.keep_mask([bad], np.array([1]), probs, 0)
