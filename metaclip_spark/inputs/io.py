@@ -20,8 +20,9 @@ from typing import BinaryIO, Iterable
 from urllib.parse import urlsplit, urlunsplit
 
 from metaclip_spark.run.redact import scrub, scrub_uri
-from metaclip_spark.inputs.streams import (DEFAULT_POLICY, InputReadError, ResumableStream, RetryPolicy, https_opener,
-                      is_name_resolution_error, log_retry, s3_error, s3_opener)
+from metaclip_spark.inputs.openers import https_opener, s3_error, s3_opener
+from metaclip_spark.inputs.streams import (DEFAULT_POLICY, InputReadError, ResumableStream, RetryPolicy,
+                                           is_name_resolution_error, log_retry)
 
 log = logging.getLogger("metaclip_spark.inputs.io")
 
