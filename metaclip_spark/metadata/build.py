@@ -7,11 +7,12 @@ titles with views >= ``title_min_views`` (most viewed first), until ``budget`` e
 Ties break on higher count, then on the string (code-point order), so the result is
 deterministic.
 
-Every candidate goes through, in this order: ``never_match`` (empty, or a string that
-no text can match under SPEC section 4, see ``matching.is_matchable``: one of
-``, . ; : ? ! ``` , TAB/LF/CR), or holding a double space (matchable only where a
-text keeps a double space, which whitespace-normalised alt texts never do; the issue
-lists it as never matching)), ``duplicate`` (already taken, from
+Every candidate goes through, in this order: ``never_match`` (not
+``steps.match.is_matchable(entry, normalised=True)``, the matcher's rule: empty, a
+string that no text can match under SPEC section 4 (a spacing character ``, . ; : ? !
+``` next to a non-space, TAB/LF/CR, ...), or holding a double space (matchable only
+where a text keeps a double space, which whitespace-normalised alt texts never do; the
+issue lists it as never matching)), ``duplicate`` (already taken, from
 an earlier source or earlier in the same one: first source wins), ``over_budget``;
 otherwise it is ``added``. Each outcome is counted per source.
 
@@ -93,7 +94,7 @@ def assemble(candidates: Iterable[Candidate], budget: int) -> tuple[list[str], l
     for cand in candidates:
         st = stats.setdefault(cand.source, dict.fromkeys(OUTCOMES, 0))
         st["candidates"] += 1
-        if not cand.entry or "  " in cand.entry or not is_matchable(cand.entry):
+        if not is_matchable(cand.entry, normalised=True):
             st["never_match"] += 1
         elif cand.entry in seen:
             st["duplicate"] += 1

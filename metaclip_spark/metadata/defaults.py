@@ -12,10 +12,11 @@ Default metadata (``default_metadata_path()``), built deterministically:
 3. bigrams: ``COMPOUNDS`` (common English two-word phrases, listed below), then every
    ``modifier + " " + noun`` of ``BIGRAM_MODIFIERS`` x ``BIGRAM_NOUNS`` (row by row);
    a bigram is kept only if both its words are among the unigrams of step 1;
-4. entries that can never match under SPEC section 4 are dropped: empty, any of the
-   seven spacing characters ``, . ; : ? ! ``` `` (backtick), or not equal to
-   ``" ".join(e.split())`` (TAB/LF/CR, NBSP or other non-space whitespace, double
-   spaces, leading/trailing spaces: normalised alt texts hold single spaces only);
+4. entries that can never match under SPEC section 4 are dropped, by the matcher's rule
+   ``metaclip_spark.steps.match.is_plain_entry``: empty, any of the seven spacing
+   characters ``, . ; : ? ! ``` `` (backtick), or not equal to ``" ".join(e.split())``
+   (TAB/LF/CR, NBSP or other non-space whitespace, double spaces, leading/trailing
+   spaces: normalised alt texts hold single spaces only);
 5. de-duplicated, first occurrence wins.
 
 The list is written once as a JSON array to ``$METACLIP_CACHE/`` (a directory; default
@@ -38,9 +39,6 @@ SAMPLE_SEED = 1
 SAMPLE_FILES = 2
 DEFAULT_METADATA_WORDS = 40000
 LID_MODEL_FILE = "lid.176.ftz"
-
-# Spacing characters of SPEC section 4: an entry containing one never matches.
-SPACED_CHARS = ",.;:?!`"
 
 COMPOUNDS = [
     "hot dog", "ice cream", "new york", "los angeles", "san francisco", "united states",
@@ -118,12 +116,6 @@ def default_lid_model_path() -> str:
 # Default metadata
 
 
-def can_match(entry: str) -> bool:
-    """False for entries that no normalised alt text can ever match (SPEC section 4)."""
-    return (bool(entry) and entry == " ".join(entry.split())
-            and not any(ch in entry for ch in SPACED_CHARS))
-
-
 def build_default_metadata(n: int = DEFAULT_METADATA_WORDS) -> list[str]:
     """The default metadata list (see the module docstring); needs ``wordfreq``."""
     try:
@@ -131,6 +123,8 @@ def build_default_metadata(n: int = DEFAULT_METADATA_WORDS) -> list[str]:
     except ImportError as exc:  # pragma: no cover - depends on the environment
         raise ImportError("the default metadata is built from the `wordfreq` package: "
                           "pip install wordfreq, or pass --metadata") from exc
+    from metaclip_spark.steps.match import is_plain_entry   # the matcher's rule (imported here: heavy)
+
     unigrams = [w for w in wordfreq.top_n_list("en", n) if "00" not in w]
     vocab = set(unigrams)
     numbers = [str(i) for i in range(100)]
@@ -138,7 +132,7 @@ def build_default_metadata(n: int = DEFAULT_METADATA_WORDS) -> list[str]:
     bigrams = [b for b in bigrams if all(part in vocab for part in b.split(" "))]
     out, seen = [], set()
     for e in unigrams + numbers + bigrams:
-        if can_match(e) and e not in seen:
+        if is_plain_entry(e) and e not in seen:
             seen.add(e)
             out.append(e)
     return out

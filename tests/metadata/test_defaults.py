@@ -137,11 +137,15 @@ def test_metadata_has_no_never_matching_or_duplicate_entries(metadata):
     assert not any("00" in e for e in entries)
 
 
-def test_can_match():
-    assert defaults.can_match("hot dog") and defaults.can_match("don't")
+def test_default_vocabulary_rule():
+    """The default metadata keeps what the matcher's is_plain_entry keeps (no copy here)."""
+    from metaclip_spark.steps.match import is_plain_entry
+
+    assert not hasattr(defaults, "can_match")
+    assert is_plain_entry("hot dog") and is_plain_entry("don't")
     for bad in ["", " hot", "hot ", "hot  dog", "u.s", "a,b", "why?", "x`", "a\tb", "a\nb",
-                "a\u00a0b", "wow!", "a:b", "a;b"]:
-        assert not defaults.can_match(bad), bad
+                "a\u00a0b", "wow!", "a:b", "a;b", ".", "a . b"]:
+        assert not is_plain_entry(bad), bad
 
 
 def test_metadata_cache_is_reused(cache, metadata):
