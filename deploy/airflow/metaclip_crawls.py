@@ -24,8 +24,12 @@ import re
 from typing import Callable, Iterable
 
 COLLINFO_URL = "https://index.commoncrawl.org/collinfo.json"
-CRAWL_ID = re.compile(r"^CC-MAIN-(\d{4})-(\d{2})$")
-CRAWL_ID_PATTERN = CRAWL_ID.pattern
+# The package's rule (metaclip_spark.inputs.crawl.validate_crawl_id), copied: this folder
+# imports nothing from the package. CC-MAIN-YYYY-WW, ASCII digits, year 2008-2099, week
+# 01-53; tests/inputs/test_crawl.py runs one table of ids through both copies.
+CRAWL_ID = re.compile(r"CC-MAIN-([0-9]{4})-([0-9]{2})")
+# the DAG param's pre-check (the UI form); validate_crawl_id is the rule
+CRAWL_ID_PATTERN = r"^CC-MAIN-(\d{4})-(\d{2})$"
 STAGES = ("stage1", "stage2", "report")
 # marker (relative to <root>/<crawl>/) written when each stage has finished
 MARKERS = {"stage1": "_SUCCESS", "stage2": "curated/_SUCCESS", "report": "report/index.html"}
@@ -36,19 +40,23 @@ class CrawlError(ValueError):
     """A crawl id or a collinfo.json document that cannot be used."""
 
 
+def is_crawl_id(crawl_id) -> bool:
+    """True iff ``crawl_id`` is a CommonCrawl main-crawl id (the package's rule)."""
+    m = CRAWL_ID.fullmatch(crawl_id) if isinstance(crawl_id, str) else None
+    return bool(m) and 2008 <= int(m.group(1)) <= 2099 and 1 <= int(m.group(2)) <= 53
+
+
 def validate_crawl_id(crawl_id: str) -> str:
     """``crawl_id`` itself when it is a CommonCrawl crawl id (CC-MAIN-YYYY-WW), else CrawlError."""
-    if not isinstance(crawl_id, str) or not CRAWL_ID.match(crawl_id):
-        raise CrawlError("not a CommonCrawl crawl id (CC-MAIN-YYYY-WW): %r" % (crawl_id,))
-    week = int(CRAWL_ID.match(crawl_id).group(2))
-    if not 1 <= week <= 53:
-        raise CrawlError("week out of range in crawl id %r" % crawl_id)
+    if not is_crawl_id(crawl_id):
+        raise CrawlError("not a CommonCrawl crawl id (CC-MAIN-YYYY-WW, year 2008-2099, week 01-53): %r"
+                         % (crawl_id,))
     return crawl_id
 
 
 def crawl_key(crawl_id: str) -> tuple[int, int]:
     """Sort key (year, week) of a valid crawl id."""
-    m = CRAWL_ID.match(crawl_id)
+    m = CRAWL_ID.fullmatch(crawl_id)
     return int(m.group(1)), int(m.group(2))
 
 
@@ -66,7 +74,7 @@ def parse_collinfo(text: str | bytes) -> list[str]:
         if not isinstance(item, dict):
             raise CrawlError("collinfo.json entries must be objects, got %r" % (item,))
         cid = item.get("id")
-        if isinstance(cid, str) and CRAWL_ID.match(cid):
+        if is_crawl_id(cid):
             ids.add(cid)
     return sorted(ids, key=crawl_key, reverse=True)
 

@@ -20,14 +20,18 @@ import xxhash
 from metaclip_spark.inputs.io import CC_HTTPS_ROOT, CC_S3_ROOT, InputError, read_paths_list
 from metaclip_spark.run.redact import scrub_uri
 
-CRAWL_ID_RE = re.compile(r"CC-MAIN-(\d{4})-(\d{2})")
+# CC-MAIN-YYYY-WW, ASCII digits only (``\d`` would take other scripts' digits), year
+# 2008-2099, week 01-53. deploy/airflow/metaclip_crawls.py keeps the same rule (the DAGs
+# folder imports nothing from the package); tests/inputs/test_crawl.py runs one table of
+# ids through both.
+CRAWL_ID_RE = re.compile(r"CC-MAIN-([0-9]{4})-([0-9]{2})")
 KINDS = {"wat": (".warc.wat.gz",), "warc": (".warc.gz",)}
 SOURCES = {"s3": CC_S3_ROOT, "https": CC_HTTPS_ROOT}
 
 
 def validate_crawl_id(crawl: str) -> str:
     """``crawl`` if it is a CommonCrawl main-crawl id (CC-MAIN-YYYY-WW), else InputError."""
-    m = CRAWL_ID_RE.fullmatch(crawl or "")
+    m = CRAWL_ID_RE.fullmatch(crawl) if isinstance(crawl, str) else None
     if not m or not 2008 <= int(m.group(1)) <= 2099 or not 1 <= int(m.group(2)) <= 53:
         raise InputError("not a CommonCrawl crawl id: %r (expected CC-MAIN-YYYY-WW, e.g. CC-MAIN-2020-45)"
                          % (crawl,))

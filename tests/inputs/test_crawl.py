@@ -131,3 +131,61 @@ def test_listing_relative_escape_and_harmless_dots(tmp_path):
     assert crawl_inputs("CC-MAIN-2020-45", source="s3", paths_list=str(ok)) == [
         "s3://commoncrawl/crawl-data/CC-MAIN-2020-45/segments/b/x.warc.wat.gz",
         "s3://commoncrawl/crawl-data/CC-MAIN-2020-45/segments/y.warc.wat.gz"]
+
+
+def _dag_crawls():
+    """deploy/airflow/metaclip_crawls.py (standard library only), imported by path."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("metaclip_crawls_for_test",
+                                                  ROOT / "deploy" / "airflow" / "metaclip_crawls.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+CRAWL_IDS = [
+    # valid
+    ("CC-MAIN-2020-45", True), ("CC-MAIN-2013-20", True), ("CC-MAIN-2024-10", True),
+    ("CC-MAIN-2008-01", True), ("CC-MAIN-2099-53", True), ("CC-MAIN-2016-07", True),
+    # weeks
+    ("CC-MAIN-2020-00", False), ("CC-MAIN-2020-54", False), ("CC-MAIN-2020-99", False),
+    ("CC-MAIN-2020-5", False), ("CC-MAIN-2020-045", False),
+    # years
+    ("CC-MAIN-1999-01", False), ("CC-MAIN-2007-52", False), ("CC-MAIN-2100-01", False),
+    ("CC-MAIN-0000-10", False), ("CC-MAIN-20-10", False), ("CC-MAIN-02020-10", False),
+    # case, other crawls, old-style ids
+    ("cc-main-2020-45", False), ("CC-Main-2020-45", False), ("CC-NEWS-2020-45", False),
+    ("CC-MAIN-2008-2009", False), ("CC-MAIN-2012", False), ("CC-MAIN-2020", False),
+    # extra prefixes / suffixes, whitespace
+    ("CC-MAIN-2020-45\n", False), ("CC-MAIN-2020-45 ", False), (" CC-MAIN-2020-45", False),
+    ("CC-MAIN-2020-45-1", False), ("CC-MAIN-2020-45.tmp", False), ("xCC-MAIN-2020-45", False),
+    ("CC-MAIN-2020-45/", False), ("CC-MAIN-2020-45\x00", False),
+    # path tricks
+    ("CC-MAIN-2020-45/../x", False), ("../CC-MAIN-2020-45", False), ("CC-MAIN-2020-45/../../etc", False),
+    ("CC-MAIN-2020-45\\..\\x", False), ("./CC-MAIN-2020-45", False), ("CC-MAIN-2020-4%35", False),
+    # other scripts' digits (\d would take them and int() reads them)
+    ("CC-MAIN-\uff12\uff10\uff12\uff10-45", False), ("CC-MAIN-2020-\u0664\u0665", False),
+    # not strings
+    ("", False), (None, False), (2020, False), (b"CC-MAIN-2020-45", False),
+]
+
+
+@pytest.mark.parametrize("crawl, valid", CRAWL_IDS)
+def test_crawl_id_rule_is_the_same_in_the_package_and_the_dags(crawl, valid):
+    """Issue #15: the DAG folder keeps its own copy of the rule; both accept and refuse
+    the same ids."""
+    dag = _dag_crawls()
+    try:
+        validate_crawl_id(crawl)
+        package_ok = True
+    except InputError:
+        package_ok = False
+    try:
+        dag.validate_crawl_id(crawl)
+        dag_ok = True
+    except dag.CrawlError:
+        dag_ok = False
+    assert package_ok == dag_ok == valid == dag.is_crawl_id(crawl)
+    if isinstance(crawl, str):     # collinfo.json entries are filtered by the same rule
+        assert dag.parse_collinfo('[{"id": %s}]' % __import__("json").dumps(crawl)) == ([crawl] if valid else [])
