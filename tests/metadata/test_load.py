@@ -206,9 +206,36 @@ def test_https_url(tmp_path, monkeypatch):
         server.server_close()
 
 
-@pytest.mark.skip(reason="s3:// reading goes through metaclip_spark.inputs.io, exercised in its own tests")
-def test_s3_url():
-    pass
+def test_s3_url(tmp_path, monkeypatch):
+    """s3:// through the project's boto3 client (inputs.io), configured only by the standard
+    AWS variables, against a local server that answers path-style GetObject requests
+    (GET /bucket/key) from a folder (tests/servers.py; it checks no signature)."""
+    import os
+
+    from metaclip_spark.inputs import io as mio
+    from tests.servers import FaultServer
+
+    bucket = tmp_path / "meta-bucket" / "v1"
+    bucket.mkdir(parents=True)
+    write(bucket / "metadata.json", ENTRIES)
+    (bucket / "metadata.json.gz").write_bytes(gzip.compress(json.dumps(ENTRIES).encode()))
+    server = FaultServer(root=str(tmp_path))
+    try:
+        for k in [k for k in os.environ if k.startswith("AWS_")]:
+            monkeypatch.delenv(k)
+        for k, v in {"AWS_ENDPOINT_URL": server.url, "AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test",
+                     "AWS_DEFAULT_REGION": "us-east-1", "AWS_EC2_METADATA_DISABLED": "true",
+                     "AWS_CONFIG_FILE": "/dev/null", "AWS_SHARED_CREDENTIALS_FILE": "/dev/null"}.items():
+            monkeypatch.setenv(k, v)
+        monkeypatch.setattr(mio, "_local", type(mio._local)())       # a client made with these variables
+        assert load_metadata("s3://meta-bucket/v1/metadata.json") == ENTRIES
+        assert load_metadata("s3://meta-bucket/v1/metadata.json.gz") == ENTRIES
+        assert [r[:2] for r in server.log if r[0] == "GET"] == [("GET", "/meta-bucket/v1/metadata.json"),
+                                                                 ("GET", "/meta-bucket/v1/metadata.json.gz")]
+        with pytest.raises(MetadataError, match="cannot read metadata file s3://meta-bucket/v1/missing.json"):
+            load_metadata("s3://meta-bucket/v1/missing.json")
+    finally:
+        server.stop()
 
 
 def test_standin_500k_loads_fast():
