@@ -1,7 +1,8 @@
 """Statistics as data: named counters that add up across files, tasks and chunks.
 
 Names are flat strings. Drops always go through :meth:`Stats.drop` so that every
-discarded item has a named reason under ``dropped.<reason>``.
+discarded item has a named reason under ``dropped.<reason>``; the reason must be declared
+in :mod:`metaclip_spark.steps.drops` (an unregistered name raises ``UnknownDrop``).
 """
 
 from __future__ import annotations
@@ -9,6 +10,8 @@ from __future__ import annotations
 import json
 from collections import Counter
 from typing import Iterable, Mapping
+
+from metaclip_spark.steps.drops import COUNTED, UnknownDrop, check  # noqa: F401 (UnknownDrop re-exported)
 
 
 class Stats:
@@ -24,6 +27,8 @@ class Stats:
         self.counts[name] += n
 
     def drop(self, reason: str, n: int = 1) -> None:
+        if reason not in COUNTED:
+            check(reason)               # raises UnknownDrop
         self.counts["dropped." + reason] += n
 
     def error(self, source: str, kind: str, message: str) -> None:
