@@ -6,7 +6,8 @@ attribute (``alt`` is None when the attribute is absent), as the parser returned
 ``<base href>``. Output: ``(url, text, drop)`` candidates in document order, where ``drop``
 is None for a kept pair. Counts go into a :class:`PageCounts`.
 
-Rules, in the order they are applied to each image:
+Rules, in the order they are applied to each image (the reasons are the registry's
+``drops.IMAGE``, in this order, see :mod:`metaclip_spark.steps.drops`):
 
 1. ``alt`` absent -> ``no_alt``; otherwise the image counts in ``images_with_alt``.
 2. ``text = " ".join(alt.split())``; empty -> ``empty_alt``.
@@ -30,12 +31,15 @@ import re
 from urllib.parse import urljoin, urlparse, urlsplit
 
 from metaclip_spark.kernels import native
+from metaclip_spark.steps import drops as registry
 
 # the same rules in one C loop per page (metaclip_spark/kernels/native.py), this module's
 # BaseURL doing the URL resolution it does not shortcut
 _native_page_pairs = native.get("page_pairs")
 
-CANDIDATE_DROPS = ("non_http_url", "invalid_url", "text_too_long", "url_too_long", "duplicate_in_page")
+CANDIDATE_DROPS = registry.CANDIDATE     # rules 4-6: the image is a candidate with a drop reason
+(NO_ALT, EMPTY_ALT, EMPTY_SRC, NON_HTTP_URL, INVALID_URL, TEXT_TOO_LONG, URL_TOO_LONG,
+ DUPLICATE_IN_PAGE) = registry.IMAGE      # the C loop's counters are in this order too
 
 # Fast, exact shortcuts of urljoin for the common sources (root-relative, absolute http(s),
 # protocol-relative and plain relative paths); what the tests below do not vouch for goes
@@ -196,14 +200,12 @@ def is_http_url(url: str) -> bool:
 
 class PageCounts:
     """Plain integer counters, cheaper than a Counter on the per-image path; ``flush``
-    moves them into a :class:`metaclip_spark.run.stats.Stats`."""
-
-    __slots__ = ("images", "images_with_alt", "pairs", "no_alt", "empty_alt", "empty_src",
-                 "non_http_url", "invalid_url", "text_too_long", "url_too_long", "duplicate_in_page")
+    moves them into a :class:`metaclip_spark.run.stats.Stats`. Slots: ADDS, then the
+    registry's per-image reasons (``kernels/csrc/page_rules.c`` COUNT_NAMES, same order)."""
 
     ADDS = ("images", "images_with_alt", "pairs")
-    DROPS = ("no_alt", "empty_alt", "empty_src", "non_http_url", "invalid_url", "text_too_long",
-             "url_too_long", "duplicate_in_page")
+    DROPS = registry.IMAGE
+    __slots__ = ADDS + DROPS
 
     def __init__(self):
         for name in self.__slots__:
@@ -267,17 +269,17 @@ def page_pairs_py(images, page_url: str, base_href: str | None, counts: PageCoun
         try:
             url = base.join(src)
         except ValueError:                       # urlsplit rejects it (bad IPv6 brackets ...)
-            url, drop = src, "invalid_url"
+            url, drop = src, INVALID_URL
         else:
             i = url.find(":")
             if not (0 < i < 6 and url[:i].lower() in ("http", "https")):
-                drop = "non_http_url"
+                drop = NON_HTTP_URL
             elif len(text) > max_text_chars:
-                drop = "text_too_long"
+                drop = TEXT_TOO_LONG
             elif len(url) > max_url_chars:
-                drop = "url_too_long"
+                drop = URL_TOO_LONG
             elif (url, text) in seen:
-                drop = "duplicate_in_page"
+                drop = DUPLICATE_IN_PAGE
             else:
                 seen.add((url, text))
                 out.append((url, text, None))

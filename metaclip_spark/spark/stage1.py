@@ -107,7 +107,7 @@ def prepare(cfg: Config, need_metadata: bool = True) -> dict:
                                        min_bytes_per_second=i.min_bytes_per_second,
                                        slow_window_seconds=i.slow_window_seconds))
     return {"model": model, "entries": entries, "inputs": inputs, "limits": limits,
-            "lid": sparkfiles.language_id(model_uri, model, cfg.lid.threshold, cfg.data_files)}
+            "lid": sparkfiles.language_id(model_uri, model, cfg.lid.threshold, cfg.data_files).batched(cfg.lid.batch_size)}
 
 
 def _write_json(uri: str, doc) -> None:

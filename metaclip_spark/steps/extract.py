@@ -14,9 +14,9 @@ object's ``name``). Each yielded dict has ``url, text, page_url, source, record_
 record_offset, drop``: ``record_id`` is the WARC-Record-ID of the HTML response (from a WAT,
 its ``WARC-Refers-To``, so both give the same id), ``record_offset`` the byte offset of the
 record's gzip member in the file read, ``drop`` None for kept pairs. With
-``keep_dropped=True`` candidates dropped for ``non_http_url``, ``invalid_url``,
-``text_too_long``, ``url_too_long`` and ``duplicate_in_page`` are yielded too, with that
-reason in ``drop`` (url/text clipped to the limits).
+``keep_dropped=True`` candidates dropped for a reason of ``drops.CANDIDATE`` (rules 4-6 of
+:mod:`metaclip_spark.formats.pairs`) are yielded too, with that reason in ``drop`` (url/text
+clipped to the limits).
 ``pages_from_file`` yields one ``Page`` tuple ``(source, page_url, record_id,
 record_offset, pairs)`` per page with at least one pair, ``pairs`` a list of ``(url, text,
 drop)``: the same pairs in the same order without a dict per pair (the stage-1 loop
@@ -43,15 +43,9 @@ flushed into ``stats`` when the iterator is exhausted or closed):
   those, with an alt attribute; ``pairs``: kept pairs. Per page
   ``images = no_alt + images_with_alt`` and ``images_with_alt = empty_alt + empty_src +
   non_http_url + invalid_url + text_too_long + url_too_long + duplicate_in_page + pairs``.
-- drops (``dropped.<reason>``): ``no_alt``, ``empty_alt``, ``empty_src``, ``non_http_url``,
-  ``invalid_url``, ``text_too_long``, ``url_too_long``, ``duplicate_in_page`` (per image,
-  see :mod:`metaclip_spark.formats.pairs`); per page: ``not_html`` (a response -- or the WAT record
-  of one -- that is not HTML, or not HTTP), ``html_too_large`` (HTML payload, compressed
-  or decoded, > max_html_bytes; a WAT JSON body > max_html_bytes + 1 MiB), ``html_too_deep``
-  (HTML nesting work > max_nesting_work: parsing it would take too long, see
-  :func:`metaclip_spark.formats.html.check_nesting`),
-  ``undecodable_page`` (the declared charset's codec or the HTML parser fails, e.g.
-  ``charset=idna``)
+- drops (``dropped.<reason>``): the ``extract`` step's reasons of the registry
+  (:mod:`metaclip_spark.steps.drops`: ``drops.PAGE`` per record / page, counted here;
+  ``drops.IMAGE`` per image, counted by :mod:`metaclip_spark.formats.pairs`)
 - errors (``errors.<kind>``, with a message in ``stats.errors``): ``empty_file``,
   ``not_gzip``, ``leading_junk``, ``empty_gzip``, ``truncated_gzip``, ``bad_gzip``,
   ``truncated_record``, ``bad_record``, ``bad_content_length``, ``read_error`` (see
@@ -64,10 +58,12 @@ flushed into ``stats`` when the iterator is exhausted or closed):
 
 from __future__ import annotations
 
+import itertools
 import os
 from collections import Counter
 from dataclasses import dataclass
-from typing import Iterator, NamedTuple
+from operator import itemgetter
+from typing import Iterable, Iterator, NamedTuple
 
 from metaclip_spark.formats import html as htmlpairs
 from metaclip_spark.formats import wat
@@ -75,14 +71,18 @@ from metaclip_spark.formats.pairs import PageCounts, page_pairs
 from metaclip_spark.run.stats import Stats
 from metaclip_spark.inputs.streams import DEFAULT_POLICY, RetryPolicy
 from metaclip_spark.formats.warc import READERS, read_records
+from metaclip_spark.steps import drops as registry
+from metaclip_spark.steps.base import Step
+
+NOT_HTML, HTML_TOO_LARGE, HTML_TOO_DEEP, UNDECODABLE_PAGE = registry.PAGE   # this module's page drops
 
 
 @dataclass(frozen=True)
 class ExtractLimits:
-    max_html_bytes: int = 5_000_000   # larger HTML payloads: page skipped, stats drop 'html_too_large'
-    max_text_chars: int = 2_000       # longer normalised alt: pair dropped 'text_too_long'
-    max_url_chars: int = 2_048        # longer resolved URL: pair dropped 'url_too_long'
-    max_nesting_work: int | None = 200_000_000   # HTML page over it (htmlpairs.check_nesting): 'html_too_deep'
+    max_html_bytes: int = 5_000_000   # larger HTML payloads: page skipped (HTML_TOO_LARGE)
+    max_text_chars: int = 2_000       # longer normalised alt: pair dropped (drops.IMAGE)
+    max_url_chars: int = 2_048        # longer resolved URL: pair dropped (drops.IMAGE)
+    max_nesting_work: int | None = 200_000_000   # HTML page over it (htmlpairs.check_nesting): HTML_TOO_DEEP
     read: RetryPolicy = DEFAULT_POLICY            # retries and time rules of remote input reads (streams)
 
 
@@ -206,17 +206,17 @@ def _html_page(rec, limits, adds, drops, counts, keep_dropped):
     block = rec.block
     http = htmlpairs.split_http(block) if block is not None else None
     if http is None:
-        drops["not_html"] += 1
+        drops[NOT_HTML] += 1
         return None
     _, headers, body = http
     ctype = headers.get("content-type")
     if htmlpairs.media_type(ctype) not in htmlpairs.HTML_TYPES:
-        drops["not_html"] += 1
+        drops[NOT_HTML] += 1
         return None
     adds["html_pages"] += 1
     max_html = limits.max_html_bytes
     if not rec.complete or len(body) > max_html:
-        drops["html_too_large"] += 1
+        drops[HTML_TOO_LARGE] += 1
         return None
     try:
         payload, encoding_ok = htmlpairs.http_payload(headers, body, max_html)
@@ -227,13 +227,13 @@ def _html_page(rec, limits, adds, drops, counts, keep_dropped):
         html = htmlpairs.parser_input(payload, htmlpairs.page_codec(payload, ctype))
         images, base_href = htmlpairs.html_images(html, limits.max_nesting_work)
     except htmlpairs.PayloadTooLarge:
-        drops["html_too_large"] += 1
+        drops[HTML_TOO_LARGE] += 1
         return None
     except htmlpairs.HtmlTooDeep:
-        drops["html_too_deep"] += 1
+        drops[HTML_TOO_DEEP] += 1
         return None
     except Exception:
-        drops["undecodable_page"] += 1
+        drops[UNDECODABLE_PAGE] += 1
         return None
     page_url = _target_uri(rec)
     return page_url, page_pairs(images, page_url, base_href, counts, limits.max_text_chars,
@@ -247,7 +247,7 @@ def _wat_page(rec, stats, source, adds, drops, counts, mt, mu, keep_dropped):
     if not rec.complete:                         # JSON beyond max_html_bytes + 1 MiB: only a prefix
         if wat.HTML_META_KEY in body:
             adds["html_pages"] += 1
-            drops["html_too_large"] += 1
+            drops[HTML_TOO_LARGE] += 1
         else:
             adds["wat_no_html_metadata"] += 1
         return None
@@ -270,5 +270,48 @@ def _wat_page(rec, stats, source, adds, drops, counts, mt, mu, keep_dropped):
             return page_url, page_pairs(images, page_url, base_href, counts, mt, mu, keep_dropped)
     adds["wat_no_html_metadata"] += 1
     if wat.is_response(body):
-        drops["not_html"] += 1
+        drops[NOT_HTML] += 1
     return None
+
+
+_URL, _TEXT, _DROP = itemgetter(0), itemgetter(1), itemgetter(2)
+BATCH_COLUMNS = ("url", "text", "page_url", "source", "record_id", "record_offset", "drop")
+
+
+def pair_batches(pages: Iterable[Page], n: int) -> Iterator[dict]:
+    """The pairs of consecutive pages as column lists (:data:`BATCH_COLUMNS`), cut into
+    batches of exactly ``n`` pairs (the last shorter)."""
+    cols = {k: [] for k in BATCH_COLUMNS}
+    url, text, page_url, source, record_id, offset, drop = (cols[k] for k in BATCH_COLUMNS)
+    for src, purl, rid, off, cands in pages:
+        k = len(cands)
+        url.extend(map(_URL, cands))
+        text.extend(map(_TEXT, cands))
+        drop.extend(map(_DROP, cands))
+        page_url.extend(itertools.repeat(purl, k))
+        source.extend(itertools.repeat(src, k))
+        record_id.extend(itertools.repeat(rid, k))
+        offset.extend(itertools.repeat(off, k))
+        while len(url) >= n:
+            yield {k: v[:n] for k, v in cols.items()}
+            for v in cols.values():
+                del v[:n]
+    if url:
+        yield cols
+
+
+class Extract(Step):
+    """Stage 1's first step: an input file -> pair batches (:func:`pair_batches`, ``n`` pairs
+    each). The parsing is in ``formats/``; the drops (page reasons here, image reasons in
+    ``formats.pairs.PageCounts``) go to ``stats`` when the file is done. With
+    ``keep_dropped`` the candidates of ``drops.CANDIDATE`` come too (``drop`` set)."""
+
+    name = "extract"
+    section = "extract"
+
+    def __init__(self, limits: ExtractLimits = ExtractLimits(), batch_size: int = 8192, keep_dropped: bool = False):
+        self.limits, self.batch_size, self.keep_dropped = limits, batch_size, keep_dropped
+
+    def batches(self, src, stats: Stats, source: str | None = None) -> Iterator[dict]:
+        pages = pages_from_file(src, stats=stats, source=source, limits=self.limits, keep_dropped=self.keep_dropped)
+        return pair_batches(pages, self.batch_size)

@@ -7,7 +7,9 @@ import fasttext
 import pytest
 
 from metaclip_spark.metadata import defaults
-from metaclip_spark.steps.language import LanguageId, ModelError, check_model
+import numpy as np
+
+from metaclip_spark.steps.language import LanguageId, ModelError, check_model, lid_drops
 
 
 @pytest.fixture(scope="module")
@@ -32,10 +34,10 @@ def test_batch_predict_labels_and_threshold(model_path):
     labels, scores = lid.predict(texts)
     assert labels == ["en", "de", "fr", "ja"]
     assert all(s > 0.5 for s in scores)
-    assert lid.is_english(labels[0], scores[0])
-    assert not lid.is_english(labels[1], scores[1])
-    strict = LanguageId(model_path, 1.0)
-    assert not strict.is_english(labels[0], scores[0])
+    other, low = lid_drops(labels, scores, 0.5)
+    assert other.tolist() == [False, True, True, True] and not low.any()
+    other, low = lid_drops(labels, scores, 1.0)
+    assert low.tolist() == [True, False, False, False]
     assert lid.predict([]) == ([], pytest.approx([]))
 
 
@@ -56,3 +58,24 @@ def test_check_model_fails_fast(tmp_path, model_path):
     junk.write_bytes(b"not a model at all")
     with pytest.raises(ModelError, match="cannot load LID model"):
         check_model(str(junk))
+
+
+def test_lid_decision_is_float32_and_nan_is_never_low():
+    """The one LID decision: en and score >= threshold (compared in float32), NaN never low."""
+    labels = ["en", "en", "en", "de", "en", ""]
+    scores = np.array([0.7, np.nextafter(np.float32(0.7), np.float32(0)), np.nan, 0.99, 0.2, 0.9], np.float32)
+    other, low = lid_drops(labels, scores, 0.7)
+    assert other.tolist() == [False, False, False, True, False, True]
+    assert low.tolist() == [False, True, False, False, True, False]
+
+
+def test_batch_size_changes_no_result(model_path):
+    texts = ["red car", "logo", "Best pizza in town", "Казань фото", "3.5 stars", "x", "chat noir"]
+    want = LanguageId(model_path, 0.5).predict(texts)
+    for n in (1, 2, 3, 7, 100):
+        lid = LanguageId(model_path, 0.5, batch_size=n)
+        got = lid.predict(texts)
+        assert got[0] == want[0] and got[1].dtype == np.float32 and got[1].tolist() == want[1].tolist()
+    assert LanguageId(model_path, 0.5).batched(5).batch_size == 5
+    with pytest.raises(ValueError):
+        LanguageId(model_path, 0.5, batch_size=0)

@@ -1,11 +1,12 @@
-"""pipeline._lid with a per-file memo gives exactly the per-batch result (real lid.176 model)."""
+"""The stage-1 steps: the Language step's per-file memo gives exactly the per-batch result
+(real lid.176 model); pair batches are cut exactly."""
 
 import numpy as np
 
 from metaclip_spark.metadata import defaults
-from metaclip_spark.steps import pipeline
+from metaclip_spark.steps import extract, language, pipeline
 from metaclip_spark.steps.extract import Page
-from metaclip_spark.steps.language import LanguageId
+from metaclip_spark.steps.language import Language, LanguageId
 
 TEXTS = ["a red car on the road", "logo", "image", "Ein rotes Auto", "logo", "un coche rojo",
          "a red car on the road", "image", "chat noir sur le toit", "logo"]
@@ -13,18 +14,18 @@ TEXTS = ["a red car on the road", "logo", "image", "Ein rotes Auto", "logo", "un
 
 def test_lid_memo_equals_per_batch(monkeypatch):
     lid = LanguageId(defaults.default_lid_model_path(), 0.5)
-    memo: dict = {}
+    step = Language(lid)
     sizes = []
-    monkeypatch.setattr(pipeline, "MATCH_CACHE_MAX", 4)      # 6 distinct texts: the memo is cleared
+    monkeypatch.setattr(language, "MEMO_MAX", 4)      # 6 distinct texts: the memo is cleared
     for batch in (TEXTS[:4], TEXTS[4:], TEXTS, TEXTS[::-1]):
-        want_labels, want_scores = pipeline._lid(lid, batch)
-        labels, scores = pipeline._lid(lid, batch, memo)
+        want_labels, want_scores = Language(lid).predict(batch)
+        labels, scores = step.predict(batch)
         assert labels == want_labels
         assert scores.dtype == np.float32 and scores.tolist() == want_scores.tolist()
-        assert len(memo) <= max(4, len(set(batch)))
-        sizes.append(len(memo))
+        assert len(step.memo) <= max(4, len(set(batch)))
+        sizes.append(len(step.memo))
     assert sizes == [4, 5, 6, 6]
-    assert pipeline._lid(lid, TEXTS, memo)[0][:4] == ["en", "en", "en", "de"]
+    assert step.predict(TEXTS)[0][:4] == ["en", "en", "en", "de"]
 
 
 def test_pair_batches_cut_exactly_and_keep_columns_aligned():
@@ -34,12 +35,12 @@ def test_pair_batches_cut_exactly_and_keep_columns_aligned():
     flat = [(p.source, p.page_url, p.record_id, p.record_offset, u, t) for p in pages for u, t, _ in p.pairs]
     assert len(flat) == 23
     for n in (1, 3, 7, 23, 100):
-        batches = list(pipeline._pair_batches(iter(pages), n))
+        batches = list(extract.pair_batches(iter(pages), n))
         assert [len(b["url"]) for b in batches] == [n] * (23 // n) + ([23 % n] if 23 % n else [])
         got = [row for b in batches
                for row in zip(b["source"], b["page_url"], b["record_id"], b["record_offset"], b["url"], b["text"])]
         assert got == flat
-    assert list(pipeline._pair_batches(iter([]), 5)) == []
+    assert list(extract.pair_batches(iter([]), 5)) == []
 
 
 def test_inputs_without_any_record_are_failed_inputs(tmp_path):
