@@ -23,8 +23,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from metaclip_spark.run import outputs
+from metaclip_spark.steps import drops as drop_registry
 
-CLASSES = ("matched", "no_match", "lid_low_score", "not_english")   # of a pair that reached LID
+# of a pair that reached LID: matched, or the registry's match and language reasons (last step first)
+CLASSES = ("matched",) + tuple(reversed(drop_registry.LID + drop_registry.MATCH))
 HIST_BINS = 20                                                        # LID score bins over [0, 1]
 THRESHOLDS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
 
@@ -197,7 +199,7 @@ def input_sample(run_dir: str, match: dict, max_files: int = 2, max_pairs: int =
     most ``max_files`` inputs of the run, LID-score them and sort them into
     :data:`CLASSES`. Returns ``{"error": ...}`` when nothing could be read."""
     from metaclip_spark.steps import extract
-    from metaclip_spark.steps.language import LanguageId
+    from metaclip_spark.steps.language import LanguageId, lid_drops
     from metaclip_spark.run.stats import Stats
 
     manifest = _read_json(outputs.join(run_dir, "stats", "match-files.json"))
@@ -242,13 +244,16 @@ def input_sample(run_dir: str, match: dict, max_files: int = 2, max_pairs: int =
             errors.append("%s: could not be opened (%s)" % (f["source"], opened[0][:200]))
             continue
         lab, sc = lid.predict([t for _, _, t in got]) if got else ([], np.zeros(0, np.float32))
-        for (off, url, text), la, s in zip(got, lab, sc.tolist()):
-            if la != "en":
-                c = "not_english"
-            elif s < threshold:
-                c = "lid_low_score"
+        other, low = lid_drops(lab, sc, threshold)          # the pipeline's own LID decision
+        not_english, lid_low_score = drop_registry.LID
+        (no_match,) = drop_registry.MATCH
+        for (off, url, text), la, s, o, lo in zip(got, lab, sc.tolist(), other.tolist(), low.tolist()):
+            if o:
+                c = not_english
+            elif lo:
+                c = lid_low_score
             else:
-                c = "matched" if (off, url, text) in in_pool else "no_match"
+                c = "matched" if (off, url, text) in in_pool else no_match
             texts.append(text)
             urls.append(url)
             labels.append(la)

@@ -7,6 +7,8 @@ from __future__ import annotations
 import base64
 import html
 
+from metaclip_spark.steps import drops as drop_registry
+
 
 class Markup(str):
     """Already-safe HTML (everything else is escaped)."""
@@ -97,10 +99,8 @@ def hosts_section(ov: dict | None, pool_rows: int) -> str:
                _table(hdr, hrows, numeric=(0, 2, 3, 4, 5))))
 
 
-LABELS = {"not_english": "not English (top label is another language)",
-          "lid_low_score": "English, LID score below the threshold",
-          "no_match": "English, but no metadata entry in the text",
-          "matched": "English and matched (pool)"}
+LID_DROPS = drop_registry.LID + drop_registry.MATCH     # the outcomes of a pair that reached LID
+LABELS = {**{k: drop_registry.BY_NAME[k].meaning for k in LID_DROPS}, "matched": "English and matched (pool)"}
 
 
 def lid_section(smp: dict, counts: dict, hist_png: bytes | None) -> str:
@@ -115,12 +115,12 @@ def lid_section(smp: dict, counts: dict, hist_png: bytes | None) -> str:
             % (_n(smp["max_pairs"]), len(smp["files"]), smp["files_total"], files, smp["threshold"],
                _n(smp["scored"])))
     total = smp["scored"]
-    full = {k: counts.get("dropped." + k) for k in ("not_english", "lid_low_score", "no_match")}
+    full = {k: counts.get("dropped." + k) for k in LID_DROPS}
     full["matched"] = counts.get("matched")
     run_total = sum(v for v in full.values() if v) or None
     crows = [(LABELS[c], _n(smp["classes"][c]), _pct(smp["classes"][c] / total if total else None),
               _n(full[c]), _pct(full[c] / run_total if run_total and full[c] is not None else None))
-             for c in ("not_english", "lid_low_score", "no_match", "matched")]
+             for c in LID_DROPS + ("matched",)]
     out = [head, "<p>%s</p>" % _e(lead),
            _table(["outcome", "sample pairs", "share of sample", "whole run", "share of run"], crows,
                   numeric=(1, 2, 3, 4))]
@@ -134,7 +134,7 @@ def lid_section(smp: dict, counts: dict, hist_png: bytes | None) -> str:
                "(score &ge; threshold):</p>%s<details><summary>Histogram bins (%d)</summary>%s</details>"
                % (_table(["threshold", "English pairs kept", "share of scored pairs"], krows, numeric=(1, 2)),
                   len(brows), _table(["score", "top label English", "other language"], brows, numeric=(1, 2))))
-    for c in ("not_english", "lid_low_score", "no_match"):
+    for c in LID_DROPS:
         rows = [(s["text"], s["label"], "%.3f" % s["score"], _n(s["count"]), s["url"]) for s in smp["samples"][c]]
         out.append('<h3 id="drop-%s">%s: %d sample text%s</h3>%s' % (
             c, _e(LABELS[c]), len(rows), "s" * (len(rows) != 1),

@@ -23,6 +23,7 @@ import sys
 import numpy as np
 
 from metaclip_spark.run import outputs
+from metaclip_spark.steps import drops as drop_registry
 from metaclip_spark.report import data as data
 from metaclip_spark.report import plots as plots
 from metaclip_spark.report.html import Markup, _e, _n, _pct, _table, hosts_section, img, lid_section, timing_section  # noqa: F401
@@ -32,24 +33,9 @@ FUNNEL = [  # (counter, label, unit)
     ("images", "images (<img> / IMG@/src)", "item"), ("images_with_alt", "images with alt", "item"),
     ("pairs", "(url, text) pairs", "item"), ("english", "English pairs", "item"),
     ("matched", "matched pairs (pool)", "item"), ("curated", "curated pairs (balanced)", "item")]
-DROPS = {  # reason: (funnel step, meaning)
-    "not_html": ("records -> pages", "record is not an HTML response"),
-    "html_too_large": ("records -> pages", "HTML page over the size limit"),
-    "html_too_deep": ("records -> pages", "HTML nests too deeply to parse in bounded time"),
-    "undecodable_page": ("records -> pages", "page could not be decoded"),
-    "no_alt": ("images -> with alt", "<img> without an alt attribute"),
-    "empty_alt": ("with alt -> pairs", "alt text empty after whitespace normalisation"),
-    "empty_src": ("with alt -> pairs", "empty src"),
-    "non_http_url": ("with alt -> pairs", "URL is not http(s) (data:, javascript:, ...)"),
-    "invalid_url": ("with alt -> pairs", "URL could not be resolved"),
-    "text_too_long": ("with alt -> pairs", "alt text over the length limit"),
-    "url_too_long": ("with alt -> pairs", "URL over the length limit"),
-    "duplicate_in_page": ("with alt -> pairs", "same (url, text) seen earlier in the page"),
-    "not_english": ("pairs -> English", "fastText top label is not English"),
-    "lid_low_score": ("pairs -> English", "English, but below the LID threshold"),
-    "no_match": ("English -> matched", "text contains no metadata entry"),
-    "not_drawn": ("matched -> curated", "balancing: none of the pair's entries was drawn"),
-}
+# reason: (funnel step, meaning), in funnel order: the registry's run reasons (not build-metadata's)
+DROPS = {d.name: (d.funnel, d.meaning) for d in drop_registry.REGISTRY if d.step != "build_metadata"}
+(NOT_DRAWN,) = (d.name for d in drop_registry.REGISTRY if d.derived)
 T_SOURCES = {"t": "given explicitly (--t)", "tail_share": "solved for a tail share (--tail-share)",
              "target_size": "solved for a target curated size (--target-size)",
              "default": "default value (no --t / --tail-share / --target-size)"}
@@ -234,8 +220,10 @@ def _sections(r: dict, run_dir: str) -> tuple[list[str], tuple]:
     drops = m.get("dropped") or {k[8:]: v for k, v in counts.items() if k.startswith("dropped.")}
     rank = {k: i for i, k in enumerate(DROPS)}   # funnel order, unknown reasons last
     drops = sorted(drops.items(), key=lambda kv: (rank.get(kv[0], len(rank)), kv[0]))
-    if b:
-        drops.append(("not_drawn", pool_rows - curated))
+    if b:   # stage 2: its counted drops (stats/balance.json "dropped"), then the rows not drawn
+        balance = {k: int(v) for k, v in (b.get("dropped") or {}).items() if v}
+        drops += sorted(balance.items(), key=lambda kv: (rank.get(kv[0], len(rank)), kv[0]))
+        drops.append((NOT_DRAWN, pool_rows - curated - sum(balance.values())))
     drows = [(k, DROPS.get(k, ("other", ""))[0], DROPS.get(k, ("", "?"))[1], _n(v)) for k, v in drops]
     errs = sorted((k[7:], v) for k, v in counts.items() if k.startswith("errors."))
     failed = m.get("failed_inputs") or []

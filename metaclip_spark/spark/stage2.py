@@ -22,7 +22,7 @@ from metaclip_spark.run import runfolder
 from metaclip_spark.steps.balance import (BalanceSummary, PoolSizeModel, probabilities,
                                       solve_t_for_tail_share, solve_t_for_target_size)
 from metaclip_spark.run.config import Config, ConfigError
-from metaclip_spark.steps.curated import balance_group, iter_pool_batches, plan_groups
+from metaclip_spark.steps.curated import balance_group, dropped_summary, iter_pool_batches, plan_groups
 from metaclip_spark.run.faults import fail_once
 
 DEFAULT_T = 20_000.0          # the paper's t for a 400M-pair set from a 1.6B-pair pool
@@ -196,7 +196,7 @@ def _run_balance(cfg: Config, pools: list[str], loaded, spark, partitions, fault
                "expected_size": float(sum(r["expected"] for r in results)),
                "files": [runfolder.relative(cfg.output, r["output"]) for r in results if r["output"]],
                "groups": len(groups),
-               "dropped": {"url_unencodable": int(sum(r["url_unencodable"] for r in results))},
+               "dropped": dropped_summary(sum(r["url_unencodable"] for r in results)),
                **BalanceSummary.from_counts(counts, t).to_dict()}
     summary["keep_rate"] = summary["curated_rows"] / summary["pool_rows"] if summary["pool_rows"] else 0.0
     summary["wall_seconds"] = round(time.monotonic() - start, 3)

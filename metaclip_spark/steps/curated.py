@@ -19,6 +19,11 @@ from metaclip_spark.steps.draws import draw_thresholds, order_keys, sample_batch
 from metaclip_spark.run.outputs import ParquetSink, resolve
 from metaclip_spark.run.schema import POOL_SCHEMA
 from metaclip_spark.formats.urls import request_urls
+from metaclip_spark.run.stats import Stats
+from metaclip_spark.steps.base import Step
+from metaclip_spark.steps.drops import BALANCE
+
+(URL_UNENCODABLE,) = BALANCE      # the balance step's one counted drop reason
 
 READ_BATCH_ROWS = 64 * 1024
 
@@ -33,7 +38,7 @@ class GroupResult:
     entry_ids: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int32))  # kept matches: ids
     counts: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))     # and their counts
     file_rows: list = field(default_factory=list)        # rows read from each pool file (checked by the driver)
-    url_unencodable: int = 0                              # kept rows left out: no request form of their URL
+    url_unencodable: int = 0                              # kept rows left out: no request form (URL_UNENCODABLE)
 
 
 def iter_pool_batches(uri: str, columns: list[str] | None = None, batch_rows: int = READ_BATCH_ROWS):
@@ -61,6 +66,29 @@ def plan_groups(files: list[tuple[str, int]], pool_rows_per_file: int) -> list[l
     if current:
         groups.append(current)
     return groups
+
+
+class Downloadable(Step):
+    """The balance step's last part: drawn rows -> their curated form (:func:`downloadable`);
+    rows whose URL has no request form are dropped as URL_UNENCODABLE."""
+
+    name = "balance"
+    section = "balance"
+
+    def __init__(self, seed: int):
+        self.seed = seed
+
+    def apply(self, kept: pa.Table):
+        table, bad = downloadable(kept, self.seed)
+        return table, table.num_rows, {URL_UNENCODABLE: bad}
+
+
+def dropped_summary(url_unencodable: int) -> dict:
+    """``stats/balance.json`` ``dropped``: the balance step's reasons by name, as stage 1's
+    ``dropped`` (no ``dropped.`` prefix, the registry's names; zeros kept)."""
+    stats = Stats()
+    stats.drop(URL_UNENCODABLE, int(url_unencodable))
+    return stats.dropped()
 
 
 def downloadable(kept: pa.Table, seed: int) -> tuple[pa.Table, int]:

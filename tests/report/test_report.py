@@ -16,6 +16,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from metaclip_spark.report import page as report
+from metaclip_spark.steps import drops
 
 COUNTS = [0, 0, 3, 1, 50, 7, 7, 12, 0, 2, 40, 5, 9, 30, 1, 0, 22, 6, 4, 15, 8, 11, 60, 2, 25, 3, 18, 0, 10, 35]
 NAMES = ["e%02d" % i for i in range(len(COUNTS))]
@@ -160,6 +161,22 @@ def run2(tmp_path):
 @pytest.fixture
 def run1(tmp_path):
     return make_run(tmp_path / "run1", stage2=False)
+
+
+def test_funnel_reads_the_drop_registry(run2):
+    """The funnel's drop table: every reason with the registry's step and meaning; stage 2's
+    url_unencodable (stats/balance.json "dropped") is its own row, not part of not_drawn."""
+    bal = json.loads((run2 / "stats" / "balance.json").read_text())
+    bal["dropped"] = {"url_unencodable": 3}
+    (run2 / "stats" / "balance.json").write_text(json.dumps(bal))
+    _, page = parse(report.write_report(str(run2)))
+    rows = rows_of(page.tables["funnel"][1])
+    for name, step, meaning, _ in rows:
+        assert (step, meaning) == (drops.BY_NAME[name].funnel, drops.BY_NAME[name].meaning)
+    got = {r[0]: r[3] for r in rows}
+    assert got["url_unencodable"] == "3" and got["not_drawn"] == "11"      # 40 pool - 26 curated - 3
+    assert [r[0] for r in rows][-2:] == ["url_unencodable", "not_drawn"]
+    assert report.DROPS == {d.name: (d.funnel, d.meaning) for d in drops.REGISTRY if d.step != "build_metadata"}
 
 
 def test_stage2_report_numbers(run2):
@@ -541,9 +558,10 @@ def test_dropped_section_in_report(sample_run):
     raw, page = parse(report.write_report(str(root), out_path=str(root / "r" / "index.html")))
     tables = page.tables["dropped"]
     outcome = {r[0]: r[1:] for r in rows_of(tables[0])}
-    assert outcome["English, but no metadata entry in the text"][0] == _n(counts["dropped.no_match"])
-    assert outcome["English, but no metadata entry in the text"][2] == _n(counts["dropped.no_match"])
-    assert outcome["not English (top label is another language)"][0] == _n(counts["dropped.not_english"])
+    meaning = {k: drops.BY_NAME[k].meaning for k in ("no_match", "not_english")}   # the registry's wording
+    assert outcome[meaning["no_match"]][0] == _n(counts["dropped.no_match"])
+    assert outcome[meaning["no_match"]][2] == _n(counts["dropped.no_match"])
+    assert outcome[meaning["not_english"]][0] == _n(counts["dropped.not_english"])
     bins = rows_of(tables[2])
     assert len(bins) == 20 and sum(int(b[1]) + int(b[2]) for b in bins) == 310
     assert "310 pairs were LID-scored" in raw
