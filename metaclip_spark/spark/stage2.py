@@ -25,7 +25,6 @@ from metaclip_spark.run.config import Config, ConfigError
 from metaclip_spark.steps.curated import balance_group, dropped_summary, iter_pool_batches, plan_groups
 from metaclip_spark.run.faults import fail_once
 
-DEFAULT_T = 20_000.0          # the paper's t for a 400M-pair set from a 1.6B-pair pool
 SIZE_MODEL_ROWS = 2_000_000   # pool rows read on the driver to model E(t) (all of a smaller pool)
 
 RESULT_SCHEMA = pa.schema([
@@ -110,7 +109,7 @@ def choose_t(cfg: Config, counts: np.ndarray, model) -> tuple[float, str]:
         return solve_t_for_tail_share(counts, b.tail_share), "tail_share"
     if b.target_size is not None:
         return solve_t_for_target_size(counts, model(), b.target_size), "target_size"
-    return DEFAULT_T, "default"
+    return float(b.default_t), "default"       # balance.default_t (conf/default.yaml)
 
 
 def curation_frame(spark, groups: list[list[str]], curated: str, probs_bc, seed: int,
