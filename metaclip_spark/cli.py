@@ -20,10 +20,11 @@ import re
 import sys
 import traceback
 
-from metaclip_spark.run.config import ConfigError, help_text, load_config
+from metaclip_spark.run.config import Config, ConfigError, help_text, load_config
 from metaclip_spark.run.redact import install_log_filter, scrub, scrub_uri
 
 log = logging.getLogger("metaclip_spark")
+_DEFAULTS = Config()   # flag help quotes the config's defaults (run/config.py), never its own copy
 
 
 def _verbosity(p: argparse.ArgumentParser, top: bool = False) -> None:
@@ -56,16 +57,17 @@ def _stage1(p: argparse.ArgumentParser, metadata: bool = True) -> None:
     g = p.add_argument_group("crawl-scale inputs and fault tolerance")
     g.add_argument("--crawl", metavar="CC-MAIN-YYYY-WW", help="read a CommonCrawl crawl's listing; "
                    "outputs go to OUTPUT/crawl=<id>/")
-    g.add_argument("--kind", choices=("wat", "warc"), help="file kind of --crawl (default wat)")
+    g.add_argument("--kind", choices=("wat", "warc"), help="file kind of --crawl (default %s)" % _DEFAULTS.input.kind)
     g.add_argument("--source", choices=("https", "s3"), help="read --crawl from https://data.commoncrawl.org/ "
                    "(default) or s3://commoncrawl/ (AWS credentials needed)")
     g.add_argument("--paths-list", metavar="FILE", help="the crawl's <kind>.paths.gz (a local copy needs no "
                    "network); without --crawl, a paths list like --input")
     g.add_argument("--limit", type=int, help="first N input files (after sampling)")
     g.add_argument("--sample-fraction", type=float, metavar="F", help="deterministic sample of the files")
-    g.add_argument("--sample-seed", type=int, help="seed of --sample-fraction (default 0)")
+    g.add_argument("--sample-seed", type=int, help="seed of --sample-fraction (default %d)" % _DEFAULTS.input.sample_seed)
     g.add_argument("--chunk-size", type=int, help="files per committed chunk (a rerun skips committed chunks)")
-    g.add_argument("--max-failed-fraction", type=float, help="exit non-zero when more inputs fail (default 0)")
+    g.add_argument("--max-failed-fraction", type=float, help="exit non-zero when more inputs fail (default %g)"
+                   % _DEFAULTS.input.max_failed_fraction)
     g.add_argument("--dry-run", action="store_true", help="print the input URIs and exit (no Spark)")
 
 
@@ -105,12 +107,13 @@ def build_parser() -> argparse.ArgumentParser:
                    help="pool and curated rows read for hosts and duplicates")
     p = sub.add_parser("build-metadata", help="build metadata.json from WordNet, Wikipedia and page views")
     _common(p)
-    p.add_argument("--wordnet", metavar="DIR", help="WordNet 3.0 dict folder (default /usr/share/wordnet)")
+    p.add_argument("--wordnet", metavar="DIR", help="WordNet 3.0 dict folder (default %s)"
+                   % _DEFAULTS.metadata_build.wordnet)
     p.add_argument("--wikipedia", action="append", default=None, metavar="DUMP",
                    help="pages-articles*.xml.bz2 dump: file, glob, s3:// or https:// (repeatable)")
     p.add_argument("--pageviews", action="append", default=None, metavar="FILE",
                    help="Wikimedia pageviews/pagecounts file (repeatable; views are summed)")
-    p.add_argument("--budget", type=int, help="number of entries (default 500000)")
+    p.add_argument("--budget", type=int, help="number of entries (default %d)" % _DEFAULTS.metadata_build.budget)
     return ap
 
 
