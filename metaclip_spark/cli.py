@@ -149,15 +149,9 @@ def config_from_args(args: argparse.Namespace):
 
 
 def _print_summary(summary: dict, output: str) -> None:
-    keys = ("stage", "inputs", "inputs_failed", "pool_rows", "matches", "entries", "entries_zero_count",
-            "t", "t_source", "curated_rows", "expected_size", "head_entries", "added")
-    print(json.dumps({k: summary[k] for k in keys if k in summary}, indent=2))
-    print("output: %s (stats in %s/stats/)" % (output, output.rstrip("/")))
-    if summary.get("files") is not None:
-        print("curated set: %s/curated/ (img2dataset --input_format parquet --url_col url --caption_col text)"
-              % output.rstrip("/"))
-    if summary.get("report"):
-        print("report: %s" % summary["report"])
+    from metaclip_spark.run.runner import summary_lines
+
+    print("\n".join(summary_lines(summary, output)))
 
 
 def check_output(uri: str | None) -> None:

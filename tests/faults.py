@@ -1,26 +1,26 @@
-"""Fault injection for tests of retry safety (never active unless a folder is given).
+"""Fault injection for tests of retry safety, done from the tests (production code has no hook).
 
-``fail_once(folder, key)`` raises the first time it is called for ``key`` (across
-processes: a marker file in ``folder`` records the failure), and does nothing after,
-so a Spark task fails on its first attempt and succeeds on the retry.
+``failing_once(fn, folder, key_of)`` wraps ``fn`` so that the first call for each key
+(``key_of(*args)``) raises a RuntimeError (across processes: a marker file in
+``folder`` records the failure) and later calls run ``fn``. A test monkeypatches a function a
+Spark task calls (e.g. ``stage2.balance_group``) with it: the task closure is pickled with the
+patched global, and the wrapper is a nested function, so it travels by value to the Python
+workers (which cannot import ``tests``) together with its own imports.
 """
 
 from __future__ import annotations
 
-import os
 
+def failing_once(fn, folder: str, key_of):
+    def wrapped(*args, **kwargs):
+        import os
 
-class InjectedFault(RuntimeError):
-    pass
+        marker = os.path.join(folder, key_of(*args, **kwargs) + ".failed")
+        try:
+            fd = os.open(marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+        except FileExistsError:
+            return fn(*args, **kwargs)
+        os.close(fd)
+        raise RuntimeError("injected failure for %s (first attempt)" % os.path.basename(marker))
 
-
-def fail_once(folder: str | None, key: str) -> None:
-    if not folder:
-        return
-    marker = os.path.join(folder, key + ".failed")
-    try:
-        fd = os.open(marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
-    except FileExistsError:
-        return
-    os.close(fd)
-    raise InjectedFault("injected failure for %s (first attempt)" % key)
+    return wrapped

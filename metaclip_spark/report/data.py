@@ -174,7 +174,8 @@ def _spread(n: int, k: int) -> list[int]:
 
 
 def _lid_settings(run_dir: str, match: dict) -> tuple[str, float, dict]:
-    cfg = _read_json(outputs.join(run_dir, "config.json")) or {}
+    cfg = (_read_json(outputs.join(run_dir, "config-match.json"))
+           or _read_json(outputs.join(run_dir, "config.json")) or {})      # config.json: folders of older versions
     lid_cfg = cfg.get("lid") or {}
     named = [m for m in (match.get("lid_model"), lid_cfg.get("model")) if m]
     local = [m for m in named if "://" not in m and os.path.isfile(m)]

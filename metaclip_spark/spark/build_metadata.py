@@ -12,7 +12,7 @@ collects only what passes the thresholds and assembles the metadata
 
 Output folder: ``metadata.json`` (JSON list of strings; usable as ``--metadata``),
 ``provenance/provenance.parquet`` (entry_id, entry, source, count, pmi, views),
-``stats/build_metadata.json`` (per-source outcomes, page statistics), ``config.json``,
+``stats/build_metadata.json`` (per-source outcomes, page statistics), ``config-build_metadata.json``,
 ``_SUCCESS``.
 """
 
@@ -27,6 +27,7 @@ from operator import add
 from metaclip_spark.metadata import build as mb
 from metaclip_spark.run import outputs
 from metaclip_spark.run import runfolder
+from metaclip_spark.run.runner import config_name
 from metaclip_spark.run.config import Config, ConfigError
 from metaclip_spark.inputs.io import expand_inputs
 from metaclip_spark.run.stats import Stats
@@ -183,6 +184,6 @@ def _run_build_metadata(cfg: Config, res: dict, spark) -> dict:
                     "bigram with count >= %d can have is %.2f): no bigrams", m.bigram_min_pmi,
                     m.bigram_min_count, summary["bigram_max_attainable_pmi"])
     outputs.write_text(outputs.join(cfg.output, "stats", "build_metadata.json"), json.dumps(summary, indent=2))
-    outputs.write_text(outputs.join(cfg.output, "config.json"), cfg.to_json())
+    outputs.write_text(outputs.join(cfg.output, config_name("build_metadata")), cfg.to_json())
     outputs.write_text(outputs.join(cfg.output, "_SUCCESS"), "")
     return summary

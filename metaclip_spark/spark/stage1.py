@@ -28,6 +28,7 @@ from metaclip_spark.run import chunks
 from metaclip_spark.metadata import defaults
 from metaclip_spark.run import outputs
 from metaclip_spark.run import runfolder
+from metaclip_spark.run import runner
 from metaclip_spark.run.config import Config, ConfigError
 from metaclip_spark.inputs.crawl import crawl_inputs, crawl_output, sample
 from metaclip_spark.steps.extract import ExtractLimits
@@ -38,7 +39,6 @@ from metaclip_spark.steps.match import Matcher
 from metaclip_spark.metadata.load import load_metadata, metadata_digest
 from metaclip_spark.steps.pipeline import extract_file, match_file, part_name
 from metaclip_spark.run.progress import Progress
-from metaclip_spark.run.redact import scrub_obj
 from metaclip_spark.run.schema import ENTRY_COUNTS_SCHEMA
 from metaclip_spark.run.totals import RunTotals
 
@@ -110,34 +110,25 @@ def prepare(cfg: Config, need_metadata: bool = True) -> dict:
             "lid": sparkfiles.language_id(model_uri, model, cfg.lid.threshold, cfg.data_files).batched(cfg.lid.batch_size)}
 
 
-def _write_json(uri: str, doc) -> None:
-    outputs.write_text(uri, json.dumps(scrub_obj(doc), indent=2))
-
-
-def _write_common(cfg: Config, stage: str, totals: RunTotals, extra: dict) -> dict:
+def _summary(cfg: Config, stage: str, totals: RunTotals, extra: dict) -> dict:
     failed = totals.failed_inputs()
     summary = {"stage": stage, "inputs": len(totals.files), "inputs_failed": len(failed),
                "failed_inputs": failed, "counts": dict(sorted(totals.stats.counts.items())),
                "dropped": totals.stats.dropped(), "errors": totals.stats.errors[:1000],
                "errors_total": len(totals.stats.errors)}
     summary.update(extra)
-    summary = scrub_obj(summary)
-    _write_json(outputs.join(cfg.output, "stats", stage + ".json"), summary)
-    _write_json(outputs.join(cfg.output, "stats", stage + "-files.json"),
-                sorted(totals.files, key=lambda f: f["source"]))
-    outputs.write_text(outputs.join(cfg.output, "config.json"), cfg.to_json())
     return summary
 
 
-def _finish(cfg: Config, summary: dict) -> dict:
-    n, k = summary["inputs"], summary["inputs_failed"]
-    if n and k / n > cfg.input.max_failed_fraction:
-        raise Stage1Failed("%d of %d inputs failed (allowed fraction %.3f); the failed inputs and their errors "
-                           "are listed in %s (failed_inputs); rerun the same command to retry them"
-                           % (k, n, cfg.input.max_failed_fraction,
-                              outputs.join(cfg.output, "stats", summary["stage"] + ".json")))
-    outputs.write_text(outputs.join(cfg.output, "_SUCCESS"), "")
-    return summary
+def _check_failures(cfg: Config):
+    def check(summary: dict) -> None:
+        n, k = summary["inputs"], summary["inputs_failed"]
+        if n and k / n > cfg.input.max_failed_fraction:
+            raise Stage1Failed("%d of %d inputs failed (allowed fraction %.3f); the failed inputs and their errors "
+                               "are listed in %s (failed_inputs); rerun the same command to retry them"
+                               % (k, n, cfg.input.max_failed_fraction,
+                                  outputs.join(cfg.output, "stats", summary["stage"] + ".json")))
+    return check
 
 
 def _reset(cfg: Config, stage: str, folder: str) -> None:
@@ -149,8 +140,8 @@ def _reset(cfg: Config, stage: str, folder: str) -> None:
     runfolder.remove_owned(outputs.join(out, "entry_counts"), names=("entry_counts.parquet",))
     runfolder.remove_owned(outputs.join(out, "curated"), names=("_SUCCESS",), patterns=(runfolder.CURATED_PART_RE,))
     runfolder.remove_owned(outputs.join(out, "balance_counts"), names=("balance_counts.parquet",))
-    chunks.reset(out, stage)
-    for name in ("_SUCCESS", "config.json", "config-balance.json"):
+    chunks.reset(out, "balance")
+    for name in ("_SUCCESS", runner.config_name(stage), runner.config_name("balance")):
         runfolder.remove_file(outputs.join(out, name))
 
 
@@ -176,44 +167,25 @@ def _progress_counters(sc):
     return counted, lambda: (files.value, pairs.value, failed.value)
 
 
-def _run_chunks(cfg: Config, stage: str, folder: str, inputs: list[str], entries, run_chunk,
-                after_chunk=None, entries_digest: str | None = None,
-                progress: Progress | None = None) -> tuple[RunTotals, dict]:
-    """Run or reuse every chunk and add their totals up (in chunk order). ``entries_digest``:
-    ``metadata_digest(entries)`` where the caller has it already (the Matcher's)."""
-    n_entries = len(entries) if entries is not None else 0
+def _stage(cfg: Config, stage: str, folder: str, inputs: list[str], entries, run_chunk, finish,
+           after_chunk=None, entries_digest: str | None = None, progress: Progress | None = None) -> runner.Stage:
+    """The runner's view of stage 1: one chunk is ``chunk_size`` input files, each written by its
+    task to ``<folder>/<part_name(input)>``."""
     out_dir = outputs.join(cfg.output, folder)
-    for leftovers in (cfg.output, out_dir, outputs.join(cfg.output, "stats"), outputs.join(cfg.output, "entry_counts")):
-        runfolder.remove_temporaries(leftovers)            # of a killed run: the lock says none is running
-    if cfg.overwrite or not outputs.exists(outputs.join(chunks.root(cfg.output, stage), "plan.json")):
-        _reset(cfg, stage, folder)
-    chunks.check_plan(cfg.output, stage, _plan(cfg, stage, inputs, entries, entries_digest))
-    total, reused, parts = RunTotals(n_entries), 0, chunks.split(inputs, cfg.input.chunk_size)
-    for i, part in enumerate(parts):
-        got = chunks.load(cfg.output, stage, i, n_entries) if chunks.committed(cfg.output, stage, i) else None
-        if got is not None and not chunks.has_failures(got):
-            reused += 1
-            if progress is not None:
-                progress.chunk(i, len(parts), len(part), reused=True)
-        else:
-            chunks.drop_chunk(cfg.output, stage, i)
-            for uri in part:                      # leftovers of a killed attempt of this chunk
-                fs, path = outputs.resolve(outputs.join(out_dir, part_name(uri)))
-                if fs.get_file_info(path).type != outputs.pafs.FileType.NotFound:
-                    fs.delete_file(path)
-            got = run_chunk(part, out_dir)
-            for f in got.files:                 # manifests name files relative to the run folder
-                if f["output"]:
-                    f["output"] = runfolder.relative(cfg.output, f["output"])
-            runfolder.verify_parquet_files(cfg.output, [(f["output"], f["rows"]) for f in got.files if f["output"]])
-            chunks.save(cfg.output, stage, i, got)
-            log.info("%s: chunk %d/%d committed (%d files)", stage, i + 1, len(parts), len(part))
-            if progress is not None:
-                progress.chunk(i, len(parts), len(part), reused=False)
-        total.merge(got)
-        if after_chunk is not None:
-            after_chunk(i)
-    return total, {"chunks": len(parts), "chunks_reused": reused, "chunk_size": cfg.input.chunk_size}
+
+    def clean_chunk(i, part):                     # leftovers of a killed attempt of this chunk
+        for uri in part:
+            fs, path = outputs.resolve(outputs.join(out_dir, part_name(uri)))
+            if fs.get_file_info(path).type != outputs.pafs.FileType.NotFound:
+                fs.delete_file(path)
+
+    return runner.Stage(
+        name=stage, output=cfg.output, plan=_plan(cfg, stage, inputs, entries, entries_digest), items=inputs,
+        chunk_size=cfg.input.chunk_size, run_chunk=lambda i, part: run_chunk(part, out_dir), finish=finish,
+        config_json=cfg.to_json(), n_entries=len(entries) if entries is not None else 0,
+        overwrite=bool(cfg.overwrite), reset=lambda: _reset(cfg, stage, folder), clean_chunk=clean_chunk,
+        temp_dirs=(folder, "stats", "entry_counts"), check=_check_failures(cfg), progress=progress,
+        after_chunk=after_chunk)
 
 
 def run_match(cfg: Config, spark=None, after_chunk=None) -> dict:
@@ -221,8 +193,7 @@ def run_match(cfg: Config, spark=None, after_chunk=None) -> dict:
     (tests use it to stop a run part-way, as a killed job would)."""
     start = time.monotonic()
     res = prepare(cfg)
-    runfolder.claim(cfg.output)
-    with runfolder.RunLock(cfg.output, "match"):
+    with runner.claimed(cfg.output, "match"):          # re-entrant: runner.run holds the same lock
         return _run_match(cfg, res, spark, after_chunk, start)
 
 
@@ -246,30 +217,31 @@ def _run_match(cfg: Config, res: dict, spark, after_chunk, start: float) -> dict
         return (sc.parallelize(part, len(part)).mapPartitions(task)
                 .treeAggregate(RunTotals(len(entries)), RunTotals.add_file, RunTotals.merge))
 
+    def finish(totals: RunTotals, chunk_info: dict) -> dict:
+        matcher_bc.unpersist()
+        counts = totals.dense_counts()
+        digest = runfolder.pool_digest([(f["output"], f["rows"]) for f in totals.files if f["output"]])
+        table = pa.table({"entry_id": pa.array(np.arange(len(entries), dtype=np.int32)),
+                          "entry": pa.array(entries, pa.string()),
+                          "count": pa.array(counts)},
+                         schema=ENTRY_COUNTS_SCHEMA.with_metadata({"pool_digest": digest}))
+        outputs.write_table(outputs.join(cfg.output, "entry_counts", "entry_counts.parquet"), table)
+        return _summary(cfg, "match", totals, {
+            "entries": len(entries), "entries_zero_count": int((counts == 0).sum()),
+            "matches": int(counts.sum()), "pool_rows": totals.stats["pool_rows"],
+            "metadata": cfg.match.metadata or "default", "lid_model": res["model"],
+            "crawl": cfg.input.crawl or None, "pool_digest": digest,
+            "wall_seconds": round(time.monotonic() - start, 3), **chunk_info})
+
     with Progress("match", len(inputs), cfg.progress_seconds, poll) as progress:
-        totals, chunk_info = _run_chunks(cfg, "match", "pool", inputs, entries, run_chunk, after_chunk,
-                                         entries_digest=matcher.digest, progress=progress)
-    matcher_bc.unpersist()
-    counts = totals.dense_counts()
-    digest = runfolder.pool_digest([(f["output"], f["rows"]) for f in totals.files if f["output"]])
-    table = pa.table({"entry_id": pa.array(np.arange(len(entries), dtype=np.int32)),
-                      "entry": pa.array(entries, pa.string()),
-                      "count": pa.array(counts)}, schema=ENTRY_COUNTS_SCHEMA.with_metadata({"pool_digest": digest}))
-    outputs.write_table(outputs.join(cfg.output, "entry_counts", "entry_counts.parquet"), table)
-    extra = {"entries": len(entries), "entries_zero_count": int((counts == 0).sum()),
-             "matches": int(counts.sum()), "pool_rows": totals.stats["pool_rows"],
-             "metadata": cfg.match.metadata or "default", "lid_model": res["model"],
-             "crawl": cfg.input.crawl or None, "pool_digest": digest,
-             "wall_seconds": round(time.monotonic() - start, 3), **chunk_info}
-    summary = _write_common(cfg, "match", totals, extra)
-    return _finish(cfg, summary)
+        return runner.run(_stage(cfg, "match", "pool", inputs, entries, run_chunk, finish, after_chunk,
+                                 entries_digest=matcher.digest, progress=progress))
 
 
 def run_extract(cfg: Config, spark=None, after_chunk=None) -> dict:
     start = time.monotonic()
     res = prepare(cfg, need_metadata=False)
-    runfolder.claim(cfg.output)
-    with runfolder.RunLock(cfg.output, "extract"):
+    with runner.claimed(cfg.output, "extract"):
         return _run_extract(cfg, res, spark, after_chunk, start)
 
 
@@ -289,13 +261,14 @@ def _run_extract(cfg: Config, res: dict, spark, after_chunk, start: float) -> di
         return (spark.sparkContext.parallelize(part, len(part)).mapPartitions(task)
                 .treeAggregate(RunTotals(0), RunTotals.add_file, RunTotals.merge))
 
+    def finish(totals: RunTotals, chunk_info: dict) -> dict:
+        return _summary(cfg, "extract", totals, {"lid_model": res["model"], "crawl": cfg.input.crawl or None,
+                                                 "wall_seconds": round(time.monotonic() - start, 3),
+                                                 **chunk_info})
+
     with Progress("extract", len(inputs), cfg.progress_seconds, poll) as progress:
-        totals, chunk_info = _run_chunks(cfg, "extract", "pairs", inputs, None, run_chunk, after_chunk,
-                                         progress=progress)
-    summary = _write_common(cfg, "extract", totals, {"lid_model": res["model"], "crawl": cfg.input.crawl or None,
-                                                     "wall_seconds": round(time.monotonic() - start, 3),
-                                                     **chunk_info})
-    return _finish(cfg, summary)
+        return runner.run(_stage(cfg, "extract", "pairs", inputs, None, run_chunk, finish, after_chunk,
+                                 progress=progress))
 
 
 def dry_run(cfg: Config) -> list[str]:

@@ -5,10 +5,16 @@ one float64 probability array and plans groups of pool files (one curated file p
 group). Each group is one row of a DataFrame processed by ``mapInArrow``: the plan
 has no Exchange, and each task reads, samples (vectorised over Arrow batches) and
 writes its own file under a fixed name.
+
+Groups go through :mod:`metaclip_spark.run.runner` in chunks of ``GROUP_CHUNK_SIZE``, each
+committed with a marker under ``chunks/balance/``: a killed balance rerun with the same plan
+(pools, t, seed, groups) skips committed chunks. A group's file and bytes depend only on the
+group, its number, the probabilities and the seed, so the result equals an uninterrupted run.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import sys
@@ -19,13 +25,15 @@ import pyarrow as pa
 
 from metaclip_spark.run import outputs
 from metaclip_spark.run import runfolder
+from metaclip_spark.run import runner
+from metaclip_spark.run.totals import RunTotals
 from metaclip_spark.steps.balance import (BalanceSummary, PoolSizeModel, probabilities,
                                       solve_t_for_tail_share, solve_t_for_target_size)
 from metaclip_spark.run.config import Config, ConfigError
 from metaclip_spark.steps.curated import balance_group, dropped_summary, iter_pool_batches, plan_groups
-from metaclip_spark.run.faults import fail_once
 
 SIZE_MODEL_ROWS = 2_000_000   # pool rows read on the driver to model E(t) (all of a smaller pool)
+GROUP_CHUNK_SIZE = 100        # groups per committed chunk (``balance.chunk_size`` when the config has it)
 
 RESULT_SCHEMA = pa.schema([
     ("group", pa.int32()), ("output", pa.string()), ("rows_in", pa.int64()), ("rows_out", pa.int64()),
@@ -113,8 +121,9 @@ def choose_t(cfg: Config, counts: np.ndarray, model) -> tuple[float, str]:
 
 
 def curation_frame(spark, groups: list[list[str]], curated: str, probs_bc, seed: int,
-                   partitions: int | None = None, fault_dir: str | None = None):
+                   partitions: int | None = None, first: int = 0):
     """The map-only plan: one row per group → ``mapInArrow`` → one result row per group.
+    ``groups[k]`` is group number ``first + k`` (its file is ``part-<first + k>.parquet``).
 
     ``partitions`` only changes how groups are spread over tasks, never the output."""
 
@@ -122,7 +131,6 @@ def curation_frame(spark, groups: list[list[str]], curated: str, probs_bc, seed:
         p = probs_bc.value
         for batch in batches:
             for g, fl in zip(batch.column("group").to_pylist(), batch.column("files").to_pylist()):
-                fail_once(fault_dir, "balance-group-%d" % g)
                 r = balance_group(g, fl, outputs.join(curated, "part-%05d.parquet" % g), p, seed)
                 yield pa.RecordBatch.from_pydict({
                     "group": [r.group], "output": [r.output], "rows_in": [r.rows_in], "rows_out": [r.rows_out],
@@ -130,14 +138,16 @@ def curation_frame(spark, groups: list[list[str]], curated: str, probs_bc, seed:
                     "file_rows": [r.file_rows], "url_unencodable": [r.url_unencodable],
                 }, schema=RESULT_SCHEMA)
 
-    rows = list(enumerate(groups))
-    return (spark.sparkContext.parallelize(rows, partitions or len(rows))
+    rows = list(enumerate(groups, first))
+    return (spark.sparkContext.parallelize(rows, min(partitions or len(rows), len(rows)))
             .toDF("`group` int, files array<string>").mapInArrow(task, RESULT_DDL))
 
 
 def run_balance(cfg: Config, pools: list[str], spark=None, partitions: int | None = None,
-                fault_dir: str | None = None) -> dict:
-    """Stage 2. ``fault_dir`` (tests only) makes each group's task fail on its first attempt."""
+                chunk_size: int | None = None, after_chunk=None) -> dict:
+    """Stage 2. ``chunk_size``: groups per committed chunk (default ``balance.chunk_size`` or
+    GROUP_CHUNK_SIZE); ``after_chunk(i)`` is called after chunk ``i`` is committed or reused
+    (tests use it to stop a run part-way, as a killed job would)."""
     if not cfg.output:
         raise ConfigError("an output folder is required (--output DIR)")
     cfg.output = runfolder.absolute(cfg.output)      # once, on the driver: executors run elsewhere
@@ -146,12 +156,36 @@ def run_balance(cfg: Config, pools: list[str], spark=None, partitions: int | Non
         raise ConfigError("output %s already holds a finished curated set; pass --overwrite to replace it" % cfg.output)
     start = time.monotonic()
     loaded = load_pools(pools)
-    runfolder.claim(cfg.output)
-    with runfolder.RunLock(cfg.output, "balance"):
-        return _run_balance(cfg, [runfolder.absolute(p) for p in pools], loaded, spark, partitions, fault_dir, start)
+    chunk_size = chunk_size or getattr(cfg.balance, "chunk_size", None) or GROUP_CHUNK_SIZE
+    if chunk_size <= 0:
+        raise ConfigError("balance.chunk_size must be > 0, got %r" % chunk_size)
+    with runner.claimed(cfg.output, "balance"):
+        return _run_balance(cfg, [runfolder.absolute(p) for p in pools], loaded, spark, partitions, chunk_size,
+                            after_chunk, start)
 
 
-def _run_balance(cfg: Config, pools: list[str], loaded, spark, partitions, fault_dir, start: float) -> dict:
+def _reset(out: str) -> None:
+    """Remove what an earlier balance wrote into the run folder (owned files only)."""
+    runfolder.remove_owned(outputs.join(out, "curated"), names=("_SUCCESS",), patterns=(runfolder.CURATED_PART_RE,))
+    runfolder.remove_owned(outputs.join(out, "balance_counts"), names=("balance_counts.parquet",))
+    runfolder.remove_file(outputs.join(out, "stats", "balance.json"))
+    runfolder.remove_file(outputs.join(out, runner.config_name("balance")))
+
+
+def _plan(pools: list[str], files: list[tuple[str, int]], counts: np.ndarray, t: float, seed: int,
+          groups: list[list[str]], chunk_size: int) -> dict:
+    """What the curated files depend on: the pools (their files and rows), the counts, t, the
+    seed and the grouping."""
+    files_doc = json.dumps(sorted(files), separators=(",", ":")).encode("utf-8")
+    return {"stage": "balance", "pools": list(pools), "t": float(t), "seed": seed, "chunk_size": chunk_size,
+            "groups": len(groups),
+            "pool_files_sha256": hashlib.sha256(files_doc).hexdigest(),
+            "counts_sha256": hashlib.sha256(np.ascontiguousarray(counts, dtype="<i8").tobytes()).hexdigest(),
+            "groups_sha256": hashlib.sha256(json.dumps(groups, separators=(",", ":")).encode("utf-8")).hexdigest()}
+
+
+def _run_balance(cfg: Config, pools: list[str], loaded, spark, partitions, chunk_size: int, after_chunk,
+                 start: float) -> dict:
     from metaclip_spark.spark.session import get_spark
 
     entries, counts, files = loaded
@@ -169,45 +203,61 @@ def _run_balance(cfg: Config, pools: list[str], loaded, spark, partitions, fault
     per_group = max(1, math.ceil(cfg.balance.rows_per_file / max(keep_rate, 1e-9)))
     groups = plan_groups(files, per_group)
     curated = outputs.join(cfg.output, "curated")
-    runfolder.remove_owned(curated, names=("_SUCCESS",), patterns=(runfolder.CURATED_PART_RE,))
-    runfolder.remove_owned(outputs.join(cfg.output, "balance_counts"), names=("balance_counts.parquet",))
-    runfolder.remove_file(outputs.join(cfg.output, "stats", "balance.json"))
+    expected_rows = dict(files)
+    state: dict = {}
 
-    spark = spark or get_spark(cfg.spark)
-    probs_bc = spark.sparkContext.broadcast(probs)
-    results = []
-    if groups:
-        df = curation_frame(spark, groups, curated, probs_bc, cfg.balance.seed, partitions, fault_dir)
+    def run_chunk(i: int, part: list[list[str]]) -> RunTotals:
+        if "bc" not in state:                     # Spark only when a chunk is to be computed
+            state["spark"] = spark or get_spark(cfg.spark)
+            state["bc"] = state["spark"].sparkContext.broadcast(probs)
+        first = i * chunk_size
+        df = curation_frame(state["spark"], part, curated, state["bc"], cfg.balance.seed, partitions, first)
         results = sorted(df.collect(), key=lambda r: r["group"])
-    probs_bc.unpersist()
-    _check_results(cfg.output, groups, dict(files), results)
+        _check_results(groups, expected_rows, results)
+        got = RunTotals(len(entries))
+        for r in results:
+            got.add_counts(r["entry_ids"], r["counts"])
+            got.files.append({"source": "group-%05d" % r["group"], "output": r["output"], "rows": r["rows_out"],
+                              "failed": None, "rows_in": r["rows_in"], "expected": r["expected"],
+                              "url_unencodable": r["url_unencodable"]})
+        return got
 
-    kept = np.zeros(len(entries), dtype=np.int64)
-    for r in results:
-        if r["entry_ids"]:
-            np.add.at(kept, np.asarray(r["entry_ids"], dtype=np.int64), np.asarray(r["counts"], dtype=np.int64))
-    outputs.write_table(outputs.join(cfg.output, "balance_counts", "balance_counts.parquet"), pa.table({
-        "entry_id": pa.array(np.arange(len(entries), dtype=np.int32)), "entry": pa.array(entries, pa.string()),
-        "count": pa.array(counts), "p": pa.array(probs), "balanced_count": pa.array(kept)}))
-    summary = {"stage": "balance", "pools": list(pools), "t": t, "t_source": t_source, "seed": cfg.balance.seed,
-               "pool_rows": int(sum(r["rows_in"] for r in results)),
-               "curated_rows": int(sum(r["rows_out"] for r in results)),
-               "expected_size": float(sum(r["expected"] for r in results)),
-               "files": [runfolder.relative(cfg.output, r["output"]) for r in results if r["output"]],
-               "groups": len(groups),
-               "dropped": dropped_summary(sum(r["url_unencodable"] for r in results)),
-               **BalanceSummary.from_counts(counts, t).to_dict()}
-    summary["keep_rate"] = summary["curated_rows"] / summary["pool_rows"] if summary["pool_rows"] else 0.0
-    summary["wall_seconds"] = round(time.monotonic() - start, 3)
-    outputs.write_text(outputs.join(cfg.output, "stats", "balance.json"), json.dumps(summary, indent=2))
-    outputs.write_text(outputs.join(cfg.output, "config-balance.json"), cfg.to_json())
-    outputs.write_text(outputs.join(curated, "_SUCCESS"), "")
-    return summary
+    def clean_chunk(i: int, part) -> None:        # curated files of a killed attempt of this chunk
+        names = tuple("part-%05d.parquet" % g for g in range(i * chunk_size, i * chunk_size + len(part)))
+        runfolder.remove_owned(curated, names=names)
+
+    def finish(totals: RunTotals, chunk_info: dict) -> dict:
+        if "bc" in state:
+            state["bc"].unpersist()
+        kept = totals.dense_counts()
+        results = totals.files                    # group order: chunks in order, groups sorted in each
+        outputs.write_table(outputs.join(cfg.output, "balance_counts", "balance_counts.parquet"), pa.table({
+            "entry_id": pa.array(np.arange(len(entries), dtype=np.int32)), "entry": pa.array(entries, pa.string()),
+            "count": pa.array(counts), "p": pa.array(probs), "balanced_count": pa.array(kept)}))
+        summary = {"stage": "balance", "pools": list(pools), "t": t, "t_source": t_source, "seed": cfg.balance.seed,
+                   "pool_rows": int(sum(r["rows_in"] for r in results)),
+                   "curated_rows": int(sum(r["rows"] for r in results)),
+                   "expected_size": float(sum(r["expected"] for r in results)),
+                   "files": [r["output"] for r in results if r["output"]],
+                   "groups": len(groups),
+                   "dropped": dropped_summary(sum(r["url_unencodable"] for r in results)),
+                   **BalanceSummary.from_counts(counts, t).to_dict()}
+        summary["keep_rate"] = summary["curated_rows"] / summary["pool_rows"] if summary["pool_rows"] else 0.0
+        summary["wall_seconds"] = round(time.monotonic() - start, 3)
+        summary.update(chunk_info)
+        return summary
+
+    return runner.run(runner.Stage(
+        name="balance", output=cfg.output, plan=_plan(pools, files, counts, t, cfg.balance.seed, groups, chunk_size),
+        items=groups, chunk_size=chunk_size, run_chunk=run_chunk, finish=finish, config_json=cfg.to_json(),
+        n_entries=len(entries), overwrite=bool(cfg.overwrite), reset=lambda: _reset(cfg.output),
+        clean_chunk=clean_chunk, temp_dirs=("curated", "balance_counts", "stats"),
+        success="curated/_SUCCESS", files_manifest=False, after_chunk=after_chunk))
 
 
-def _check_results(out: str, groups: list[list[str]], expected_rows: dict, results) -> None:
-    """Before ``_SUCCESS``: every pool file was read with the rows its manifest lists, and every
-    curated file is there with the rows its task wrote."""
+def _check_results(groups: list[list[str]], expected_rows: dict, results) -> None:
+    """Before a chunk is committed: every pool file was read with the rows its manifest lists
+    (the runner then checks every curated file is there with the rows its task wrote)."""
     for r in results:
         got = list(r["file_rows"])
         want = [expected_rows[uri] for uri in groups[r["group"]]]
@@ -215,5 +265,3 @@ def _check_results(out: str, groups: list[list[str]], expected_rows: dict, resul
             uri, w, g = next((u, w, g) for u, w, g in zip(groups[r["group"]], want, got) if w != g)
             raise runfolder.OutputMissing("pool file %s has %d rows where its manifest lists %d: the pool changed "
                                           "after stage 1; rerun stage 1" % (uri, g, w))
-    runfolder.verify_parquet_files(out, [(runfolder.relative(out, r["output"]), r["rows_out"])
-                                         for r in results if r["output"]])

@@ -171,7 +171,7 @@ def test_signed_inputs_leave_no_credential_in_the_run_folder(spark, metadata_fil
     assert [f["source"] for f in files] == sorted(stored(port, n) for n in names + ["missing.warc.gz"])
     match = json.load(open(out / "stats" / "match.json"))
     assert [f["source"] for f in match["failed_inputs"]] == [stored(port, "missing.warc.gz")]
-    assert json.load(open(out / "config.json"))["spark"]["conf"] == {"spark.hadoop.fs.s3a.secret.key": "***"}
+    assert json.load(open(out / "config-match.json"))["spark"]["conf"] == {"spark.hadoop.fs.s3a.secret.key": "***"}
     assert sorted(os.listdir(out / "chunks" / "match")) == ["chunk-00000", "chunk-00001", "chunk-00002", "plan.json"]
 
     assert leaks(str(out)) == []

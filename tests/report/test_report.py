@@ -517,7 +517,7 @@ def sample_run(tmp_path_factory):
     (root / "stats" / "match.json").write_text(json.dumps({
         "stage": "match", "inputs": 2, "inputs_failed": 0, "counts": counts, "pool_rows": counts["pool_rows"],
         "metadata": "test", "lid_model": model}))
-    (root / "config.json").write_text(json.dumps({"lid": {"model": "", "threshold": 0.5}, "extract": {}}))
+    (root / "config-match.json").write_text(json.dumps({"lid": {"model": "", "threshold": 0.5}, "extract": {}}))
     (root / "entry_counts").mkdir()
     pq.write_table(pa.table({"entry_id": pa.array(range(len(SAMPLE_META)), pa.int32()), "entry": SAMPLE_META,
                              "count": per_entry}), root / "entry_counts" / "entry_counts.parquet")

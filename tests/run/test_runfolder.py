@@ -157,30 +157,32 @@ def test_a_chunk_is_not_committed_when_its_files_are_not_visible(tmp_path):
     """The stage runner checks a chunk's files before its marker: a task that 'wrote' where the
     driver cannot see (an executor's own disk) fails the run instead of committing the chunk.
     (The run_chunk here stands in for the Spark job: it reports a file it did not write.)"""
-    from metaclip_spark.run.config import load_config
-    from metaclip_spark.spark.stage1 import _run_chunks
+    from metaclip_spark.run import runner
     from metaclip_spark.steps.pipeline import FileResult
     from metaclip_spark.run.stats import Stats
 
     out = str(tmp_path / "run")
-    cfg = load_config(overrides={"output": out})
     runfolder.claim(out)
 
-    def run_chunk(part, out_dir):
+    def stage(run_chunk):
+        return runner.Stage(name="match", output=out, plan={"stage": "match"}, items=["in-1.warc.gz"],
+                            chunk_size=1, run_chunk=run_chunk, finish=lambda totals, info: {}, n_entries=1)
+
+    def run_chunk(i, part):
         totals = RunTotals(1)
         for uri in part:
             totals.add_file(FileResult(uri, outputs.join("/elsewhere/pool", "f.parquet"), 5, Stats()))
         return totals
 
     with pytest.raises(ValueError, match="not inside the run folder"):
-        _run_chunks(cfg, "match", "pool", ["in-1.warc.gz"], ["e"], run_chunk)
+        runner.run_chunks(stage(run_chunk))
 
-    def run_chunk_unseen(part, out_dir):
+    def run_chunk_unseen(i, part):
         totals = RunTotals(1)
         for uri in part:
-            totals.add_file(FileResult(uri, outputs.join(out_dir, "in-1-0123456789ab.parquet"), 5, Stats()))
+            totals.add_file(FileResult(uri, outputs.join(out, "pool", "in-1-0123456789ab.parquet"), 5, Stats()))
         return totals
 
     with pytest.raises(runfolder.OutputMissing, match="pool/in-1-0123456789ab.parquet: missing"):
-        _run_chunks(cfg, "match", "pool", ["in-1.warc.gz"], ["e"], run_chunk_unseen)
+        runner.run_chunks(stage(run_chunk_unseen))
     assert not os.path.exists(os.path.join(out, "chunks", "match", "chunk-00000", "_SUCCESS"))

@@ -79,3 +79,43 @@ def test_killed_run_resumes_to_the_uninterrupted_result(spark, inputs, tmp_path)
         for k, v in doc["stats"]["counts"].items():
             total[k] = total.get(k, 0) + v
     assert total == resumed["counts"]
+
+
+def test_killed_balance_resumes_to_the_uninterrupted_result(spark, tmp_path):
+    """Stage 2 in chunks of 2 groups, killed after its first committed chunk, then rerun: the
+    curated files and balance counts are byte for byte those of an uninterrupted run."""
+    from tests.spark.test_stage2 import write_pool
+
+    pool = str(tmp_path / "pool")
+    write_pool(pool, rows=30_000, files=6, seed=3)
+    conf = {"balance.t": 300, "balance.rows_per_file": 1_000, "balance.seed": 2}
+    full_out, part_out = str(tmp_path / "full"), str(tmp_path / "part")
+    full = run_balance(load_config(overrides={**conf, "output": full_out}), [pool], spark=spark, chunk_size=2)
+    assert full["groups"] == 6 and full["chunks"] == 3 and full["chunks_reused"] == 0
+
+    def kill_after_first(i):
+        if i == 0:
+            raise Killed()
+
+    with pytest.raises(Killed):
+        run_balance(load_config(overrides={**conf, "output": part_out}), [pool], spark=spark, chunk_size=2,
+                    after_chunk=kill_after_first)
+    assert os.path.exists(os.path.join(part_out, "chunks/balance/chunk-00000/_SUCCESS"))
+    assert not os.path.exists(os.path.join(part_out, "chunks/balance/chunk-00001"))
+    assert not os.path.exists(os.path.join(part_out, "curated/_SUCCESS"))
+    assert sorted(os.listdir(os.path.join(part_out, "curated"))) == ["part-00000.parquet", "part-00001.parquet"]
+    # a leftover of a killed attempt of chunk 1 (a half-written curated file) must not survive the rerun
+    open(os.path.join(part_out, "curated", "part-00002.parquet"), "wb").write(b"garbage from a killed task")
+
+    with pytest.raises(ConfigError, match="unfinished balance run with other seed"):
+        run_balance(load_config(overrides={**conf, "balance.seed": 3, "output": part_out}), [pool], spark=spark,
+                    chunk_size=2)
+    resumed = run_balance(load_config(overrides={**conf, "output": part_out}), [pool], spark=spark, chunk_size=2)
+    assert resumed["chunks"] == 3 and resumed["chunks_reused"] == 1
+    curated = files_bytes(os.path.join(part_out, "curated"))
+    assert len(curated) == 7 and curated == files_bytes(os.path.join(full_out, "curated"))   # 6 parts + _SUCCESS
+    assert files_bytes(os.path.join(part_out, "balance_counts")) == files_bytes(os.path.join(full_out, "balance_counts"))
+    same = ("wall_seconds", "chunks_reused", "pools")
+    assert {k: v for k, v in resumed.items() if k not in same} == {k: v for k, v in full.items() if k not in same}
+    assert json.load(open(os.path.join(part_out, "stats", "balance.json")))["curated_rows"] == full["curated_rows"]
+    assert os.path.exists(os.path.join(part_out, "config-balance.json"))

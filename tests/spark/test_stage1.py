@@ -110,7 +110,7 @@ def check_corpus(spark, corpus, metadata_file, tmp_path):
     c = summary["counts"]
     assert c["pairs"] == c["english"] + c["dropped.not_english"] + c["dropped.lid_low_score"]
     assert c["english"] == c["matched"] + c["dropped.no_match"]
-    saved = json.loads(open(out / "config.json").read())
+    saved = json.loads(open(out / "config-match.json").read())
     assert saved["match"]["metadata"] == path and saved["input"]["paths"] == inputs
     assert os.path.exists(out / "_SUCCESS")
     return summary

@@ -130,7 +130,7 @@ def small_pools(tmp_path_factory):
     return (a, write_pool(a, rows=60_000, files=6, seed=5)), (b, write_pool(b, rows=40_000, files=2, seed=6, id_offset=10**7))
 
 
-def test_byte_identical_across_partitions_runs_and_retries(spark, small_pools, tmp_path):
+def test_byte_identical_across_partitions_runs_and_retries(spark, small_pools, tmp_path, monkeypatch):
     (pool, _), _ = small_pools
     over = {"balance.t": 300, "balance.rows_per_file": 15_000, "balance.seed": 7}
     runs = {}
@@ -139,7 +139,13 @@ def test_byte_identical_across_partitions_runs_and_retries(spark, small_pools, t
     runs["again"] = run_balance(cfg(tmp_path / "again", **over), [pool], spark=spark, partitions=8)
     faults = tmp_path / "faults"
     faults.mkdir()
-    runs["retried"] = run_balance(cfg(tmp_path / "retried", **over), [pool], spark=spark, fault_dir=str(faults))
+    # the fault is injected from here: each group's first balance_group call (in its Spark task) raises
+    from metaclip_spark.spark import stage2
+    from tests.faults import failing_once
+    monkeypatch.setattr(stage2, "balance_group", failing_once(stage2.balance_group, str(faults),
+                                                             lambda g, *rest: "balance-group-%d" % g))
+    runs["retried"] = run_balance(cfg(tmp_path / "retried", **over), [pool], spark=spark)
+    monkeypatch.undo()
     assert len(os.listdir(faults)) == runs["retried"]["groups"] > 1   # every group's task failed once
     ref = digests(tmp_path / "p1" / "curated")
     assert len(ref) > 1
