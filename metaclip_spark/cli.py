@@ -14,7 +14,6 @@ Spark is imported only by the job modules, after every check has passed.
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import re
 import sys

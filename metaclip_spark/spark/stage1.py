@@ -16,9 +16,6 @@ are listed in ``stats/<stage>.json`` (``failed_inputs``); more than
 
 from __future__ import annotations
 
-import json
-import logging
-import sys
 import time
 
 import numpy as np
@@ -41,8 +38,6 @@ from metaclip_spark.steps.pipeline import extract_file, match_file, part_name
 from metaclip_spark.run.progress import Progress
 from metaclip_spark.run.schema import ENTRY_COUNTS_SCHEMA
 from metaclip_spark.run.totals import RunTotals
-
-log = logging.getLogger("metaclip_spark")
 
 
 class Stage1Failed(RuntimeError):
