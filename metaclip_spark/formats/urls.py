@@ -68,6 +68,8 @@ def request_urls(urls):
 
     if isinstance(urls, pa.ChunkedArray):
         urls = urls.combine_chunks()
+    if pc.any(pc.match_substring(urls, "#")).as_py():    # the fragment is never sent: cut it first
+        urls = pc.replace_substring_regex(urls, "(?s)#.*", "", max_replacements=1)
     clean = pc.match_substring_regex(urls, CLEAN_PATTERN_RE2).to_numpy(zero_copy_only=False)
     todo = np.flatnonzero(~clean)
     ok = np.ones(len(urls), dtype=bool)
