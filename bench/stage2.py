@@ -54,7 +54,7 @@ def make_pool(source: str, rows: int, out: str) -> dict:
             "cached": False}
 
 
-# The paper's operating point: 400M curated pairs from a 1.6B-pair pool (SPEC 8), i.e. t
+# The paper's operating point: 400M curated pairs from a 1.6B-pair pool (semantics section 8), i.e. t
 # chosen so that the expected curated size is 25% of the pool. "p90" (t = the 90th
 # percentile of the non-zero counts, ~75% kept here) is reported beside it.
 PAPER_KEEP = 0.25

@@ -110,7 +110,7 @@ def _captions(path: str) -> list[str]:
 
 
 def matcher(captions: str, metadata: str, naive_sample: int = 40, reps: int = 5) -> dict:
-    """Ours vs a plain pyahocorasick loop vs the naive SPEC matcher on real captions."""
+    """Ours vs a plain pyahocorasick loop vs the naive matcher (semantics section 4) on real captions."""
     import ahocorasick
 
     from metaclip_spark.steps.match import Matcher, naive_match, spacing

@@ -1,5 +1,5 @@
 """The synthetic corpus generator: determinism, WARC/WAT structure, and the truth checked
-against an independent html.parser derivation (SPEC section 2) from the WARC bytes and
+against an independent html.parser derivation (docs/semantics.md section 2) from the WARC bytes and
 against the WAT Links."""
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 # --------------------------------------------------------------------------------------
-# Independent derivation (SPEC section 2), written without the generator's model
+# Independent derivation (docs/semantics.md section 2), written without the generator's model
 
 
 _HTTP_CHARSET = re.compile(r"charset\s*=\s*[\"']?([^\s;\"']+)", re.I)
@@ -77,7 +77,7 @@ def parse_html(text: str) -> _ImgParser:
 
 
 def derive_pairs(srcs_alts, base_href, page_url):
-    """Rules 3-5 of SPEC section 2 from (src, alt) attribute values."""
+    """Rules 3-5 of docs/semantics.md section 2 from (src, alt) attribute values."""
     base = urljoin(page_url, base_href) if base_href is not None else page_url
     out, seen = [], set()
     for src, alt in srcs_alts:

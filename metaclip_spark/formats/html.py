@@ -2,7 +2,7 @@
 
 What counts as HTML: the media type of the HTTP ``Content-Type`` header (the first one
 when repeated; parameters and case ignored) is ``text/html`` or ``application/xhtml+xml``.
-A response without that header is not HTML (SPEC: "whose HTTP Content-Type is HTML"),
+A response without that header is not HTML (semantics section 2: "whose HTTP Content-Type is HTML"),
 whatever its bytes or the WARC-Identified-Payload-Type say.
 
 Payload: the body after the HTTP headers; ``Transfer-Encoding: chunked`` is undone and
@@ -10,7 +10,7 @@ Payload: the body after the HTTP headers; ``Transfer-Encoding: chunked`` is undo
 those headers ``X-Crawler-*`` and stores the decoded body). Data that does not decode is
 used as stored (ClueWeb09 stored decoded bodies under ``Content-Encoding: gzip``).
 
-Charset (SPEC, as the corpus truth): the HTTP Content-Type ``charset``, else a
+Charset (semantics section 2, as the corpus truth): the HTTP Content-Type ``charset``, else a
 ``<meta ... charset=X>`` within the first 4096 bytes, else UTF-8; a label Python does not
 know, or that names no text encoding (``base64``, ``rot13`` ...), falls through to the
 next rule; decoding uses ``errors="replace"``.
@@ -330,7 +330,7 @@ def codec_for(label: str | None) -> str | None:
 
 
 def page_codec(payload: bytes, content_type: str | None) -> str:
-    """SPEC charset rule: HTTP charset, else <meta> charset in the first 4096 bytes, else UTF-8."""
+    """Charset rule (semantics section 2): HTTP charset, else <meta> charset in the first 4096 bytes, else UTF-8."""
     m = _CT_CHARSET.search(content_type or "")
     codec = codec_for(m.group(1)) if m else None
     if codec is None:

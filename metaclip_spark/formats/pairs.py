@@ -1,4 +1,4 @@
-"""Page -> pairs rules shared by the HTML and the WAT paths (SPEC section 2).
+"""Page -> pairs rules shared by the HTML and the WAT paths (docs/semantics.md section 2).
 
 Input: the ``(src, alt)`` attribute values of every ``<img>`` of a page that has a ``src``
 attribute (``alt`` is None when the attribute is absent), as the parser returned them
@@ -56,7 +56,7 @@ def _unsafe(s: str) -> bool:   # substring tests: ~7x faster than one alternatio
 
 
 def normalize_text(alt: str) -> str:
-    """SPEC text normalisation: every run of Unicode whitespace -> one space, stripped."""
+    """Text normalisation (semantics section 2): every run of Unicode whitespace -> one space, stripped."""
     return " ".join(alt.split())
 
 

@@ -1,6 +1,6 @@
 """Image URLs as a browser sends them, for the curated set (img2dataset and other downloaders).
 
-The pool keeps SPEC section 2's ``url`` exactly as extracted: matching, provenance and the
+The pool keeps semantics section 2's ``url`` exactly as extracted: matching, provenance and the
 pair key are computed from it. Downloaders need the request form instead (HTTP clients
 refuse spaces, control characters and non-ASCII): :func:`request_url` gives it, following
 what browsers do with an ``<img src>`` (WHATWG URL):

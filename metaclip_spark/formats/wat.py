@@ -1,4 +1,4 @@
-"""WAT metadata JSON -> ``<img>`` (src, alt) values (SPEC section 2, WAT source).
+"""WAT metadata JSON -> ``<img>`` (src, alt) values (docs/semantics.md section 2, WAT source).
 
 A WAT ``metadata`` record (``Content-Type: application/json``) describes one record of
 the WARC it was made from (``WARC-Refers-To``). For an HTML response its JSON holds

@@ -1,4 +1,4 @@
-"""Assembling MetaCLIP metadata from its four sources (paper Table 1, SPEC sections 1, 8).
+"""Assembling MetaCLIP metadata from its four sources (paper Table 1, semantics sections 1, 8).
 
 Fill order: WordNet (:mod:`metaclip_spark.metadata.wordnet`), then Wikipedia unigrams with
 count >= ``unigram_min_count`` (most frequent first), then bigrams with count >=
@@ -9,7 +9,7 @@ deterministic.
 
 Every candidate goes through, in this order: ``never_match`` (not
 ``steps.match.is_matchable(entry, normalised=True)``, the matcher's rule: empty, a
-string that no text can match under SPEC section 4 (a spacing character ``, . ; : ? !
+string that no text can match under docs/semantics.md section 4 (a spacing character ``, . ; : ? !
 ``` next to a non-space, TAB/LF/CR, ...), or holding a double space (matchable only
 where a text keeps a double space, which whitespace-normalised alt texts never do; the
 issue lists it as never matching)), ``duplicate`` (already taken, from

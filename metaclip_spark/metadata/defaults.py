@@ -12,7 +12,7 @@ Default metadata (``default_metadata_path()``), built deterministically:
 3. bigrams: ``COMPOUNDS`` (common English two-word phrases, listed below), then every
    ``modifier + " " + noun`` of ``BIGRAM_MODIFIERS`` x ``BIGRAM_NOUNS`` (row by row);
    a bigram is kept only if both its words are among the unigrams of step 1;
-4. entries that can never match under SPEC section 4 are dropped, by the matcher's rule
+4. entries that can never match under docs/semantics.md section 4 are dropped, by the matcher's rule
    ``metaclip_spark.steps.match.is_plain_entry``: empty, any of the seven spacing
    characters ``, . ; : ? ! ``` `` (backtick), or not equal to ``" ".join(e.split())``
    (TAB/LF/CR, NBSP or other non-space whitespace, double spaces, leading/trailing

@@ -1,7 +1,7 @@
 """Loading MetaCLIP metadata (the ~500k entry strings) and fingerprinting it.
 
 The format is MetaCLIP's ``metadata.json``: one JSON array of strings. An entry's id
-is its 0-based position in that array (SPEC section 4), so nothing here reorders,
+is its 0-based position in that array (docs/semantics.md section 4), so nothing here reorders,
 de-duplicates or edits entries. ``load_metadata`` reads a local path, an ``http(s)://``
 URL or an ``s3://`` URL (through :func:`metaclip_spark.inputs.io.read_bytes`), plain or
 gzip-compressed (detected by the gzip magic bytes, so ``.json.gz`` works whatever the

@@ -18,7 +18,7 @@ labels, not templates).
 Tokens (``tokens``): maximal runs of word characters (``\\w``: letters, digits,
 underscore, any script) joined by single inner ``-``, ``'`` or U+2019; case kept
 ("The" and "the" are different entries). Bigrams (``bigrams``): two consecutive tokens
-separated only by spaces or tabs, the form in which MetaCLIP matching (SPEC section 4)
+separated only by spaces or tabs, the form in which MetaCLIP matching (docs/semantics.md section 4)
 can find them; a newline or any other character between them breaks the pair.
 
 Pageviews (``read_pageviews``): lines ``project title views [bytes]`` of Wikimedia's

@@ -1,6 +1,6 @@
 """The WordNet part of MetaCLIP metadata, read from WordNet 3.0's own dictionary files.
 
-Recipe (SPEC section 8): every synset's name as NLTK spells it (``dog.n.01``: the
+Recipe (docs/semantics.md section 8): every synset's name as NLTK spells it (``dog.n.01``: the
 synset's first lemma, lower-cased, adjective markers such as ``(a)``/``(p)``/``(ip)``
 removed) cut at the first ``.`` with ``_`` turned into a space; de-duplicated, first
 occurrence first, the empty name (from lemmas such as ``.22``) dropped; then the 100
@@ -50,7 +50,7 @@ def synset_head_lemmas(path: str = DEFAULT_WORDNET_DIR):
 
 
 def synset_name(head_lemma: str) -> str:
-    """``'St._Louis'`` -> ``'st'``; ``'hot_dog'`` -> ``'hot dog'`` (SPEC section 8)."""
+    """``'St._Louis'`` -> ``'st'``; ``'hot_dog'`` -> ``'hot dog'`` (docs/semantics.md section 8)."""
     return head_lemma.lower().split(".", 1)[0].replace("_", " ")
 
 

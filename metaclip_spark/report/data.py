@@ -61,7 +61,7 @@ def host_of(url: str) -> str:
 
 
 def image_key(url: str) -> str:
-    """SPEC section 9: URLs that differ only by TAB or space are one image (the id hashes this)."""
+    """semantics section 9: URLs that differ only by TAB or space are one image (the id hashes this)."""
     return url.replace("\t", "").replace(" ", "")
 
 
@@ -96,7 +96,7 @@ def _dup(rows: int, pairs: int, url_counts: dict[str, int]) -> dict:
 
 
 def duplicates(urls: list[str], texts: list[str]) -> dict:
-    """Rows, distinct (url, text) pairs and distinct images (SPEC 9 image key) of a list of rows."""
+    """Rows, distinct (url, text) pairs and distinct images (semantics section 9 image key) of a list of rows."""
     table = pa.table({"url": pa.array(urls, pa.string()), "text": pa.array(texts, pa.string())})
     return _dup(len(urls), _distinct_pairs(table), _url_counts(table))
 

@@ -1,4 +1,4 @@
-"""Arrow schemas of the pipeline's tables (SPEC section 7)."""
+"""Arrow schemas of the pipeline's tables (docs/semantics.md section 7)."""
 
 import pyarrow as pa
 

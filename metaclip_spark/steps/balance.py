@@ -1,4 +1,4 @@
-"""Part 2 of MetaCLIP curation: balancing (SPEC section 6). Spark-free numpy/Arrow kernels.
+"""Part 2 of MetaCLIP curation: balancing (semantics section 6). Spark-free numpy/Arrow kernels.
 
 Every pool pair matched a set S of metadata entries.  Entry ``e`` is *drawn* with
 probability ``p_e = t / max(count_e, t)`` and the pair is kept iff at least one of its
@@ -242,7 +242,7 @@ def solve_t_for_target_size(counts, pool, target: float, *, scale: float = 1.0,
 
 @dataclass(frozen=True)
 class BalanceSummary:
-    """Statistics of a count vector at threshold t (SPEC sections 6 and 7).
+    """Statistics of a count vector at threshold t (docs/semantics.md sections 6 and 7).
 
     ``head_entries``: entries with count > t (the only ones down-sampled);
     ``head_share``: their share of all matches; ``tail_share``: share of matches in

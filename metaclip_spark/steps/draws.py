@@ -1,4 +1,4 @@
-"""The seeded draws of balancing (SPEC section 6): the pair key, one uniform draw per
+"""The seeded draws of balancing (docs/semantics.md section 6): the pair key, one uniform draw per
 (pair, entry), the keep decision (vectorised and per sample) and the curated order.
 
 Entry ``e`` of a pair is *drawn* iff ``u_e < p_e`` (``p_e`` from

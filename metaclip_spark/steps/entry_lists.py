@@ -1,4 +1,4 @@
-"""Entry-id lists and key hashes as the balancing kernels take them (SPEC section 6).
+"""Entry-id lists and key hashes as the balancing kernels take them (docs/semantics.md section 6).
 
 Entry-id lists may be ``pa.ListArray``/``pa.LargeListArray`` (sliced arrays with a
 non-zero offset are fine), ``pa.ChunkedArray`` of those, an ``(offsets, values)`` pair of

@@ -1,4 +1,4 @@
-"""Extraction: WARC / WAT files -> (image URL, alt text) pair records (SPEC section 2).
+"""Extraction: WARC / WAT files -> (image URL, alt text) pair records (docs/semantics.md section 2).
 
 Public API::
 

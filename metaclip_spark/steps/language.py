@@ -1,4 +1,4 @@
-"""English language identification with fastText lid.176 (SPEC section 3): the language step.
+"""English language identification with fastText lid.176 (semantics section 3): the language step.
 
 The model loads lazily, once per Python process (a Spark worker reuses it across
 tasks). Prediction is batched: one ``predict`` call per at most ``lid.batch_size``

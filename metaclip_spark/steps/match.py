@@ -1,4 +1,4 @@
-"""MetaCLIP v1 substring matching (SPEC section 4), exact, with Aho-Corasick.
+"""MetaCLIP v1 substring matching (docs/semantics.md section 4), exact, with Aho-Corasick.
 
 Reference semantics (MetaCLIP ``substr_matching``): ``spacing(text)`` wraps the text in
 one space on each side, puts a space on both sides of each of the seven characters
@@ -121,7 +121,7 @@ def is_matchable(entry: str, *, normalised: bool = False) -> bool:
     ``normalised=True``: the rule for metadata lists, whose entries are matched against
     whitespace-normalised alt texts (``" ".join(alt.split())``): also False for the
     empty entry and for an entry holding a double space (the contract's reading: a
-    normalised text never holds a double space; SPEC section 4, section 8's
+    normalised text never holds a double space; docs/semantics.md section 4, section 8's
     ``never_match``)."""
     if normalised and (not entry or "  " in entry):
         return False

@@ -23,7 +23,7 @@ file ``i`` (zero-padded to 5 digits) it writes to ``DIR``:
 ``SYNTH-<seed>-<i>.truth.jsonl.gz``
     one line per HTML response (any status): ``page_url``, ``warc_record_id``,
     ``status``, ``lang``, ``charset`` (the real encoding), ``base_href``, ``pairs``
-    ``[[abs_url, text], ...]`` following SPEC section 2.
+    ``[[abs_url, text], ...]`` following docs/semantics.md section 2.
 ``MANIFEST.json``
     files (size, sha256), record counts, HTML pages, truth pairs, languages, charsets.
 

@@ -1,4 +1,4 @@
-"""The structured page model: images with their attributes, HTML rendering, SPEC pairs."""
+"""The structured page model: images with their attributes, HTML rendering, pairs (semantics section 2)."""
 
 from __future__ import annotations
 
@@ -123,7 +123,7 @@ class PageBuilder:
 
 
 def spec_pairs(imgs: list[Img], base: str) -> list[list[str]]:
-    """SPEC section 2 applied to the page model: first src/alt of each counted <img>."""
+    """semantics section 2 applied to the page model: first src/alt of each counted <img>."""
     out, seen = [], set()
     for img in imgs:
         src, alt = img.first("src"), img.first("alt")

@@ -1,4 +1,4 @@
-"""SPEC section 2 rules shared by the HTML and WAT paths: text, URL, dedup, caps, counts."""
+"""semantics section 2 rules shared by the HTML and WAT paths: text, URL, dedup, caps, counts."""
 
 import random
 from urllib.parse import urljoin

@@ -1,4 +1,4 @@
-"""The WordNet part of the metadata (SPEC section 8), from WordNet's own data files."""
+"""The WordNet part of the metadata (docs/semantics.md section 8), from WordNet's own data files."""
 
 import os
 

@@ -418,7 +418,7 @@ HAND_POOL = [  # (url, text): hosts and duplicates counted by hand below
     ("http://a.example/1.jpg", "one"),                                             # duplicate pair of row 2
     ("http://a.example/1.jpg", "uno"),                                             # same image, other text
     ("https://user:pw@a.example:8443/2.jpg", "two"),                               # host without user info / port
-    ("http://b.example/x y.jpg", "space"), ("http://b.example/xy.jpg", "space"),   # one image (SPEC 9 key)
+    ("http://b.example/x y.jpg", "space"), ("http://b.example/xy.jpg", "space"),   # one image (semantics section 9 key)
     ("http://b.example/x\ty.jpg", "tab"),                                          # same image again
     ("http://c.example/3.jpg", "three"),
 ]

@@ -1,6 +1,6 @@
 """`build-metadata` on a real local Spark session: counts and PMI equal a plain Python
 counter (on a dump the test writes, and on the real dump sample in ../shared), and the
-metadata it writes loads in stage 1 and matches as SPEC section 4 says."""
+metadata it writes loads in stage 1 and matches as docs/semantics.md section 4 says."""
 
 import bz2
 import json

@@ -3,7 +3,7 @@
 Two generators: ../shared/tools/make_cc_corpus.py (skipped where ../shared is absent)
 and the project's own metaclip_spark.synth (always runs). For both, `extract` must give
 exactly the truth pairs from the WARC files and from the WAT files, and the pool must be
-exactly the English (same LID model), matching (naive SPEC section 4 matcher) subset.
+exactly the English (same LID model), matching (naive docs/semantics.md section 4 matcher) subset.
 """
 
 import glob

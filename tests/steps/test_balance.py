@@ -1,4 +1,4 @@
-"""Tests of metaclip_spark.steps.balance (SPEC section 6)."""
+"""Tests of metaclip_spark.steps.balance (docs/semantics.md section 6)."""
 
 import math
 import struct

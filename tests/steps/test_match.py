@@ -1,4 +1,4 @@
-"""MetaCLIP v1 substring matching (SPEC section 4): spacing, the naive reference, the
+"""MetaCLIP v1 substring matching (docs/semantics.md section 4): spacing, the naive reference, the
 Aho-Corasick Matcher (exactly equal to the reference), pickling, real-data check."""
 
 import bisect
@@ -94,7 +94,7 @@ def test_translate_table_is_equivalent_but_not_used():
         assert (" " + t + " ").translate(table) == spacing(t)
 
 
-# ------------------------------------------------------------------ SPEC consequences
+# ------------------------------------------------------------------ consequences of semantics section 4
 
 def test_case_hot_dog_matches_dog_not_lowercase_hot_dog():
     entries = ["Dog", "hot dog", "Hot Dog", "dog", "hot", "Hot"]
@@ -154,7 +154,7 @@ def test_double_space_entry_never_matches_normalised_text():
     assert ids(entries, "hot  dog") == [0]
     assert ids(entries, "hot\t\tdog") == [0]
     # ... and a double space next to one of the seven characters exists even in a
-    # normalised text: "a, b" spaces to " a ,  b ". SPEC 4's "never matches" is about
+    # normalised text: "a, b" spaces to " a ,  b ". semantics section 4's "never matches" is about
     # double spaces between other characters.
     assert ids([",  b"], "a, b") == [0]
 
