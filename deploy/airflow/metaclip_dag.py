@@ -20,7 +20,7 @@ from metaclip_crawls import (COLLINFO_URL, CRAWL_ID_PATTERN, STAGES, choose_craw
 TASK_IDS = {"stage1": "stage1_match", "stage2": "stage2_balance", "report": "report"}
 JOB_STAGES = {"stage1": "match", "stage2": "balance", "report": "report"}
 # a valid crawl id that no real crawl has: replaced by the templated id in the payloads
-PLACEHOLDER = "CC-MAIN-1900-01"
+PLACEHOLDER = "CC-MAIN-2099-53"
 CRAWL_TEMPLATE = "{{ ti.xcom_pull(task_ids='find_crawl') }}"
 
 
