@@ -153,10 +153,6 @@ def _claim(output: str) -> None:
     outputs.write_text(outputs.join(output, MARKER), json.dumps({"tool": "metaclip-spark", "layout": 2}) + "\n")
 
 
-def is_run_folder(output: str) -> bool:
-    return outputs.exists(outputs.join(output, MARKER))
-
-
 # --- deleting only what a stage wrote ------------------------------------------------------
 
 def remove_owned(folder: str, names: tuple[str, ...] = (), patterns: tuple[re.Pattern, ...] = (),
