@@ -76,6 +76,10 @@ def _balance(p: argparse.ArgumentParser) -> None:
     g.add_argument("--tail-share", type=float, help="solve t for this share of matches in tail entries")
     g.add_argument("--target-size", type=int, help="solve t for this expected curated size")
     p.add_argument("--seed", type=int, help="sampling seed")
+    p.add_argument("--dedup", choices=("image", "pair", "none"), help="image (default): each image at most once; "
+                   "pair: distinct (image, text); none: every pool row (docs/semantics.md section 9)")
+    p.add_argument("--previous", metavar="CURATED_DIR", help="the previous release's curated folder: also write "
+                   "diff/added/ (download only these) and diff/removed/")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -89,8 +93,22 @@ def build_parser() -> argparse.ArgumentParser:
     _common(p), _stage1(p, metadata=False)
     p = sub.add_parser("balance", help="stage 2: balance one or more pools into a curated set")
     _common(p), _balance(p)
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--pool", action="append", metavar="DIR",
+                     help="stage-1 output folder (repeatable); with --dedup image|pair an index of them is built "
+                     "in OUTPUT/index/")
+    src.add_argument("--index", metavar="DIR", help="an image index (metaclip-spark index) to balance")
+    p.add_argument("--release", type=int, help="release of --index (default: its CURRENT)")
+    p = sub.add_parser("index", help="merge finished stage-1 pools into a cumulative image index (a new release)")
+    _verbosity(p)
+    p.add_argument("--config", action="append", default=[], metavar="YAML",
+                   help="config file(s), later ones win (see conf/default.yaml)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override any config value")
+    p.add_argument("--master", help="Spark master (default: from spark-submit, else local[2])")
     p.add_argument("--pool", action="append", required=True, metavar="DIR",
-                   help="stage-1 output folder (repeatable: entry counts are summed)")
+                   help="stage-1 output folder to merge (repeatable; pools already in the index are skipped)")
+    p.add_argument("--index", required=True, metavar="DIR", help="the index folder (created on first use)")
+    p.add_argument("--buckets", type=int, help="hash buckets of a new index (default %d)" % _DEFAULTS.index.buckets)
     p = sub.add_parser("curate", help="stage 1, stage 2 and the report into one run folder")
     _common(p), _stage1(p), _balance(p)
     p.add_argument("--no-report", action="store_true", help="skip the HTML report")
@@ -130,6 +148,11 @@ def config_from_args(args: argparse.Namespace):
         "balance.tail_share": getattr(args, "tail_share", None),
         "balance.target_size": getattr(args, "target_size", None),
         "balance.seed": getattr(args, "seed", None),
+        "balance.dedup": getattr(args, "dedup", None),
+        "balance.previous": getattr(args, "previous", None),
+        "index.path": getattr(args, "index", None),
+        "index.release": getattr(args, "release", None),
+        "index.buckets": getattr(args, "buckets", None),
         "input.crawl": getattr(args, "crawl", None),
         "input.kind": getattr(args, "kind", None),
         "input.source": getattr(args, "source", None),
@@ -262,7 +285,12 @@ def _run(args: argparse.Namespace) -> int:
         summary = run_extract(cfg)
     elif args.command == "balance":
         from metaclip_spark.spark.stage2 import run_balance
-        summary = run_balance(cfg, args.pool)
+        summary = run_balance(cfg, args.pool or [])
+    elif args.command == "index":
+        from metaclip_spark.spark.index_job import run_index
+        summary = run_index(cfg, args.pool)
+        _print_summary(summary, cfg.index.path)
+        return 0
     elif args.command == "curate":
         from metaclip_spark.spark.stage2 import run_balance
         from metaclip_spark.spark.stage1 import run_match

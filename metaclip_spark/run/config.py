@@ -59,6 +59,10 @@ class InputConfig:
                                           "slow_window_seconds of waiting (back-off after 503/429 excluded): "
                                           "input_too_slow")
     slow_window_seconds: float = setting(60.0, help="window of min_bytes_per_second. 0: the rule is off")
+    label: str = setting("", help="crawl or run label stored in every pool row (`crawl` column; the image "
+                         "index's provenance and per-crawl statistics); empty: the crawl id of `crawl`, else "
+                         "the CommonCrawl id (CC-MAIN-YYYY-WW) in the input file's path, else the output "
+                         "folder's name")
 
 
 @dataclass
@@ -100,6 +104,29 @@ class BalanceConfig:
                                "paper's t for a 400M-pair set from a 1.6B-pair pool)")
     seed: int = setting(0, help="sampling seed: another seed gives an independent sample")
     rows_per_file: int = setting(200_000, help="target pool rows read per curated output file")
+    dedup: str = setting("image", help="image: each image at most once, texts and counts over distinct "
+                         "(image, text) (docs/semantics.md section 9); pair: distinct (image, text) pairs; "
+                         "none: every pool row (MetaCLIP v1 as written). image and pair balance an image index "
+                         "(`--index`, or one built from `--pool`s inside the run folder)")
+    previous: str = setting("", help="curated folder of the previous release: also write diff/added/ "
+                            "(img2dataset-ready: only these to download) and diff/removed/ (image ids and URLs "
+                            "to delete)")
+
+
+@dataclass
+class IndexConfig:
+    """The image index (docs/index.md): a cumulative, de-duplicated index of images with immutable releases."""
+    path: str = setting("", help="index folder: written by `metaclip-spark index --index`, read by "
+                        "`balance --index`")
+    release: int | None = setting(None, help="release read by `balance --index`; null: the index's CURRENT")
+    buckets: int = setting(64, help="hash buckets of image_id, fixed when the index is created (one sorted "
+                           "file each per release; crawl scale: 16384, ~100 MB per bucket at 10^10 images)")
+    max_texts_per_image: int = setting(64, help="full texts kept per image (the ones with the smallest text "
+                                       "hashes, >= 64); every other distinct text is remembered by its "
+                                       "64-bit hash, so counts stay exact")
+    chunk_size: int = setting(64, help="buckets per committed chunk of a merge (a killed merge rerun skips "
+                              "committed chunks)")
+    top_repeated: int = setting(20, help="most repeated images listed in stats/index.json and the report")
 
 
 @dataclass
@@ -136,6 +163,7 @@ class Config:
     lid: LidConfig = setting(factory=LidConfig, help=LidConfig.__doc__)
     match: MatchConfig = setting(factory=MatchConfig, help=MatchConfig.__doc__)
     balance: BalanceConfig = setting(factory=BalanceConfig, help=BalanceConfig.__doc__)
+    index: IndexConfig = setting(factory=IndexConfig, help=IndexConfig.__doc__)
     metadata_build: MetadataBuildConfig = setting(factory=MetadataBuildConfig, help=MetadataBuildConfig.__doc__)
     spark: SparkConfig = setting(factory=SparkConfig, help=SparkConfig.__doc__)
     output: str = setting("", help="output folder (local path, s3:// or gs://)")
@@ -192,6 +220,20 @@ class Config:
             raise ConfigError("balance.rows_per_file must be > 0")
         if not b.default_t > 0:
             raise ConfigError("balance.default_t must be > 0, got %r" % b.default_t)
+        if b.dedup not in ("image", "pair", "none"):
+            raise ConfigError("balance.dedup must be image, pair or none, got %r" % b.dedup)
+        ix = self.index
+        if not 1 <= ix.buckets <= 1_000_000:
+            raise ConfigError("index.buckets must be within [1, 1000000], got %r" % ix.buckets)
+        if ix.max_texts_per_image < 64:
+            raise ConfigError("index.max_texts_per_image must be >= 64 (docs/semantics.md section 9), got %r"
+                              % ix.max_texts_per_image)
+        if ix.chunk_size <= 0:
+            raise ConfigError("index.chunk_size must be > 0, got %r" % ix.chunk_size)
+        if ix.top_repeated < 0:
+            raise ConfigError("index.top_repeated must be >= 0, got %r" % ix.top_repeated)
+        if ix.release is not None and ix.release <= 0:
+            raise ConfigError("index.release must be > 0, got %r" % ix.release)
         mb = self.metadata_build
         for name in ("budget", "unigram_min_count", "bigram_min_count", "split_bytes"):
             if getattr(mb, name) <= 0:
