@@ -91,18 +91,24 @@ def dropped_summary(url_unencodable: int) -> dict:
     return stats.dropped()
 
 
-def downloadable(kept: pa.Table, seed: int) -> tuple[pa.Table, int]:
+def downloadable(kept: pa.Table, seed: int, order="key_hash") -> tuple[pa.Table, int]:
     """The curated form of kept pool rows: ``url`` as a browser requests it (urls.request_url;
     rows whose URL has none are left out and counted), rows in the seeded shuffled order of
     ``balancing.order_keys`` (ties, i.e. the same pair twice, in their pool order), so that a
-    downloader does not hit one page's or host's images in a burst."""
+    downloader does not hit one page's or host's images in a burst.
+
+    ``order``: the key the order is drawn from, a column name (default ``key_hash``, the pair) or
+    one key per row of ``kept`` (an int64/uint64 array, e.g. the image key of index rows)."""
+    keys = kept.column(order) if isinstance(order, str) else order
+    keys = order_keys(keys, seed) if kept.num_rows else np.zeros(0, np.uint64)
     urls, ok = request_urls(kept.column("url"))
     kept = kept.set_column(kept.schema.get_field_index("url"), kept.schema.field("url"), urls)
     bad = int(len(ok) - ok.sum())
     if bad:
         kept = kept.filter(pa.array(ok))
-    order = np.lexsort((np.arange(kept.num_rows), order_keys(kept.column("key_hash"), seed)))
-    return kept.take(order), bad
+        keys = keys[ok]
+    order_ = np.lexsort((np.arange(kept.num_rows), keys))
+    return kept.take(order_), bad
 
 
 def balance_group(group: int, files: list[str], out_uri: str, probs: np.ndarray, seed: int) -> GroupResult:
