@@ -25,6 +25,7 @@ import numpy as np
 from metaclip_spark.run import outputs
 from metaclip_spark.steps import drops as drop_registry
 from metaclip_spark.report import data as data
+from metaclip_spark.report import images as images
 from metaclip_spark.report import plots as plots
 from metaclip_spark.report.html import Markup, _e, _n, _pct, _table, hosts_section, img, lid_section, timing_section  # noqa: F401
 
@@ -283,6 +284,11 @@ def write_report(run_dir: str, out_path: str | None = None, samples: int = 20, i
     histogram, and pairs read from each (0 files: skipped); ``pool_rows``: pool and curated
     rows read for the image hosts and duplicates."""
     out_path = out_path or outputs.join(run_dir, "report", "index.html")
+    if _json(run_dir, "match.json") is None and outputs.exists(run_dir):   # a balance over an image index?
+        bal = _json(run_dir, "balance.json")
+        ix = images.load(run_dir, bal) if bal is not None else None
+        if ix is not None:
+            return _write_page(out_path, run_dir, images.index_only_sections(run_dir, bal, ix), {})
     r = load_run(run_dir, samples)
     body, funnel_rows = _sections(r, run_dir)
     b = r["balance"]
@@ -295,6 +301,9 @@ def write_report(run_dir: str, out_path: str | None = None, samples: int = 20, i
     n_pool = int(m.get("pool_rows", counts.get("pool_rows", counts.get("matched", 0))))
     extra = [timing_section(data.timing(run_dir, m, b)),
              hosts_section(data.pool_overview(run_dir, pool_rows, curated=b is not None), n_pool)]
+    ix = images.section(images.load(run_dir, b))
+    if ix:
+        extra.append(ix)
     if input_files > 0:
         smp = data.input_sample(run_dir, m, input_files, input_pairs)
         hist = (plots.lid_histogram(smp["edges"], smp["hist_en"], smp["hist_other"], smp["threshold"])
@@ -305,6 +314,10 @@ def write_report(run_dir: str, out_path: str | None = None, samples: int = 20, i
                         '(no input re-read was asked for).</p></section>')
     at = next(i for i, sec in enumerate(body) if sec.startswith('<section id="samples"'))
     body[at:at] = extra
+    return _write_page(out_path, run_dir, body, pngs)
+
+
+def _write_page(out_path: str, run_dir: str, body: list[str], pngs: dict) -> str:
     page = ('<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>MetaCLIP curation report: %s'
             '</title><style>%s</style></head><body>\n%s\n</body></html>\n' % (_e(run_dir), CSS, "\n".join(body)))
     for name, png in pngs.items():

@@ -11,7 +11,10 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from metaclip_spark.index import ids
+from metaclip_spark.index import schema
 from metaclip_spark.report import page as report
+from metaclip_spark.steps.draws import pair_key_hash
 
 COUNTS = [0, 0, 3, 1, 50, 7, 7, 12, 0, 2, 40, 5, 9, 30, 1, 0, 22, 6, 4, 15, 8, 11, 60, 2, 25, 3, 18, 0, 10, 35]
 NAMES = ["e%02d" % i for i in range(len(COUNTS))]
@@ -164,3 +167,103 @@ def _check_pngs(srcs):
             im.load()
             assert im.size[0] > 100 and im.size[1] > 100
         assert b"Software" not in data and b"tIME" not in data
+
+
+# --- image index (docs/index.md): INDEX/_metaclip_index.json, CURRENT, releases/NNNNN/ --------------------------
+OCC_EXTRA = {22: 40, 4: 25, 13: 5, 7: 3, 2: 1}      # matches that repeated images add (occurrences - count)
+OCCURRENCES = [c + OCC_EXTRA.get(i, 0) for i, c in enumerate(COUNTS)]
+T_WITHOUT = 14
+LOGO_URL = "http://site.test/logo.png"
+CRAWLS = ("CC-MAIN-2024-10", "CC-MAIN-2024-18", "CC-MAIN-2024-22")
+HISTORY = [  # (release, crawls, occurrences, pairs, images, new_pairs, new_images) of each merge's input
+    (1, [CRAWLS[0]], 900, 250, 200, 250, 200),
+    (2, [CRAWLS[1], CRAWLS[2]], 700, 200, 140, 170, 100)]
+PER_CRAWL = {1: {CRAWLS[0]: {"occurrences": 900, "pairs": 250, "images": 200, "new_images": 200}},
+             2: {CRAWLS[1]: {"occurrences": 500, "pairs": 150, "images": 110, "new_images": 80},
+                 CRAWLS[2]: {"occurrences": 200, "pairs": 60, "images": 45, "new_images": 20}}}
+
+
+def _index_rows(urls_texts):
+    """INDEX_SCHEMA rows of (url, text, entry_ids), sorted by (image_id, text_hash)."""
+    rows = []
+    for url, text, entry_ids in urls_texts:
+        iid = ids.image_id(url)
+        rows.append({"image_id": iid, "text_hash": ids.text_hash(iid, text), "text": text, "url": url,
+                     "key_hash": pair_key_hash(url, text), "entry_ids": entry_ids, "lid_score": 0.9,
+                     "occurrences": 3, "crawls": [CRAWLS[0]], "first_crawl": CRAWLS[0], "first_source": "s.warc.gz",
+                     "first_record_offset": 0, "first_page_url": "http://page.test/"})
+    return sorted(rows, key=lambda r: (r["image_id"], r["text_hash"]))
+
+
+def _index_stats(release):
+    hist = [h for h in HISTORY if h[0] <= release]
+    occ, pairs, images = (sum(h[k] for h in hist) for k in (2, 5, 6))
+    _, crawls, m_occ, m_pairs, m_images, new_pairs, new_images = hist[-1]
+    pools = [{"pool": "/runs/pool-%d" % h[0], "digest": "digest-%d" % h[0], "rows": h[2], "crawls": h[1],
+              "release": h[0]} for h in hist]
+    top = [{"image_id": "0" * 24, "url": LOGO_URL, "text": "Site logo", "occurrences": 120, "pairs": 1},
+           {"image_id": "1" * 24, "url": HOSTILE_URL, "text": HOSTILE_TEXT, "occurrences": 45, "pairs": 3}]
+    return {"stage": "index", "release": release, "previous": release - 1 or None, "buckets": 2,
+            "max_texts_per_image": 64, "entries_sha256": "ab" * 32, "pools": pools,
+            "totals": {"occurrences": occ, "pairs": pairs, "images": images, "texts_stored": pairs - 10,
+                       "texts_hash_only": 10},
+            "merge": {"pools": 1, "occurrences": m_occ, "pairs": m_pairs, "images": m_images, "new_pairs": new_pairs,
+                      "new_images": new_images, "duplicate_factor": m_occ / m_images},
+            "per_crawl": PER_CRAWL[release],
+            "history": [{"release": r, "occurrences": o, "pairs": p, "images": i, "new_pairs": npa,
+                         "new_images": ni, "crawls": c} for r, c, o, p, i, npa, ni in hist],
+            "top_repeated": top[:release], "entries": len(COUNTS), "entries_zero_count": 5, "wall_seconds": 3.5,
+            "chunks": 1, "chunks_reused": 0}
+
+
+def make_index(root: pathlib.Path, releases: int = 2) -> pathlib.Path:
+    """A hand-made image index with ``releases`` releases (release 1: half of every count)."""
+    root.mkdir(parents=True)
+    (root / schema.INDEX_MARKER).write_text(json.dumps({"buckets": 2, "max_texts_per_image": 64,
+                                                        "entries_sha256": "ab" * 32}))
+    for release in range(1, releases + 1):
+        rel = root / "releases" / schema.release_name(release)
+        (rel / "images").mkdir(parents=True)
+        rows = _index_rows([("http://img.test/%d.jpg" % i, "sample text %d" % i, [22, i % 30]) for i in range(6)])
+        for b in range(2):
+            pq.write_table(pa.Table.from_pylist(rows[3 * b:3 * b + 3], schema.INDEX_SCHEMA),
+                           rel / "images" / schema.bucket_name(b))
+        (rel / "entry_counts").mkdir()
+        count = COUNTS if release == releases else [c // 2 for c in COUNTS]
+        occ = OCCURRENCES if release == releases else [o // 2 for o in OCCURRENCES]
+        pq.write_table(pa.table({"entry_id": pa.array(range(len(COUNTS)), pa.int32()), "entry": NAMES,
+                                 "count": pa.array(count, pa.int64()), "occurrences": pa.array(occ, pa.int64())},
+                                schema=schema.INDEX_COUNTS_SCHEMA), rel / "entry_counts" / "entry_counts.parquet")
+        (rel / "stats").mkdir()
+        (rel / "stats" / "index.json").write_text(json.dumps(_index_stats(release)))
+        (rel / "stats" / "index-files.json").write_text("[]")
+        (rel / "config-index.json").write_text("{}")
+        (rel / "_SUCCESS").write_text("")
+    (root / schema.CURRENT).write_text(schema.release_name(releases) + "\n")
+    return root
+
+
+def make_index_run(root: pathlib.Path, t_without: bool = True) -> pathlib.Path:
+    """A ``curate`` run folder: stage 1 + stage 2 with the index it built in RUN/index/."""
+    make_run(root, stage2=True)
+    make_index(root / "index")
+    bal = json.loads((root / "stats" / "balance.json").read_text())
+    bal["dedup"] = "image"
+    if t_without:
+        bal["t_without_dedup"] = float(T_WITHOUT)
+    (root / "stats" / "balance.json").write_text(json.dumps(bal))
+    return root
+
+
+DIFF = {"added": 12, "removed": 3, "kept": 14, "text_changed": 2}
+
+
+def make_index_balance(root: pathlib.Path, index: pathlib.Path, release: int | None = 2) -> pathlib.Path:
+    """A ``balance --index INDEX --release N --previous ...`` output folder: no stage-1 outputs."""
+    (root / "stats").mkdir(parents=True)
+    (root / "curated").mkdir()
+    bal = {"stage": "balance", "pools": [], "index": str(index), "release": release, "dedup": "image",
+           "t": float(T), "t_source": "tail_share", "t_without_dedup": float(T_WITHOUT), "seed": 7,
+           "curated_rows": 26, "expected_size": 25.5, "diff": DIFF}
+    (root / "stats" / "balance.json").write_text(json.dumps(bal))
+    return root
