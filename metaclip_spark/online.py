@@ -35,6 +35,20 @@ pipeline)::
 
     # 3) webdataset: a pipeline stage is a callable iterator -> iterator
     #    wds.DataPipeline(..., wds.decode(), balancer.stage(epoch), wds.to_tuple("jpg", "txt"))
+
+An image index release (docs/index.md) is balanced image by image with
+:class:`OnlineIndexBalancer`: it loads the release's ``entry_counts`` once (``count``, the
+de-duplicated counts of section 9), and per image chooses among its stored texts the one with
+the smallest ``ids.choice_key(text_hash, seed)`` and keeps the image iff
+``draws.keeps(entry_ids, ids.image_key(image_id), p, seed)``: with ``epoch=None`` exactly the
+images (and texts) of ``balance --index --dedup image`` with that seed (the vectorised path is
+``metaclip_spark.index.select``); with an epoch, ``epoch_seed(seed, epoch)`` re-draws both::
+
+    from metaclip_spark.online import OnlineIndexBalancer
+
+    bal = OnlineIndexBalancer("s3://bucket/index", t=20_000, seed=0)     # CURRENT, or release=N
+    for sample in bal.iter_kept(buckets=range(worker, bal.n_buckets, workers)):
+        sample["url"], sample["text"], sample["image_id"], sample["entry_ids"]
 """
 
 from __future__ import annotations
@@ -43,10 +57,15 @@ import json
 from typing import Any, Iterable, Iterator, Mapping
 
 import numpy as np
+import pyarrow.parquet as pq
 
+from metaclip_spark.index import ids
+from metaclip_spark.index import schema as index_schema
+from metaclip_spark.run import outputs
 from metaclip_spark.steps import balance, draws
 
-__all__ = ["OnlineBalancer", "BalancedIterable", "epoch_seed"]
+__all__ = ["OnlineBalancer", "BalancedIterable", "epoch_seed", "OnlineIndexBalancer", "release_dir",
+           "release_counts", "iter_images"]
 
 EPOCH_MULT = 0xD1B54A32D192ED03   # odd: (epoch + 1) * EPOCH_MULT is injective mod 2**64
 
@@ -147,3 +166,120 @@ class BalancedIterable:
 
     def __iter__(self) -> Iterator:
         return self.balancer.filter_stream(iter(self.source), self.epoch)
+
+
+# -- an image index release, image by image -------------------------------------------------
+INDEX_COLUMNS = ["image_id", "text_hash", "text", "url", "entry_ids"]
+
+
+def release_dir(path: str, release: int | None = None) -> str:
+    """The release folder: ``path`` itself when it is one (has ``entry_counts/``) and no
+    release is named, else ``path/releases/NNNNN`` of ``release`` or of ``path/CURRENT``."""
+    if release is None and outputs.exists(outputs.join(path, "entry_counts")):
+        return path
+    if release is None:
+        release = int(outputs.read_text(outputs.join(path, index_schema.CURRENT)).strip())
+    return outputs.join(path, "releases", index_schema.release_name(int(release)))
+
+
+def release_counts(rdir: str, column: str = "count") -> np.ndarray:
+    """The release's entry counts (``count``: section 9; ``occurrences``: section 5) as an
+    int64 vector indexed by entry id (ids absent from the file count 0)."""
+    t = outputs.read_tables(outputs.list_files(outputs.join(rdir, "entry_counts"), ".parquet"),
+                            ["entry_id", column])
+    if t is None:
+        raise FileNotFoundError("no entry_counts/*.parquet in index release %s" % rdir)
+    e = t.column("entry_id").to_numpy().astype(np.int64)
+    out = np.zeros(int(e.max()) + 1 if e.size else 0, dtype=np.int64)
+    out[e] = t.column(column).to_numpy()
+    return out
+
+
+def bucket_files(rdir: str) -> list[str]:
+    """The release's bucket files, in bucket order."""
+    files = outputs.list_files(outputs.join(rdir, "images"), ".parquet")
+    return [f for f in files if index_schema.BUCKET_RE.match(f.rsplit("/", 1)[-1])]
+
+
+def iter_images(files: Iterable[str], columns=INDEX_COLUMNS, batch_size: int = 8192) -> Iterator:
+    """``(image_id, rows)`` of every image of the bucket files, in file order: each file is read
+    batch by batch and consecutive rows of one image (files are sorted by image_id) grouped,
+    across batch boundaries; ``rows`` are dicts of ``columns``."""
+    for uri in files:
+        fs, path = outputs.resolve(uri)
+        with fs.open_input_file(path) as fh:
+            current, rows = None, []
+            for batch in pq.ParquetFile(fh).iter_batches(batch_size=batch_size, columns=list(columns)):
+                for row in batch.to_pylist():
+                    if row["image_id"] != current:
+                        if rows:
+                            yield current, rows
+                        current, rows = row["image_id"], []
+                    rows.append(row)
+            if rows:
+                yield current, rows
+
+
+class OnlineIndexBalancer:
+    """Balancing of an image index release, one image at a time (dedup ``image``).
+
+    ``path``: a release folder, or an index folder with ``release`` (None: its CURRENT).
+    ``entry_counts``: counts to use instead of the release's ``count`` column (e.g. a recount
+    after download). ``epoch=None`` in the methods uses ``seed`` (the offline selection);
+    an epoch uses ``epoch_seed(seed, epoch)`` for the text choice and the draws."""
+
+    def __init__(self, path: str, t: float, seed: int = 0, release: int | None = None, entry_counts=None):
+        self.release_dir = release_dir(path, release)
+        self.t, self.seed = float(t), int(seed)
+        counts = release_counts(self.release_dir) if entry_counts is None else entry_counts
+        self.probs = balance.probabilities(counts, t)
+        self._thr_list = draws.draw_thresholds(self.probs).tolist()
+        self.files = bucket_files(self.release_dir)
+        self.n_buckets = len(self.files)
+
+    def seed_of(self, epoch: int | None = None) -> int:
+        return self.seed if epoch is None else epoch_seed(self.seed, epoch)
+
+    def choose(self, rows: Iterable[Mapping[str, Any]], epoch: int | None = None):
+        """The image's text: of its rows with a stored text (``text`` not None), the one with
+        the smallest ``ids.choice_key(text_hash, seed)``; None when no text is stored."""
+        s = self.seed_of(epoch)
+        best, best_key = None, None
+        for r in rows:
+            if r.get("text") is None:
+                continue
+            k = ids.choice_key(r["text_hash"], s)
+            if best_key is None or k < best_key:
+                best, best_key = r, k
+        return best
+
+    def keep(self, image_id: str, entry_ids: Iterable[int], epoch: int | None = None) -> bool:
+        """Whether the image is kept with this text's entry ids: one draw per (seed, image, entry)."""
+        return draws.keeps(entry_ids, ids.image_key(image_id), self.probs, self.seed_of(epoch), self._thr_list)
+
+    def keep_probability(self, entry_ids: Iterable[int]) -> float:
+        """``1 - prod (1 - p_e)`` over the chosen text's entry ids."""
+        q = 1.0
+        for e in entry_ids:
+            q *= 1.0 - float(self.probs[int(e)])
+        return 1.0 - q
+
+    def decide(self, rows: Iterable[Mapping[str, Any]], epoch: int | None = None):
+        """The image's chosen row if the image is kept, else None (``rows``: the image's index
+        rows, with ``image_id``, ``text_hash``, ``text`` and ``entry_ids``)."""
+        row = self.choose(rows, epoch)
+        if row is None or not self.keep(row["image_id"], row["entry_ids"] or (), epoch):
+            return None
+        return row
+
+    def iter_kept(self, epoch: int | None = None, buckets: Iterable[int] | None = None,
+                  batch_size: int = 8192) -> Iterator[dict]:
+        """The kept images of the release (or of the ``buckets`` given, e.g. one worker's
+        share), one by one in bucket and image id order: dicts with ``url`` (as stored: the
+        url of the text's first occurrence), ``text``, ``image_id`` and ``entry_ids``."""
+        files = self.files if buckets is None else [self.files[int(b)] for b in buckets]
+        for _, rows in iter_images(files, batch_size=batch_size):
+            row = self.decide(rows, epoch)
+            if row is not None:
+                yield {"url": row["url"], "text": row["text"], "image_id": row["image_id"],
+                       "entry_ids": row["entry_ids"]}
