@@ -223,17 +223,10 @@ class Config:
         if b.dedup not in ("image", "pair", "none"):
             raise ConfigError("balance.dedup must be image, pair or none, got %r" % b.dedup)
         ix = self.index
-        if not 1 <= ix.buckets <= 1_000_000:
-            raise ConfigError("index.buckets must be within [1, 1000000], got %r" % ix.buckets)
-        if ix.max_texts_per_image < 64:
-            raise ConfigError("index.max_texts_per_image must be >= 64 (docs/semantics.md section 9), got %r"
-                              % ix.max_texts_per_image)
-        if ix.chunk_size <= 0:
-            raise ConfigError("index.chunk_size must be > 0, got %r" % ix.chunk_size)
-        if ix.top_repeated < 0:
-            raise ConfigError("index.top_repeated must be >= 0, got %r" % ix.top_repeated)
-        if ix.release is not None and ix.release <= 0:
-            raise ConfigError("index.release must be > 0, got %r" % ix.release)
+        for name, low in (("buckets", 1), ("chunk_size", 1), ("max_texts_per_image", 64), ("top_repeated", 0),
+                          ("release", 1)):                          # section 9: max_texts_per_image >= 64
+            if getattr(ix, name) is not None and getattr(ix, name) < low:
+                raise ConfigError("index.%s must be >= %d, got %r" % (name, low, getattr(ix, name)))
         mb = self.metadata_build
         for name in ("budget", "unigram_min_count", "bigram_min_count", "split_bytes"):
             if getattr(mb, name) <= 0:
