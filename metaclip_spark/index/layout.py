@@ -1,0 +1,121 @@
+"""The index folder (docs/index.md "Layout"): its marker, releases, CURRENT. Spark-free.
+
+- ``INDEX/_metaclip_index.json`` fixes buckets, max_texts_per_image and the metadata entries
+  (sha256 of the entry list) when the index is created; a merge of pools matched against other
+  metadata is refused before any work.
+- ``INDEX/releases/NNNNN/`` is one release, finished when its ``_SUCCESS`` is there;
+  ``INDEX/CURRENT`` names the last finished release and is written after it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+import pyarrow.fs as pafs
+import pyarrow.parquet as pq
+
+from metaclip_spark.index.schema import CURRENT, INDEX_MARKER, RELEASE_RE, bucket_name, release_name
+from metaclip_spark.run import outputs
+from metaclip_spark.run.config import ConfigError
+from metaclip_spark.run.redact import scrub
+
+__all__ = ["entries_sha256", "open_index", "read_marker", "current", "write_current", "release_dir",
+           "bucket_uri", "read_bucket", "release_stats", "finished", "adopt_finished", "releases"]
+
+
+def entries_sha256(entries: list[str]) -> str:
+    """sha256 of the metadata entry list (JSON, in entry-id order)."""
+    return hashlib.sha256(json.dumps(list(entries), ensure_ascii=False, separators=(",", ":"))
+                          .encode("utf-8")).hexdigest()
+
+
+def read_marker(index: str) -> dict | None:
+    uri = outputs.join(index, INDEX_MARKER)
+    return json.loads(outputs.read_text(uri)) if outputs.exists(uri) else None
+
+
+def open_index(index: str, buckets: int, max_texts: int, entries_sha: str, n_entries: int) -> dict:
+    """The index's marker: read (and the entries checked) or written for a new index into a
+    new or empty folder. Buckets and max_texts_per_image of an existing index are its own."""
+    marker = read_marker(index)
+    if marker is None:
+        fs, path = outputs.resolve(index)
+        info = fs.get_file_info(path)
+        if info.type == pafs.FileType.File:
+            raise ConfigError("--index %s is a file, not a folder" % scrub(index))
+        if info.type == pafs.FileType.Directory:
+            names = [e.base_name for e in fs.get_file_info(pafs.FileSelector(path, recursive=False))
+                     if not e.base_name.startswith((".tmp-", "_metaclip_lock"))]
+            if names:
+                raise ConfigError("--index %s is not empty (%s) and is not an image index (no %s): choose a new "
+                                  "or empty folder" % (scrub(index), ", ".join(sorted(names)[:5]), INDEX_MARKER))
+        if buckets <= 0:
+            raise ConfigError("index.buckets must be > 0, got %r" % buckets)
+        if max_texts < 64:
+            raise ConfigError("index.max_texts_per_image must be >= 64, got %r" % max_texts)
+        marker = {"tool": "metaclip-spark", "buckets": int(buckets), "max_texts_per_image": int(max_texts),
+                  "entries_sha256": entries_sha, "entries": int(n_entries)}
+        outputs.write_text(outputs.join(index, INDEX_MARKER), json.dumps(marker, indent=2) + "\n")
+        return marker
+    if marker.get("entries_sha256") != entries_sha:
+        raise ConfigError("the pools were matched against other metadata entries than the index %s "
+                          "(entries sha256 %s, index %s): counts cannot be combined; use another index folder"
+                          % (scrub(index), entries_sha[:12], str(marker.get("entries_sha256"))[:12]))
+    return marker
+
+
+def current(index: str) -> int | None:
+    uri = outputs.join(index, CURRENT)
+    return int(outputs.read_text(uri).strip()) if outputs.exists(uri) else None
+
+
+def write_current(index: str, release: int) -> None:
+    outputs.write_text(outputs.join(index, CURRENT), release_name(release) + "\n")
+
+
+def release_dir(index: str, release: int) -> str:
+    return outputs.join(index, "releases", release_name(release))
+
+
+def bucket_uri(index: str, release: int, bucket: int) -> str:
+    return outputs.join(release_dir(index, release), "images", bucket_name(bucket))
+
+
+def read_bucket(index: str, release: int | None, bucket: int):
+    """The bucket's rows in ``release`` (None: no release yet -> None)."""
+    if release is None:
+        return None
+    fs, path = outputs.resolve(bucket_uri(index, release, bucket))
+    with fs.open_input_file(path) as fh:
+        return pq.read_table(fh)
+
+
+def finished(index: str, release: int) -> bool:
+    return outputs.exists(outputs.join(release_dir(index, release), "_SUCCESS"))
+
+
+def release_stats(index: str, release: int | None) -> dict | None:
+    if release is None:
+        return None
+    return json.loads(outputs.read_text(outputs.join(release_dir(index, release), "stats", "index.json")))
+
+
+def releases(index: str) -> list[int]:
+    """Release numbers that have a folder (finished or not), ascending."""
+    fs, path = outputs.resolve(outputs.join(index, "releases"))
+    if fs.get_file_info(path).type != pafs.FileType.Directory:
+        return []
+    return sorted(int(e.base_name) for e in fs.get_file_info(pafs.FileSelector(path, recursive=False))
+                  if e.type == pafs.FileType.Directory and RELEASE_RE.match(e.base_name))
+
+
+def adopt_finished(index: str) -> int | None:
+    """CURRENT after a merge killed between its release's ``_SUCCESS`` and CURRENT: moved to the
+    newest finished release. Returns the current release (None: the index has none)."""
+    cur = current(index)
+    done = [r for r in releases(index) if finished(index, r) and (cur is None or r > cur)]
+    if done:
+        cur = done[-1]
+        write_current(index, cur)
+    return cur

@@ -1,0 +1,351 @@
+"""`metaclip-spark index`: merge finished stage-1 pools into an image index (docs/index.md).
+
+The driver checks the pools (stage2.load_pools, per pool) and the index (same metadata entries,
+pools already merged are skipped), then the runner computes the new release's buckets in
+chunks: the new pools' rows are grouped by (image_id, text_hash) in Spark SQL, shuffled into
+their buckets with one marker row per bucket of the chunk (so every bucket is written), and one
+``mapInArrow`` task per group of buckets merges each bucket with the previous release's file
+(``index.merge.merge_bucket``) and writes it under its fixed name. CURRENT is moved last.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import time
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from metaclip_spark.index import layout
+from metaclip_spark.index.merge import add_ids, merge_bucket, top_repeated
+from metaclip_spark.index.ids import bucket_sql
+from metaclip_spark.index.schema import BUCKET_RE, INDEX_COUNTS_SCHEMA, INDEX_SCHEMA
+from metaclip_spark.run import outputs
+from metaclip_spark.run import runfolder
+from metaclip_spark.run import runner
+from metaclip_spark.run.config import Config, ConfigError
+from metaclip_spark.run.totals import RunTotals
+from metaclip_spark.spark.stage2 import load_pools
+
+log = logging.getLogger("metaclip_spark")
+
+ROW_COLUMNS = ("url", "text", "entry_ids", "page_url", "lid_score", "source", "record_offset", "key_hash",
+               "image_id", "text_hash", "crawl")
+ROW_SCHEMA = pa.schema([("url", pa.string()), ("text", pa.string()), ("entry_ids", pa.list_(pa.int32())),
+                        ("page_url", pa.string()), ("lid_score", pa.float32()), ("source", pa.string()),
+                        ("record_offset", pa.int64()), ("key_hash", pa.int64()), ("image_id", pa.string()),
+                        ("text_hash", pa.int64()), ("crawl", pa.string())])
+ROW_DDL = ("url string, text string, entry_ids array<int>, page_url string, lid_score float, source string, "
+           "record_offset bigint, key_hash bigint, image_id string, text_hash bigint, crawl string")
+INDEX_DDL = [("image_id", "string"), ("text_hash", "bigint"), ("text", "string"), ("url", "string"),
+             ("key_hash", "bigint"), ("entry_ids", "array<int>"), ("lid_score", "float"), ("occurrences", "bigint"),
+             ("crawls", "array<string>"), ("first_crawl", "string"), ("first_source", "string"),
+             ("first_record_offset", "bigint"), ("first_page_url", "string")]
+STAT_KEYS = ("rows", "images", "occurrences", "texts_stored", "new_pairs", "new_images", "input_pairs",
+             "input_images", "input_occurrences")
+RESULT_DDL = ("bucket int, output string, " + ", ".join("%s bigint" % k for k in STAT_KEYS) +
+              ", pair_ids array<int>, pair_counts array<bigint>, occ_ids array<int>, occ_counts array<bigint>, "
+              "extra string")
+
+
+def run_index(cfg: Config, pools: list[str], spark=None, partitions: int | None = None, after_chunk=None,
+              chunk_size: int | None = None) -> dict:
+    """`metaclip-spark index --pool P ... --index DIR`: a new release of the index DIR."""
+    if not cfg.index.path:
+        raise ConfigError("an index folder is required (--index DIR)")
+    index = runfolder.absolute(cfg.index.path)
+    runfolder.check_location(index, input_specs=list(pools))
+    return build_index(cfg, pools, index, spark, partitions, after_chunk, chunk_size)
+
+
+def _label(pool: str) -> str:
+    return pool.rstrip("/").rsplit("/", 1)[-1]
+
+
+def _load(pools: list[str]) -> tuple[list[str], list[dict]]:
+    """Entries and, per distinct pool (by digest), its folder, files, rows and digest."""
+    entries, out, seen = None, [], set()
+    for pool in (runfolder.absolute(p) for p in pools):
+        ents, _, files = load_pools([pool])
+        if entries is None:
+            entries = ents
+        elif ents != entries:
+            raise ConfigError("%s was matched against other metadata than %s: they cannot share an index"
+                              % (pool, pools[0]))
+        digest = json.loads(outputs.read_text(outputs.join(pool, "stats", "match.json")))["pool_digest"]
+        if digest not in seen:
+            seen.add(digest)
+            out.append({"pool": pool, "files": files, "rows": sum(n for _, n in files), "digest": digest})
+    return entries, out
+
+
+def build_index(cfg: Config, pools: list[str], index: str, spark=None, partitions: int | None = None,
+                after_chunk=None, chunk_size: int | None = None) -> dict:
+    """Merge ``pools`` into the index folder ``index`` (created on first use): returns the
+    summary (the release's stats/index.json), or the current one's when every pool is in it."""
+    start = time.monotonic()
+    index = runfolder.absolute(index)
+    entries, loaded = _load(pools)
+    sha = layout.entries_sha256(entries)
+    chunk_size = chunk_size or cfg.index.chunk_size
+    if chunk_size <= 0:
+        raise ConfigError("index.chunk_size must be > 0, got %r" % chunk_size)
+    outputs.makedirs(index)
+    with runfolder.RunLock(index, "index"):
+        marker = layout.open_index(index, cfg.index.buckets, cfg.index.max_texts_per_image, sha, len(entries))
+        prev = layout.adopt_finished(index)
+        prev_stats = layout.release_stats(index, prev) or {}
+        done = {p["digest"] for p in prev_stats.get("pools", [])}
+        todo = [p for p in loaded if p["digest"] not in done]
+        if not todo:
+            msg = "%s: already in the index %s (release %s); no new release" % (
+                ", ".join(p["pool"] for p in loaded), index, prev)
+            log.info(msg)
+            print(msg)
+            return {**prev_stats, "added": 0, "message": "already in the index"}
+        release = (prev or 0) + 1
+        job = _Merge(cfg, index, marker, entries, todo, prev, prev_stats, release, spark, partitions, start)
+        summary = job.run(chunk_size, after_chunk)
+        layout.write_current(index, release)
+        return summary
+
+
+class _Merge:
+    def __init__(self, cfg, index, marker, entries, pools, prev, prev_stats, release, spark, partitions, start):
+        self.cfg, self.index, self.entries, self.pools = cfg, index, entries, pools
+        self.buckets, self.k = int(marker["buckets"]), int(marker["max_texts_per_image"])
+        self.sha = marker["entries_sha256"]
+        self.prev, self.prev_stats, self.release = prev, prev_stats, release
+        self.out = layout.release_dir(index, release)
+        self._spark, self.partitions, self.start = spark, partitions, start
+        self._frames: dict = {}
+
+    # --- Spark ---------------------------------------------------------------------------
+    @property
+    def spark(self):
+        if self._spark is None:
+            from metaclip_spark.spark.session import get_spark
+            self._spark = get_spark(self.cfg.spark)
+        return self._spark
+
+    def rows(self):
+        """Every row of the new pools (ROW_COLUMNS + pool number); ids computed where absent."""
+        if "rows" not in self._frames:
+            from pyspark.sql import functions as F
+            frames = []
+            for k, p in enumerate(self.pools):
+                uris = [uri for uri, _ in p["files"]]
+                if not uris:
+                    continue
+                df = self.spark.read.parquet(*uris)
+                fs, path = outputs.resolve(uris[0])
+                if not set(("image_id", "text_hash", "crawl")) <= set(pq.read_schema(path, filesystem=fs).names):
+                    label = _label(p["pool"])
+
+                    def with_ids(batches, label=label):
+                        for b in batches:
+                            t = add_ids(pa.Table.from_batches([b]), label)
+                            yield from t.select(list(ROW_COLUMNS)).cast(ROW_SCHEMA).to_batches()
+
+                    base = [c for c in ROW_COLUMNS if c not in ("image_id", "text_hash", "crawl")]
+                    df = df.select(*base).mapInArrow(with_ids, ROW_DDL)
+                frames.append(df.select(*ROW_COLUMNS).withColumn("pool", F.lit(k)))
+            if not frames:
+                frames.append(self.spark.createDataFrame([], ROW_DDL + ", pool int"))
+            df = frames[0]
+            for other in frames[1:]:
+                df = df.unionByName(other)
+            self._frames["rows"] = df
+        return self._frames["rows"]
+
+    def new_rows(self):
+        """The new rows grouped by (image_id, text_hash), with their bucket (persisted)."""
+        if "new" not in self._frames:
+            from pyspark import StorageLevel
+            from pyspark.sql import functions as F
+            first = F.struct(F.col("crawl").alias("c"), "source", "record_offset", "url", "key_hash", "page_url",
+                             "text", "entry_ids", "lid_score")
+            agg = self.rows().groupBy("image_id", "text_hash").agg(
+                F.count(F.lit(1)).alias("occurrences"), F.array_sort(F.collect_set("crawl")).alias("crawls"),
+                F.min(first).alias("f"))
+            names = {"first_crawl": "f.c", "first_source": "f.source", "first_record_offset": "f.record_offset",
+                     "first_page_url": "f.page_url"}
+            cols = [F.col(n) if n in ("image_id", "text_hash", "occurrences", "crawls")
+                    else F.col(names.get(n, "f." + n)).alias(n) for n, _ in INDEX_DDL]
+            df = agg.select(*cols).withColumn("bucket", F.expr(bucket_sql("image_id", self.buckets)))
+            self._frames["new"] = df.persist(StorageLevel.MEMORY_AND_DISK)
+        return self._frames["new"]
+
+    def chunk_frame(self, part: list[int]):
+        from pyspark.sql import functions as F
+        markers = self.spark.createDataFrame([(int(b),) for b in part], "bucket int").select(
+            *[F.lit(None).cast(t).alias(n) for n, t in INDEX_DDL], "bucket")
+        rows = self.new_rows().where(F.col("bucket").isin([int(b) for b in part])).unionByName(markers)
+        n = self.partitions or max(1, min(len(part), 2 * self.spark.sparkContext.defaultParallelism))
+        task = _bucket_task(self.index, self.prev, self.release, self.k, self.cfg.index.top_repeated)
+        return (rows.repartition(n, "bucket").sortWithinPartitions("bucket", "image_id", "text_hash")
+                .mapInArrow(task, RESULT_DDL))
+
+    # --- the runner's stage ----------------------------------------------------------------
+    def plan(self, chunk_size: int) -> dict:
+        files = sorted((runfolder.relative(p["pool"], uri), n) for p in self.pools for uri, n in p["files"])
+        return {"stage": "index", "release": self.release, "previous": self.prev, "buckets": self.buckets,
+                "max_texts_per_image": self.k, "entries_sha256": self.sha, "chunk_size": chunk_size,
+                "pools": sorted(p["digest"] for p in self.pools), "top_repeated": self.cfg.index.top_repeated,
+                "pool_files_sha256": hashlib.sha256(json.dumps(files).encode("utf-8")).hexdigest()}
+
+    def reset(self) -> None:
+        runfolder.remove_owned(outputs.join(self.out, "images"), patterns=(BUCKET_RE,))
+        runfolder.remove_owned(outputs.join(self.out, "entry_counts"), names=("entry_counts.parquet",))
+        for name in ("stats/index.json", "stats/index-files.json", runner.config_name("index"), "_SUCCESS"):
+            runfolder.remove_file(outputs.join(self.out, name))
+
+    def run(self, chunk_size: int, after_chunk) -> dict:
+        plan = self.plan(chunk_size)
+        uri = outputs.join(self.out, "chunks", "index", "plan.json")
+        other = outputs.exists(uri) and json.loads(outputs.read_text(uri)) != plan
+        if other:
+            log.warning("index: release %d was left unfinished by a merge of other pools; starting it again",
+                        self.release)
+        n = len(self.entries)
+        try:
+            return runner.run(runner.Stage(
+                name="index", output=self.out, plan=plan, items=list(range(self.buckets)), chunk_size=chunk_size,
+                run_chunk=self.run_chunk, finish=self.finish, config_json=self.cfg.to_json(), n_entries=2 * n,
+                overwrite=other, reset=self.reset, clean_chunk=self.clean_chunk,
+                temp_dirs=("images", "entry_counts", "stats"), after_chunk=after_chunk))
+        finally:
+            if "new" in self._frames:
+                self._frames["new"].unpersist()
+
+    def clean_chunk(self, i: int, part: list[int]) -> None:
+        from metaclip_spark.index.schema import bucket_name
+        runfolder.remove_owned(outputs.join(self.out, "images"), names=tuple(bucket_name(b) for b in part))
+
+    def run_chunk(self, i: int, part: list[int]) -> RunTotals:
+        from pyspark import StorageLevel
+        from pyspark.sql import functions as F
+        n = len(self.entries)
+        df = self.chunk_frame(part).persist(StorageLevel.MEMORY_AND_DISK)
+        try:
+            results = sorted(df.drop("pair_ids", "pair_counts", "occ_ids", "occ_counts").collect(),
+                             key=lambda r: r["bucket"])
+            got = RunTotals(2 * n)
+            for ids_col, counts_col, offset in (("pair_ids", "pair_counts", 0), ("occ_ids", "occ_counts", n)):
+                sums = (df.select(F.explode(F.arrays_zip(ids_col, counts_col)).alias("z"))
+                        .groupBy(F.col("z.%s" % ids_col).alias("e")).agg(F.sum("z.%s" % counts_col).alias("c"))
+                        .collect())
+                got.add_counts([r["e"] + offset for r in sums], [r["c"] for r in sums])
+        finally:
+            df.unpersist()
+        if [r["bucket"] for r in results] != list(part):
+            raise runfolder.OutputMissing("index chunk %d: buckets %s came back for %s" % (
+                i, [r["bucket"] for r in results][:10], list(part)[:10]))
+        for r in results:
+            got.files.append({"source": "bucket-%05d" % r["bucket"], "output": r["output"], "rows": r["rows"],
+                              "failed": None, **{k: r[k] for k in STAT_KEYS if k != "rows"},
+                              **json.loads(r["extra"])})
+        return got
+
+    def per_crawl(self) -> tuple[dict, dict]:
+        """{crawl: {occurrences, pairs, images}} of the new rows, {pool number: sorted crawls}."""
+        from pyspark.sql import functions as F
+        rows = self.rows()
+        crawl = {r["crawl"]: {"occurrences": int(r["o"]), "pairs": int(r["p"]), "images": int(r["i"])}
+                 for r in rows.groupBy("crawl").agg(F.count(F.lit(1)).alias("o"),
+                                                    F.countDistinct("image_id", "text_hash").alias("p"),
+                                                    F.countDistinct("image_id").alias("i")).collect()}
+        pools = {r["pool"]: sorted(r["c"]) for r in rows.groupBy("pool").agg(F.collect_set("crawl").alias("c")).collect()}
+        return dict(sorted(crawl.items(), key=lambda kv: str(kv[0]))), pools
+
+    def finish(self, totals: RunTotals, chunk_info: dict) -> dict:
+        n = len(self.entries)
+        dense = totals.dense_counts()
+        count, occ = dense[:n].copy(), dense[n:].copy()
+        if self.prev is not None:
+            old = pq.read_table(outputs.resolve(outputs.join(layout.release_dir(self.index, self.prev), "entry_counts",
+                                                             "entry_counts.parquet"))[1])
+            count += old.column("count").to_numpy()
+            occ += old.column("occurrences").to_numpy()
+        outputs.write_table(outputs.join(self.out, "entry_counts", "entry_counts.parquet"), pa.table({
+            "entry_id": pa.array(np.arange(n, dtype=np.int32)), "entry": pa.array(self.entries, pa.string()),
+            "count": pa.array(count), "occurrences": pa.array(occ)}, schema=INDEX_COUNTS_SCHEMA))
+        files = totals.files
+        tot = {k: int(sum(f[k] for f in files)) for k in ("occurrences", "images", "texts_stored")}
+        tot["pairs"] = int(sum(f["rows"] for f in files))
+        per_crawl, pool_crawls = self.per_crawl()
+        for f in files:
+            for c, v in f["new_images_per_crawl"].items():
+                per_crawl.setdefault(c, {"occurrences": 0, "pairs": 0, "images": 0}).setdefault("new_images", 0)
+                per_crawl[c]["new_images"] = per_crawl[c].get("new_images", 0) + v
+        for v in per_crawl.values():
+            v.setdefault("new_images", 0)
+        merge = {"pools": len(self.pools), "occurrences": int(sum(f["input_occurrences"] for f in files)),
+                 "pairs": int(sum(f["input_pairs"] for f in files)), "images": int(sum(f["input_images"] for f in files)),
+                 "new_pairs": int(sum(f["new_pairs"] for f in files)),
+                 "new_images": int(sum(f["new_images"] for f in files))}
+        merge["duplicate_factor"] = merge["occurrences"] / merge["images"] if merge["images"] else 0.0
+        crawls = sorted(per_crawl)
+        pools = list(self.prev_stats.get("pools", [])) + [
+            {"pool": p["pool"], "digest": p["digest"], "rows": p["rows"], "crawls": pool_crawls.get(k, []),
+             "release": self.release} for k, p in enumerate(self.pools)]
+        history = list(self.prev_stats.get("history", [])) + [
+            {"release": self.release, **{k: merge[k] for k in ("occurrences", "pairs", "images", "new_pairs",
+                                                                "new_images")}, "crawls": crawls}]
+        summary = {"stage": "index", "release": self.release, "previous": self.prev, "buckets": self.buckets,
+                   "max_texts_per_image": self.k, "entries_sha256": self.sha, "pools": pools,
+                   "totals": {"occurrences": tot["occurrences"], "pairs": tot["pairs"], "images": tot["images"],
+                              "texts_stored": tot["texts_stored"],
+                              "texts_hash_only": tot["pairs"] - tot["texts_stored"]},
+                   "merge": merge, "per_crawl": per_crawl, "history": history,
+                   "top_repeated": top_repeated([f["top"] for f in files], self.cfg.index.top_repeated),
+                   "entries": n, "entries_zero_count": int((count == 0).sum()), "added": len(self.pools),
+                   "wall_seconds": round(time.monotonic() - self.start, 3)}
+        summary.update({k: chunk_info[k] for k in ("chunks", "chunks_reused") if k in chunk_info})
+        return summary
+
+
+def _bucket_task(index: str, prev: int | None, release: int, k: int, top: int):
+    """The mapInArrow function: rows sorted by (bucket, image_id, text_hash), a marker row
+    (null image_id) first in each bucket -> one result row per bucket."""
+
+    def finish(bucket: int, parts: list[pa.Table]):
+        new = pa.concat_tables(parts)
+        new = new.filter(new.column("image_id").is_valid())
+        merged, res = merge_bucket(layout.read_bucket(index, prev, bucket), new, k, top)
+        sink = outputs.ParquetSink(layout.bucket_uri(index, release, bucket), INDEX_SCHEMA)
+        try:
+            sink.write(merged)
+            sink.commit()
+        except BaseException:
+            sink.abort()
+            raise
+        extra = json.dumps({"new_images_per_crawl": res.new_images_per_crawl, "top": res.top})
+        return pa.RecordBatch.from_pydict({
+            "bucket": pa.array([bucket], pa.int32()), "output": [sink.uri],
+            **{key: pa.array([getattr(res, key)], pa.int64()) for key in STAT_KEYS},
+            "pair_ids": pa.array([res.pair_ids], pa.list_(pa.int32())),
+            "pair_counts": pa.array([res.pair_counts], pa.list_(pa.int64())),
+            "occ_ids": pa.array([res.occ_ids], pa.list_(pa.int32())),
+            "occ_counts": pa.array([res.occ_counts], pa.list_(pa.int64())), "extra": [extra]})
+
+    def task(batches):
+        cur, parts = None, []
+        for batch in batches:
+            t = pa.Table.from_batches([batch])
+            b = t.column("bucket").to_numpy()
+            cuts = np.concatenate([[0], np.flatnonzero(b[1:] != b[:-1]) + 1, [len(b)]]) if len(b) else []
+            for lo, hi in zip(cuts[:-1], cuts[1:]):
+                if int(b[lo]) != cur:
+                    if cur is not None:
+                        yield finish(cur, parts)
+                    cur, parts = int(b[lo]), []
+                parts.append(t.slice(lo, hi - lo).drop_columns(["bucket"]))
+        if cur is not None:
+            yield finish(cur, parts)
+
+    return task
+
