@@ -10,7 +10,14 @@
         --region us-central1 --service-account SA > submit.sh
     python deploy/render.py spark-submit   --root /data/metaclip --crawl C --stage match \\
         --master spark://spark-master:7077 [--deploy-mode cluster --master yarn] > submit.sh
+    python deploy/render.py emr-serverless --bucket B --crawl CC-MAIN-2024-18 --stage balance \
+        --previous s3://B/metaclip/runs/crawl=CC-MAIN-2024-10/curated > job-run.json
     python deploy/render.py examples       # rewrite deploy/{emr,dataproc}/examples/ (checked in)
+
+``--mode cumulative`` (default): match -> index (merge the crawl into ``<root>/index``) ->
+balance of the new release with the diff against ``--previous`` (the last release's curated
+folder; none for the first release) -> report. ``--mode per_crawl``: match -> balance of
+this crawl alone -> report.
 
 Spark properties and job settings come from conf/emr.yaml or conf/dataproc.yaml
 (``--conf PATH`` for another file; ``spark-submit``, for a cluster you run yourself, uses
@@ -67,6 +74,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--conf", dest="conf_path", help="conf YAML (default conf/<platform>.yaml; "
                     "spark-submit: none)")
     ap.add_argument("--input", help="stage-1 input instead of the crawl's wat.paths.gz (files, globs, lists)")
+    ap.add_argument("--mode", choices=("cumulative", "per_crawl"),
+                    help="cumulative (default): merge into the image index, balance its release; "
+                    "per_crawl: balance this crawl alone")
+    ap.add_argument("--index", help="cumulative: the image index (default <root>/index)")
+    ap.add_argument("--previous", help="cumulative: the last release's curated folder, e.g. "
+                    "<root>/runs/crawl=<previous crawl>/curated (default: none, the first release)")
     sm = ap.add_argument_group("spark-submit (a Spark cluster you run yourself)")
     sm.add_argument("--root", help="folder or URI holding code/, data/ and runs/ (/data/metaclip, "
                     "hdfs://nn/metaclip, s3://bucket/metaclip)")
@@ -100,9 +113,10 @@ def main(argv: list[str] | None = None) -> int:
               if v is not None and k not in ("kind", "stage")}
     try:
         target = Target(platform=args.kind.split("-")[0], **fields)
+        text = render(args.kind, target, args.stage)
     except ValueError as exc:
         ap.error(str(exc))
-    sys.stdout.write(render(args.kind, target, args.stage))
+    sys.stdout.write(text)
     return 0
 
 

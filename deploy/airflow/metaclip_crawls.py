@@ -14,6 +14,14 @@ Markers under the output root decide what is done (idempotent per crawl):
 - ``<root>/crawl=<id>/report/index.html``   report written: the crawl is done
 
 (``crawl=<id>`` is the folder the project's ``--crawl`` option uses too.)
+
+Cumulative mode (the default of the DAGs) adds the stage ``index`` between stage 1 and
+stage 2: ``metaclip-spark index`` merges the crawl's pool into the cumulative image index,
+and stage 2 balances that index's new release into ``<root>/crawl=<id>/curated/``. The index
+stage has no marker of its own: it counts as done when stage 2 is (merging a pool that is
+already in the index is a no-op, so a rerun of both is safe). Releases are made in crawl
+order (``choose_crawl(..., oldest_first=True)``), so the last release before a crawl's is
+the newest older crawl with a finished stage 2 (``previous_release``).
 """
 
 from __future__ import annotations
@@ -30,9 +38,12 @@ COLLINFO_URL = "https://index.commoncrawl.org/collinfo.json"
 CRAWL_ID = re.compile(r"CC-MAIN-([0-9]{4})-([0-9]{2})")
 # the DAG param's pre-check (the UI form); validate_crawl_id is the rule
 CRAWL_ID_PATTERN = r"^CC-MAIN-(\d{4})-(\d{2})$"
-STAGES = ("stage1", "stage2", "report")
-# marker (relative to <root>/<crawl>/) written when each stage has finished
-MARKERS = {"stage1": "_SUCCESS", "stage2": "curated/_SUCCESS", "report": "report/index.html"}
+STAGES = ("stage1", "stage2", "report")                        # per_crawl mode
+CUMULATIVE_STAGES = ("stage1", "index", "stage2", "report")     # cumulative mode
+# marker (relative to <root>/<crawl>/) written when each stage has finished; the index stage
+# is done when the release it made is balanced
+MARKERS = {"stage1": "_SUCCESS", "index": "curated/_SUCCESS", "stage2": "curated/_SUCCESS",
+           "report": "report/index.html"}
 DONE_MARKER = MARKERS["report"]
 
 
@@ -101,11 +112,46 @@ def newest_pending_crawl(crawl_ids: Iterable[str], is_done: Callable[[str], bool
     return None
 
 
+def oldest_pending_crawl(crawl_ids: Iterable[str], is_done: Callable[[str], bool],
+                         since: str) -> str | None:
+    """The oldest crawl not older than ``since`` for which ``is_done(crawl_id)`` is false
+    (None when all are done): cumulative mode merges crawls into the index in crawl order.
+    ``is_done`` is called oldest first and only as far as needed."""
+    floor = crawl_key(validate_crawl_id(since))
+    for cid in sorted(set(crawl_ids), key=crawl_key):
+        if crawl_key(cid) >= floor and not is_done(cid):
+            return cid
+    return None
+
+
+def older_crawl_ids(crawl_id: str, since: str) -> Iterable[str]:
+    """Every well-formed crawl id older than ``crawl_id`` and not older than ``since``, newest
+    first, week by week (CC-MAIN-2024-18, -17, ..., -01, CC-MAIN-2023-53, ...): no listing
+    and no network needed; crawls are 4-8 weeks apart, so a release is found in a few steps."""
+    year, week = crawl_key(validate_crawl_id(crawl_id))
+    floor = crawl_key(validate_crawl_id(since))
+    while True:
+        year, week = (year, week - 1) if week > 1 else (year - 1, 53)
+        if (year, week) < floor or year < 2008:
+            return
+        yield "CC-MAIN-%04d-%02d" % (year, week)
+
+
+def previous_release(crawl_id: str, has_release: Callable[[str], bool], since: str) -> str | None:
+    """Cumulative mode: the crawl whose release came last before ``crawl_id``'s, i.e. the
+    newest older crawl (not older than ``since``) with a finished stage 2
+    (``has_release(crawl)``); None for the first release."""
+    for cid in older_crawl_ids(crawl_id, since):
+        if has_release(cid):
+            return cid
+    return None
+
+
 def choose_crawl(param_crawl_id: str | None, collinfo_text: str | bytes | None,
-                 is_done: Callable[[str], bool], since: str) -> str | None:
+                 is_done: Callable[[str], bool], since: str, oldest_first: bool = False) -> str | None:
     """The crawl of one DAG run: the ``crawl_id`` param when given (a backfill; it is
     validated, and must be listed in collinfo.json when that is given), else the newest
-    pending crawl of collinfo.json."""
+    pending crawl of collinfo.json (``oldest_first``: the oldest, for cumulative mode)."""
     if param_crawl_id:
         cid = validate_crawl_id(param_crawl_id.strip())
         if collinfo_text is not None and cid not in parse_collinfo(collinfo_text):
@@ -113,15 +159,17 @@ def choose_crawl(param_crawl_id: str | None, collinfo_text: str | bytes | None,
         return cid
     if collinfo_text is None:
         raise CrawlError("no crawl_id given and no collinfo.json to choose from")
-    return newest_pending_crawl(parse_collinfo(collinfo_text), is_done, since)
+    pick = oldest_pending_crawl if oldest_first else newest_pending_crawl
+    return pick(parse_collinfo(collinfo_text), is_done, since)
 
 
-def stages_to_run(stage_done: Callable[[str], bool]) -> list[str]:
+def stages_to_run(stage_done: Callable[[str], bool], stages: tuple = STAGES) -> list[str]:
     """The stages still to run, in order: everything from the first unfinished stage on
-    (re-running a stage invalidates the ones after it)."""
-    for i, stage in enumerate(STAGES):
+    (re-running a stage invalidates the ones after it). ``stages``: ``STAGES`` (per_crawl)
+    or ``CUMULATIVE_STAGES``."""
+    for i, stage in enumerate(stages):
         if not stage_done(stage):
-            return list(STAGES[i:])
+            return list(stages[i:])
     return []
 
 

@@ -3,7 +3,19 @@ Dataproc (cluster jobs, Serverless batches) and a Spark cluster you run yourself
 (a plain ``spark-submit`` line: standalone, YARN, Kubernetes or ``local[N]``).
 
 One template per stage, ``stage_job()``: entry file, arguments, archive, data files and
-Spark properties of stage 1 (match), stage 2 (balance) and the report. Each target is a
+Spark properties of stage 1 (match), the index merge (cumulative mode), stage 2 (balance)
+and the report.
+
+Two modes (``Target.mode``):
+
+- ``cumulative`` (default): match (``input.label`` = the crawl id) -> ``index --pool RUN
+  --index INDEX`` (a new release of the one cumulative image index) -> ``balance --index INDEX
+  --dedup image`` with ``balance.previous`` = the last release's curated folder (``diff/added/``
+  and ``diff/removed/``; empty for the first release) -> report;
+- ``per_crawl``: match -> ``balance --pool RUN`` (this crawl alone) -> report.
+
+Either way stage 2 and the report write into the crawl's run folder, and t comes from the conf
+file's ``balance.*`` settings (``balance.t``, or ``balance.tail_share`` re-solved per release). Each target is a
 formatter of that one job: ``emr_steps()`` (``aws emr add-steps --steps file://...``),
 ``emr_serverless_job_run()`` (``aws emr-serverless start-job-run --cli-input-json
 file://...``; its ``jobDriver`` is what the EMR Serverless DAG passes to its operator),
@@ -15,9 +27,9 @@ Used by ``deploy/render.py`` and by the ``metaclip_monthly_*`` DAGs (this folder
 DAGs folder). Needs only the standard library and PyYAML (both environments have it).
 
 Layout under ``<scheme>://<bucket>/<prefix>/`` (prefix default ``metaclip``):
-``code/env.tar.gz`` and ``code/jobs/{match,balance,report}.py`` (``make archive`` builds
+``code/env.tar.gz`` and ``code/jobs/{match,index,balance,report}.py`` (``make archive`` builds
 them into ``dist/``), ``data/metadata.json`` and ``data/lid.176.bin`` (shipped to every
-node with ``--files``), ``runs/<crawl>/`` (outputs), ``logs/``. A self-managed cluster uses the same layout under
+node with ``--files``), ``runs/crawl=<crawl>/`` (outputs), ``index/`` (the cumulative image index), ``logs/``. A self-managed cluster uses the same layout under
 any folder or URI (``root``: ``/data/metaclip``, ``hdfs://nn/metaclip``, ``s3://b/metaclip``; the
 jobs write outputs with pyarrow, which knows ``s3://`` but not ``s3a://``: on a plain Hadoop
 Spark map ``s3://`` to S3A with ``spark.hadoop.fs.s3.impl`` in the conf file's ``spark.conf``).
@@ -36,8 +48,10 @@ import yaml
 from metaclip_crawls import crawl_root, validate_crawl_id
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-STAGE_ENTRY = {"match": "match.py", "balance": "balance.py", "report": "report.py"}
-STAGE_ORDER = ("match", "balance", "report")
+STAGE_ENTRY = {"match": "match.py", "index": "index.py", "balance": "balance.py", "report": "report.py"}
+MODES = ("cumulative", "per_crawl")
+STAGE_ORDERS = {"cumulative": ("match", "index", "balance", "report"), "per_crawl": ("match", "balance", "report")}
+STAGE_ORDER = STAGE_ORDERS["cumulative"]       # every stage
 ENV_PYTHON = "./environment/bin/python"
 PLATFORMS = ("emr", "dataproc", "spark")
 # a self-managed cluster without a conf file: the project's defaults, the data files by --files
@@ -62,6 +76,10 @@ class Target:
     run_id: str = "manual"                         # part of Dataproc batch ids
     conf_path: str = ""                            # default: conf/<platform>.yaml
     input: str = ""                                # stage-1 input instead of the crawl's wat.paths.gz
+    mode: str = "cumulative"                       # or "per_crawl" (module docstring)
+    index: str = ""                                # cumulative: the image index (default <root>/index)
+    previous: str = ""                             # cumulative: the last release's curated folder
+                                                   # ("": the first release, no diff)
     # platform "spark" only: spark-submit to a cluster you run yourself
     root: str = ""                                 # holds code/, data/, runs/: a path or any URI
     master: str = "spark://spark-master:7077"      # spark://, yarn, k8s://..., local[N]
@@ -78,6 +96,8 @@ class Target:
         if self.platform not in PLATFORMS:
             raise ValueError("platform must be one of %s, got %r" % (", ".join(PLATFORMS), self.platform))
         validate_crawl_id(self.crawl)
+        if self.mode not in MODES:
+            raise ValueError("mode must be one of %s, got %r" % (", ".join(MODES), self.mode))
         if self.platform == "spark":
             for name in ("root", "code"):
                 value = getattr(self, name)
@@ -118,6 +138,14 @@ class Target:
     @property
     def run_dir(self) -> str:
         return crawl_root(self.output_root, self.crawl)
+
+    @property
+    def index_uri(self) -> str:
+        return self.index.rstrip("/") if self.index else self.uri("index")
+
+    @property
+    def stages(self) -> tuple[str, ...]:
+        return STAGE_ORDERS[self.mode]
 
     @property
     def archive(self) -> str:
@@ -191,19 +219,27 @@ def stage_job(target: Target, stage: str, conf: dict | None = None) -> dict:
     """The one template: entry file, arguments, archive, files and Spark properties of a stage."""
     conf = load_conf(target) if conf is None else conf
     props, sets = split_conf(conf)
-    run = target.run_dir
+    run, cumulative = target.run_dir, target.mode == "cumulative"
+    if stage not in target.stages:
+        raise ValueError("unknown stage %r (%s mode: one of %s)" % (stage, target.mode, ", ".join(target.stages)))
     if stage == "match":
         args = ["--input", target.input or input_paths_list(target, conf), "--metadata", target.data_files[1],
                 "--lid-model", target.data_files[0], "--output", run]
+    elif stage == "index":
+        args = ["--pool", run, "--index", target.index_uri]
+    elif stage == "balance" and cumulative:
+        args = ["--index", target.index_uri, "--dedup", "image", "--output", run]
     elif stage == "balance":
         args = ["--pool", run, "--output", run]
-    elif stage == "report":
-        args = ["--run", run]
     else:
-        raise ValueError("unknown stage %r (one of %s)" % (stage, ", ".join(STAGE_ORDER)))
+        args = ["--run", run]
     if stage != "report":
         for s in sets:
             args += ["--set", s]
+    if cumulative and stage == "match":        # the pool rows' crawl label: the index's provenance
+        args += ["--set", "input.label=" + target.crawl]
+    if cumulative and stage == "balance":      # set last: wins over a conf file's balance.previous
+        args += ["--set", "balance.previous=" + target.previous]
     return {"stage": stage, "name": "metaclip-%s-%s" % (stage, target.crawl), "entry": target.entry(stage),
             "args": args, "archive": target.archive + "#environment", "files": list(target.data_files),
             "properties": props}
@@ -216,7 +252,7 @@ def emr_steps(target: Target, conf: dict | None = None) -> list[dict]:
     """EMR on EC2: one command-runner.jar spark-submit step per stage (YARN cluster mode: the
     driver runs in a container that has the archive). Later steps are cancelled when one fails."""
     steps = []
-    for stage in STAGE_ORDER:
+    for stage in target.stages:
         job = stage_job(target, stage, conf)
         cmd = ["spark-submit", "--deploy-mode", "cluster", "--archives", job["archive"],
                "--files", ",".join(job["files"]),

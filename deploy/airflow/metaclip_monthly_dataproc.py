@@ -1,10 +1,12 @@
-"""metaclip_monthly on Dataproc Serverless: weekly, process the newest CommonCrawl crawl that
-has no report yet (or the ``crawl_id`` param) with stage 1 -> stage 2 -> report.
+"""metaclip_monthly on Dataproc Serverless: weekly, process the next CommonCrawl crawl that
+has no report yet (oldest first in cumulative mode, newest first per crawl) (or the ``crawl_id`` param) with stage 1 -> index merge -> stage 2 -> report
+(``METACLIP_MODE``: cumulative, default; per_crawl: stage 1 -> stage 2 -> report).
 
 Batch ids are unique per crawl, DAG run, stage and try (a failed batch's id cannot be
 reused): see ``metaclip_crawls.dataproc_batch_id``.
 
 Fill in (environment of the Airflow workers, or edit the defaults below):
+METACLIP_MODE [cumulative] or per_crawl (metaclip_dag.py),
 METACLIP_BUCKET, METACLIP_GCP_PROJECT, METACLIP_REGION, METACLIP_SERVICE_ACCOUNT and the
 connection ``google_cloud_default``. Upload ``dist/`` and the data files first
 (README: "Run on EMR / Dataproc / Airflow").
@@ -16,11 +18,12 @@ from airflow.providers.google.cloud.operators.dataproc import DataprocCreateBatc
 from airflow.sdk import DAG
 
 from metaclip_crawls import dataproc_batch_id
-from metaclip_dag import (DAG_KWARGS, JOB_STAGES, PLACEHOLDER, STAGES, TASK_IDS, crawl_tasks, dag_params,
+from metaclip_dag import (DAG_KWARGS, DAG_STAGES, JOB_STAGES, MODE, PLACEHOLDER, PREVIOUS_PLACEHOLDER, TASK_IDS,
+                          crawl_tasks, dag_params,
                           env, fail_fast, run_after, split_uri, templated, wire)
 from metaclip_deploy import Target, dataproc_batch, stage_job
 
-TARGET = Target(platform="dataproc", crawl=PLACEHOLDER,
+TARGET = Target(platform="dataproc", crawl=PLACEHOLDER, mode=MODE, previous=PREVIOUS_PLACEHOLDER,
                 bucket=env("METACLIP_BUCKET", "my-bucket"),
                 region=env("METACLIP_REGION", "us-central1"),
                 project=env("METACLIP_GCP_PROJECT", "my-project"),
@@ -47,9 +50,9 @@ def gcs_exists():
 
 with DAG(dag_id="metaclip_monthly_dataproc_serverless", params=dag_params(), doc_md=__doc__,
          user_defined_macros={"metaclip_batch_id": dataproc_batch_id}, **DAG_KWARGS) as dag:
-    plan = crawl_tasks(TARGET.output_root, gcs_exists)
+    plan, previous = crawl_tasks(TARGET.output_root, gcs_exists)
     stages = {}
-    for stage in STAGES:
+    for stage in DAG_STAGES:
         job = stage_job(TARGET, JOB_STAGES[stage])
         stages[stage] = DataprocCreateBatchOperator(
             task_id=TASK_IDS[stage],
@@ -59,4 +62,4 @@ with DAG(dag_id="metaclip_monthly_dataproc_serverless", params=dag_params(), doc
             batch_id=BATCH_ID % JOB_STAGES[stage],
             gcp_conn_id=GCP_CONN_ID,
             **run_after(stage))
-    wire(plan, stages)
+    wire(plan, stages, previous)

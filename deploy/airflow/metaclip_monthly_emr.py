@@ -1,7 +1,9 @@
-"""metaclip_monthly on EMR Serverless: weekly, process the newest CommonCrawl crawl that
-has no report yet (or the ``crawl_id`` param) with stage 1 -> stage 2 -> report.
+"""metaclip_monthly on EMR Serverless: weekly, process the next CommonCrawl crawl that
+has no report yet (oldest first in cumulative mode, newest first per crawl) (or the ``crawl_id`` param) with stage 1 -> index merge -> stage 2 -> report
+(``METACLIP_MODE``: cumulative, default; per_crawl: stage 1 -> stage 2 -> report).
 
 Fill in (environment of the Airflow workers, or edit the defaults below):
+METACLIP_MODE [cumulative] or per_crawl (metaclip_dag.py),
 METACLIP_BUCKET, METACLIP_EMR_APPLICATION_ID, METACLIP_EMR_ROLE_ARN, METACLIP_REGION,
 and the connection ``aws_default``. Upload ``dist/`` and the data files first
 (README: "Run on EMR / Dataproc / Airflow").
@@ -12,11 +14,12 @@ from __future__ import annotations
 from airflow.providers.amazon.aws.operators.emr import EmrServerlessStartJobOperator
 from airflow.sdk import DAG
 
-from metaclip_dag import (DAG_KWARGS, JOB_STAGES, PLACEHOLDER, STAGES, TASK_IDS, crawl_tasks, dag_params,
+from metaclip_dag import (DAG_KWARGS, DAG_STAGES, JOB_STAGES, MODE, PLACEHOLDER, PREVIOUS_PLACEHOLDER, TASK_IDS,
+                          crawl_tasks, dag_params,
                           env, fail_fast, run_after, split_uri, templated, wire)
 from metaclip_deploy import Target, emr_serverless_job_driver, emr_serverless_overrides, stage_job
 
-TARGET = Target(platform="emr", crawl=PLACEHOLDER,
+TARGET = Target(platform="emr", crawl=PLACEHOLDER, mode=MODE, previous=PREVIOUS_PLACEHOLDER,
                 bucket=env("METACLIP_BUCKET", "my-bucket"),
                 region=env("METACLIP_REGION", "us-east-1"),
                 application_id=env("METACLIP_EMR_APPLICATION_ID", "00XXXXXXXXXXXXXX"),
@@ -40,9 +43,9 @@ def s3_exists():
 
 
 with DAG(dag_id="metaclip_monthly_emr_serverless", params=dag_params(), doc_md=__doc__, **DAG_KWARGS) as dag:
-    plan = crawl_tasks(TARGET.output_root, s3_exists)
+    plan, previous = crawl_tasks(TARGET.output_root, s3_exists)
     stages = {}
-    for stage in STAGES:
+    for stage in DAG_STAGES:
         job = stage_job(TARGET, JOB_STAGES[stage])
         stages[stage] = EmrServerlessStartJobOperator(
             task_id=TASK_IDS[stage],
@@ -57,4 +60,4 @@ with DAG(dag_id="metaclip_monthly_emr_serverless", params=dag_params(), doc_md=_
             waiter_delay=60,
             waiter_max_attempts=24 * 60,      # a stage may run for hours
             **run_after(stage))
-    wire(plan, stages)
+    wire(plan, stages, previous)

@@ -1,6 +1,7 @@
 """metaclip_monthly on a Spark cluster you run yourself (standalone ``spark://``, YARN,
-Kubernetes, or ``local[N]`` on the Airflow worker): weekly, process the newest CommonCrawl
-crawl that has no report yet (or the ``crawl_id`` param) with stage 1 -> stage 2 -> report,
+Kubernetes, or ``local[N]`` on the Airflow worker): weekly, process the next CommonCrawl
+crawl that has no report yet (oldest first in cumulative mode, newest first per crawl) (or the ``crawl_id`` param) with stage 1 -> index merge -> stage 2 -> report
+(``METACLIP_MODE``: cumulative, default; per_crawl: stage 1 -> stage 2 -> report),
 each stage one ``spark-submit`` run by a BashOperator (no Spark provider needed).
 
 The lines are ``deploy/render.py spark-submit``'s (``metaclip_deploy.spark_submit_command``).
@@ -10,7 +11,8 @@ that writes them: local paths, ``s3://``, ``gs://``, ``hdfs://`` with the same c
 local paths directly.
 
 Fill in (environment of the Airflow workers; defaults in brackets):
-METACLIP_ROOT [/data/metaclip] folder or URI holding code/, data/, runs/;
+METACLIP_ROOT [/data/metaclip] folder or URI holding code/, data/, runs/, index/;
+METACLIP_MODE [cumulative] or per_crawl (metaclip_dag.py);
 METACLIP_SPARK_MASTER [spark://spark-master:7077]; METACLIP_DEPLOY_MODE [client];
 METACLIP_SPARK_SUBMIT [spark-submit]; METACLIP_DRIVER_PYTHON [python3] (client mode: a python
 with metaclip-spark installed); METACLIP_PYTHON [empty: the archive's ./environment/bin/python];
@@ -27,11 +29,12 @@ import subprocess
 from airflow.providers.standard.operators.bash import BashOperator
 from airflow.sdk import DAG
 
-from metaclip_dag import (DAG_KWARGS, JOB_STAGES, PLACEHOLDER, STAGES, TASK_IDS, crawl_tasks, dag_params,
+from metaclip_dag import (DAG_KWARGS, DAG_STAGES, JOB_STAGES, MODE, PLACEHOLDER, PREVIOUS_PLACEHOLDER, TASK_IDS,
+                          crawl_tasks, dag_params,
                           env, run_after, templated, wire)
 from metaclip_deploy import Target, spark_submit_command
 
-TARGET = Target(platform="spark", crawl=PLACEHOLDER,
+TARGET = Target(platform="spark", crawl=PLACEHOLDER, mode=MODE, previous=PREVIOUS_PLACEHOLDER,
                 root=env("METACLIP_ROOT", "/data/metaclip"),
                 master=env("METACLIP_SPARK_MASTER", "spark://spark-master:7077"),
                 deploy_mode=env("METACLIP_DEPLOY_MODE", "client"),
@@ -69,11 +72,11 @@ def marker_exists():
 
 
 with DAG(dag_id="metaclip_monthly_spark_submit", params=dag_params(), doc_md=__doc__, **DAG_KWARGS) as dag:
-    plan = crawl_tasks(TARGET.output_root, marker_exists)
+    plan, previous = crawl_tasks(TARGET.output_root, marker_exists)
     stages = {}
-    for stage in STAGES:
+    for stage in DAG_STAGES:
         stages[stage] = BashOperator(
             task_id=TASK_IDS[stage],
             bash_command=templated(spark_submit_command(TARGET, JOB_STAGES[stage])),
             **run_after(stage))
-    wire(plan, stages)
+    wire(plan, stages, previous)

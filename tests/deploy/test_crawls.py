@@ -9,8 +9,9 @@ import pytest
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.join(ROOT, "deploy", "airflow"))
 
-from metaclip_crawls import (CrawlError, choose_crawl, crawl_root, dataproc_batch_id, marker_uri,  # noqa: E402
-                             newest_pending_crawl, parse_collinfo, stages_to_run, validate_crawl_id)
+from metaclip_crawls import (CUMULATIVE_STAGES, CrawlError, choose_crawl, crawl_root, dataproc_batch_id,  # noqa: E402
+                             marker_uri, newest_pending_crawl, older_crawl_ids, oldest_pending_crawl,
+                             parse_collinfo, previous_release, stages_to_run, validate_crawl_id)
 
 COLLINFO = open(os.path.join(ROOT, "tests", "data", "deploy", "collinfo.json"), "rb").read()
 ROOT_URI = "s3://b/metaclip/runs"
@@ -100,3 +101,42 @@ def test_validate_crawl_id():
     assert validate_crawl_id("CC-MAIN-2024-10") == "CC-MAIN-2024-10"
     with pytest.raises(CrawlError):
         validate_crawl_id(None)
+
+
+# ------------------------------------------------------------------ cumulative mode
+
+
+def test_cumulative_picks_the_oldest_pending_crawl():
+    is_done, calls = done_set("CC-MAIN-2024-10", "CC-MAIN-2024-18")
+    assert choose_crawl(None, COLLINFO, is_done, "CC-MAIN-2024-10", oldest_first=True) == "CC-MAIN-2024-22"
+    assert calls == ["CC-MAIN-2024-10", "CC-MAIN-2024-18", "CC-MAIN-2024-22"]
+    ids = parse_collinfo(COLLINFO)
+    assert oldest_pending_crawl(ids, lambda c: True, "CC-MAIN-2024-10") is None
+    assert oldest_pending_crawl(ids, lambda c: False, "CC-MAIN-2024-26") == "CC-MAIN-2024-26"
+    # a backfill param wins in both modes
+    assert choose_crawl("CC-MAIN-2023-50", COLLINFO, is_done, "CC-MAIN-2024-10", oldest_first=True) == "CC-MAIN-2023-50"
+
+
+def test_previous_release_is_the_newest_older_crawl_with_a_finished_stage2():
+    assert list(older_crawl_ids("CC-MAIN-2024-03", "CC-MAIN-2023-51")) == [
+        "CC-MAIN-2024-02", "CC-MAIN-2024-01", "CC-MAIN-2023-53", "CC-MAIN-2023-52", "CC-MAIN-2023-51"]
+    assert list(older_crawl_ids("CC-MAIN-2024-10", "CC-MAIN-2024-10")) == []
+    released, calls = done_set("CC-MAIN-2024-10", "CC-MAIN-2024-18")
+    assert previous_release("CC-MAIN-2024-26", released, "CC-MAIN-2024-10") == "CC-MAIN-2024-18"
+    assert calls == ["CC-MAIN-2024-25", "CC-MAIN-2024-24", "CC-MAIN-2024-23", "CC-MAIN-2024-22",
+                     "CC-MAIN-2024-21", "CC-MAIN-2024-20", "CC-MAIN-2024-19", "CC-MAIN-2024-18"]
+    assert previous_release("CC-MAIN-2024-18", released, "CC-MAIN-2024-10") == "CC-MAIN-2024-10"
+    assert previous_release("CC-MAIN-2024-10", released, "CC-MAIN-2024-10") is None    # the first release
+    assert previous_release("CC-MAIN-2024-18", released, "CC-MAIN-2024-11") is None    # older than SINCE
+
+
+def test_cumulative_stages_to_run_index_counts_done_with_stage2():
+    def plan(*existing):
+        run = crawl_root(ROOT_URI, "CC-MAIN-2024-10") + "/"
+        return stages_to_run(lambda s: marker_uri(ROOT_URI, "CC-MAIN-2024-10", s)[len(run):] in existing,
+                             CUMULATIVE_STAGES)
+    assert plan() == ["stage1", "index", "stage2", "report"]
+    assert plan("_SUCCESS") == ["index", "stage2", "report"]          # stage 1 done: merge again (a no-op if in)
+    assert plan("_SUCCESS", "curated/_SUCCESS") == ["report"]
+    assert plan("_SUCCESS", "curated/_SUCCESS", "report/index.html") == []
+    assert marker_uri(ROOT_URI, "CC-MAIN-2024-10", "index") == ROOT_URI + "/crawl=CC-MAIN-2024-10/curated/_SUCCESS"

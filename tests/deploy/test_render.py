@@ -21,7 +21,7 @@ from metaclip_deploy import Target, load_conf, split_conf, stage_job  # noqa: E4
 
 def test_examples_equal_checked_in_files():
     files = render_cli.example_files()
-    assert len(files) == 10
+    assert len(files) == 13          # steps.json + 3 files for each of match, index, balance, report
     for rel, text in files.items():
         with open(os.path.join(ROOT, "deploy", rel), encoding="utf-8") as fh:
             assert fh.read() == text, "deploy/%s is stale: run `make deploy-examples`" % rel
@@ -53,7 +53,8 @@ def readme_commands() -> str:
 
 def test_emr_step_content():
     steps = json.load(open(os.path.join(ROOT, "deploy", "emr", "examples", "steps.json")))
-    assert [s["Name"] for s in steps] == ["metaclip-%s-CC-MAIN-2024-10" % s for s in ("match", "balance", "report")]
+    assert [s["Name"] for s in steps] == ["metaclip-%s-CC-MAIN-2024-10" % s
+                                          for s in ("match", "index", "balance", "report")]
     args = steps[0]["Args"]
     assert args[:3] == ["spark-submit", "--deploy-mode", "cluster"]
     assert args[args.index("--archives") + 1] == "s3://my-bucket/metaclip/code/env.tar.gz#environment"

@@ -63,11 +63,12 @@ def test_client_mode_standalone_s3():
         "    --metadata s3://my-bucket/metaclip/data/metadata.json \\\n"
         "    --lid-model s3://my-bucket/metaclip/data/lid.176.bin \\\n"
         "    --output s3://my-bucket/metaclip/runs/crawl=CC-MAIN-2024-10 \\\n"
-        "    --set data_files=sparkfiles\n")
+        "    --set data_files=sparkfiles \\\n"
+        "    --set input.label=CC-MAIN-2024-10\n")
 
 
 def test_client_mode_standalone_local_paths_balance():
-    out = render("--root", "/data/metaclip", "--crawl", "CC-MAIN-2024-10", "--stage", "balance",
+    out = render("--root", "/data/metaclip", "--crawl", "CC-MAIN-2024-10", "--stage", "balance", "--mode", "per_crawl",
                  "--master", "spark://host:7077", "--driver-python", "/opt/metaclip/bin/python")
     assert out.returncode == 0, out.stderr
     assert out.stdout == (
@@ -80,6 +81,23 @@ def test_client_mode_standalone_local_paths_balance():
         "    --pool /data/metaclip/runs/crawl=CC-MAIN-2024-10 \\\n"
         "    --output /data/metaclip/runs/crawl=CC-MAIN-2024-10 \\\n"
         "    --set data_files=sparkfiles\n")
+
+
+def test_cumulative_index_and_balance_with_diff():
+    out = render("--root", "/data/metaclip", "--crawl", "CC-MAIN-2024-18", "--stage", "index", "--python", "/opt/py")
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split(" \\\n    ")[-4:] == ["/data/metaclip/code/jobs/index.py",
+                                                  "--pool /data/metaclip/runs/crawl=CC-MAIN-2024-18",
+                                                  "--index /data/metaclip/index", "--set data_files=sparkfiles\n"]
+    out = render("--root", "/data/metaclip", "--crawl", "CC-MAIN-2024-18", "--stage", "balance", "--python", "/opt/py",
+                 "--index", "s3://b/idx", "--previous", "/data/metaclip/runs/crawl=CC-MAIN-2024-10/curated")
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split(" \\\n    ")[-6:] == [
+        "/data/metaclip/code/jobs/balance.py", "--index s3://b/idx", "--dedup image",
+        "--output /data/metaclip/runs/crawl=CC-MAIN-2024-18", "--set data_files=sparkfiles",
+        "--set balance.previous=/data/metaclip/runs/crawl=CC-MAIN-2024-10/curated\n"]
+    out = render("--root", "/data/metaclip", "--crawl", "CC-MAIN-2024-18", "--stage", "index", "--mode", "per_crawl")
+    assert out.returncode == 2 and "unknown stage 'index' (per_crawl mode" in out.stderr
 
 
 def test_cluster_mode_yarn_s3_report():
@@ -111,9 +129,9 @@ def test_cluster_mode_kubernetes_with_conf_file():
     # the conf file's Spark properties join the two pythons, sorted; its settings become --set
     assert "--conf spark.dynamicAllocation.maxExecutors=100" in lines
     assert "--conf spark.pyspark.python=./environment/bin/python" in lines
-    assert lines[-4:] == ["--set balance.t=20000", "--set data_files=sparkfiles",
+    assert lines[-5:] == ["--set balance.t=20000", "--set data_files=sparkfiles",
                           "--set input.cc_root=https://data.commoncrawl.org/",
-                          "--set input.max_failed_fraction=0.001\n"]
+                          "--set input.max_failed_fraction=0.001", "--set input.label=CC-MAIN-2024-10\n"]
 
 
 def test_cluster_mode_refused_where_spark_refuses_python_drivers():
@@ -145,7 +163,8 @@ def test_node_local_python_drops_the_archive():
         "    --metadata /srv/meta.json \\\n"
         "    --lid-model /srv/lid.176.ftz \\\n"
         "    --output /srv/mc/runs/crawl=CC-MAIN-2024-18 \\\n"
-        "    --set data_files=sparkfiles\n")
+        "    --set data_files=sparkfiles \\\n"
+        "    --set input.label=CC-MAIN-2024-18\n")
 
 
 # ------------------------------------------------------------- airflow dags test
@@ -202,7 +221,9 @@ def test_dags_test_runs_the_self_managed_variant_and_resumes(airflow, tmp_path):
                METACLIP_LID_MODEL=defaults.default_lid_model_path(),
                METACLIP_METADATA=defaults.default_metadata_path(),
                METACLIP_INPUT=str(defaults.sample_dir() / "*.warc.wat.gz"),
-               METACLIP_RETRIES="0", JAVA_HOME=ensure_java(), SPARK_LOCAL_IP="127.0.0.1")
+               METACLIP_RETRIES="0", JAVA_HOME=ensure_java(), SPARK_LOCAL_IP="127.0.0.1",
+               # the per-crawl shape: the index job's real run is the cumulative test's
+               METACLIP_MODE="per_crawl")
     conf = json.dumps({"crawl_id": CRAWL})
 
     start = time.monotonic()
@@ -251,8 +272,9 @@ def test_cloud_variants_fail_fast_without_credentials(airflow, dag_id, message):
     assert proc.returncode == 1, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert message in proc.stdout + proc.stderr
     assert "up_for_retry" not in proc.stdout + proc.stderr
-    assert task_states(airflow, dag_id) == {"find_crawl": "success", "plan": "failed",
-                                                "stage1_match": "upstream_failed",
+    # the default (cumulative) shape: find_previous checks the store too, and fails the same way
+    assert task_states(airflow, dag_id) == {"find_crawl": "success", "plan": "failed", "find_previous": "failed",
+                                                "stage1_match": "upstream_failed", "index_merge": "upstream_failed",
                                                 "stage2_balance": "upstream_failed",
                                                 "report": "upstream_failed"}
     assert elapsed < 240

@@ -15,4 +15,5 @@ gcloud dataproc batches submit pyspark gs://my-bucket/metaclip/code/jobs/match.p
     --set balance.t=20000 \
     --set data_files=sparkfiles \
     --set input.cc_root=https://data.commoncrawl.org/ \
-    --set input.max_failed_fraction=0.001
+    --set input.max_failed_fraction=0.001 \
+    --set input.label=CC-MAIN-2024-10

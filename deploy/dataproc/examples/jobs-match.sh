@@ -13,4 +13,5 @@ gcloud dataproc jobs submit pyspark gs://my-bucket/metaclip/code/jobs/match.py \
     --set balance.t=20000 \
     --set data_files=sparkfiles \
     --set input.cc_root=https://data.commoncrawl.org/ \
-    --set input.max_failed_fraction=0.001
+    --set input.max_failed_fraction=0.001 \
+    --set input.label=CC-MAIN-2024-10

@@ -1,0 +1,14 @@
+gcloud dataproc jobs submit pyspark gs://my-bucket/metaclip/code/jobs/index.py \
+    --cluster=metaclip \
+    --region=us-central1 \
+    --project=my-project \
+    '--archives=gs://my-bucket/metaclip/code/env.tar.gz#environment' \
+    --files=gs://my-bucket/metaclip/data/lid.176.bin,gs://my-bucket/metaclip/data/metadata.json \
+    --properties=spark.driver.maxResultSize=4g,spark.driver.memory=8g,spark.dynamicAllocation.enabled=true,spark.dynamicAllocation.maxExecutors=100,spark.excludeOnFailure.enabled=true,spark.executor.cores=4,spark.executor.heartbeatInterval=60s,spark.executor.memory=4g,spark.executor.memoryOverhead=4g,spark.locality.wait=0s,spark.network.timeout=600s,spark.pyspark.driver.python=./environment/bin/python,spark.pyspark.python=./environment/bin/python,spark.python.worker.reuse=true,spark.speculation=false,spark.stage.maxConsecutiveAttempts=8,spark.submit.deployMode=cluster,spark.task.maxFailures=8 \
+    -- \
+    --pool gs://my-bucket/metaclip/runs/crawl=CC-MAIN-2024-10 \
+    --index gs://my-bucket/metaclip/index \
+    --set balance.t=20000 \
+    --set data_files=sparkfiles \
+    --set input.cc_root=https://data.commoncrawl.org/ \
+    --set input.max_failed_fraction=0.001
