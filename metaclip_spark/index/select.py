@@ -166,9 +166,12 @@ class WeightedSizeModel:
     def __call__(self, t: float) -> float:
         with np.errstate(divide="ignore"):
             lq = np.log1p(-(t / np.maximum(self.elem_counts, t)))
-        cs = np.concatenate([[0.0], np.cumsum(lq)])
-        keep = -np.expm1(cs[self.offsets[1:]] - cs[self.offsets[:-1]])
-        keep[np.diff(self.offsets) == 0] = 0.0
+        lens = np.diff(self.offsets)
+        sums = np.zeros(lens.size)
+        nonempty = lens > 0
+        if lq.size:          # reduceat per row, not a cumsum: p = 1 gives -inf terms
+            sums[nonempty] = np.add.reduceat(lq, self.offsets[:-1][nonempty].astype(np.intp))
+        keep = np.where(nonempty, -np.expm1(sums), 0.0)
         total = float(keep.sum() if self.weights is None else (keep * self.weights).sum())
         return self.scale * total
 

@@ -147,6 +147,12 @@ def run_balance(cfg: Config, pools: list[str], spark=None, partitions: int | Non
     """Stage 2. ``chunk_size``: groups per committed chunk (default ``balance.chunk_size`` or
     GROUP_CHUNK_SIZE); ``after_chunk(i)`` is called after chunk ``i`` is committed or reused
     (tests use it to stop a run part-way, as a killed job would)."""
+    if cfg.index.path:                               # balance over an image index (docs/index.md)
+        if pools:
+            raise ConfigError("give --pool or --index, not both")
+        from metaclip_spark.spark.index_balance import run_balance_index
+        return run_balance_index(cfg, cfg.index.path, cfg.index.release, spark=spark, partitions=partitions,
+                                 chunk_size=chunk_size, after_chunk=after_chunk)
     if not cfg.output:
         raise ConfigError("an output folder is required (--output DIR)")
     cfg.output = runfolder.absolute(cfg.output)      # once, on the driver: executors run elsewhere
