@@ -13,6 +13,9 @@ POOL_SCHEMA = pa.schema([
     ("record_id", pa.string()),       # WARC-Record-ID of the HTML response
     ("record_offset", pa.int64()),    # byte offset of the record in `source`
     ("key_hash", pa.int64()),         # balancing.pair_key_hash(url, text), as signed int64
+    ("image_id", pa.string()),        # index.ids.image_id(url): MetaCLIP's uuid (docs/index.md)
+    ("text_hash", pa.int64()),        # index.ids.text_hash(image_id, text), as signed int64
+    ("crawl", pa.string()),           # crawl or run label (input.label; inputs/labels.crawl_label)
 ])
 
 # One row per extracted pair candidate (``metaclip-spark extract``); `drop` is null for kept pairs.

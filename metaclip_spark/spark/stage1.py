@@ -30,6 +30,7 @@ from metaclip_spark.run.config import Config, ConfigError
 from metaclip_spark.inputs.crawl import crawl_inputs, crawl_output, sample
 from metaclip_spark.steps.extract import ExtractLimits
 from metaclip_spark.inputs.io import expand_inputs, probe, scheme
+from metaclip_spark.inputs.labels import crawl_label
 from metaclip_spark.steps.language import LanguageId, check_model
 from metaclip_spark.spark import sparkfiles
 from metaclip_spark.steps.match import Matcher
@@ -141,11 +142,14 @@ def _reset(cfg: Config, stage: str, folder: str) -> None:
 
 
 def _plan(cfg: Config, stage: str, inputs: list[str], entries, entries_digest: str | None = None) -> dict:
-    return {"stage": stage, "chunk_size": cfg.input.chunk_size, "inputs": len(inputs),
+    plan = {"stage": stage, "chunk_size": cfg.input.chunk_size, "inputs": len(inputs),
             "inputs_sha256": metadata_digest(inputs),
             "entries_sha256": entries_digest or metadata_digest(entries or []),
             "extract": cfg.to_dict()["extract"], "lid_threshold": cfg.lid.threshold,
             "batch_size": cfg.match.batch_size}
+    if stage == "match":          # the pool's crawl column: a resume with another label is refused
+        plan["label"] = cfg.input.label
+    return plan
 
 
 def _progress_counters(sc):
@@ -204,12 +208,13 @@ def _run_match(cfg: Config, res: dict, spark, after_chunk, start: float) -> dict
     counted, poll = _progress_counters(sc)
 
     def run_chunk(part, pool_dir):
-        def task(uris):
+        def task(items):
             local_matcher = matcher_bc.value
-            for uri in uris:
-                yield counted(match_file(uri, pool_dir, local_matcher, lid, limits, batch_size))
+            for uri, crawl in items:
+                yield counted(match_file(uri, pool_dir, local_matcher, lid, limits, batch_size, crawl))
 
-        return (sc.parallelize(part, len(part)).mapPartitions(task)
+        labelled = [(uri, crawl_label(cfg.input.label, cfg.input.crawl, uri, cfg.output)) for uri in part]
+        return (sc.parallelize(labelled, len(labelled)).mapPartitions(task)
                 .treeAggregate(RunTotals(len(entries)), RunTotals.add_file, RunTotals.merge))
 
     def finish(totals: RunTotals, chunk_info: dict) -> dict:

@@ -18,6 +18,8 @@ from metaclip_spark.steps.balance import keep_probability, log_miss
 from metaclip_spark.steps.draws import draw_thresholds, order_keys, sample_batch
 from metaclip_spark.run.outputs import ParquetSink, resolve
 from metaclip_spark.run.schema import POOL_SCHEMA
+from metaclip_spark.index.merge import add_ids
+from metaclip_spark.inputs.labels import run_name
 from metaclip_spark.formats.urls import request_urls
 from metaclip_spark.run.stats import Stats
 from metaclip_spark.steps.base import Step
@@ -124,7 +126,10 @@ def balance_group(group: int, files: list[str], out_uri: str, probs: np.ndarray,
             expected += float(keep_probability(batch.column("entry_ids"), None, log_q).sum())
             rows = sample_batch(batch, probs, seed, thresholds=thresholds)
             if rows.num_rows:
-                kept.append(pa.Table.from_batches([rows]).cast(POOL_SCHEMA))
+                rows = pa.Table.from_batches([rows])
+                if rows.num_columns < len(POOL_SCHEMA):   # a pool written before image_id, text_hash, crawl
+                    rows = add_ids(rows, run_name(uri.rsplit("/", 2)[0]))
+                kept.append(rows.cast(POOL_SCHEMA))
     table, unencodable = downloadable(pa.concat_tables(kept) if kept else POOL_SCHEMA.empty_table(), seed)
     kept_ids = [pc.list_flatten(table.column("entry_ids")).to_numpy()] if table.num_rows else []
     sink = ParquetSink(out_uri, POOL_SCHEMA)

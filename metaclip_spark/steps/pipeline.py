@@ -19,7 +19,9 @@ import pyarrow as pa
 
 from metaclip_spark.steps import extract
 from metaclip_spark.steps.draws import key_hashes
+from metaclip_spark.index import ids
 from metaclip_spark.inputs.io import open_binary
+from metaclip_spark.inputs.labels import crawl_label
 from metaclip_spark.steps.base import Step
 from metaclip_spark.steps.drops import MATCH
 from metaclip_spark.steps.language import Language, LanguageId
@@ -133,10 +135,22 @@ class Match(Step):
         return out, len(rows), {NO_MATCH: len(found) - len(rows)}
 
 
+def index_columns(urls, texts, crawl: str) -> dict:
+    """The pool columns of the image index (docs/index.md) for rows of ``urls`` and ``texts``:
+    ``image_id`` (ids.image_ids), ``text_hash`` (ids.text_hashes) and ``crawl`` (one label)."""
+    image_id = ids.image_ids(urls)
+    return {"image_id": image_id, "text_hash": ids.text_hashes(image_id, texts),
+            "crawl": pa.array([crawl] * len(image_id), pa.string())}
+
+
 def match_file(uri: str, out_dir: str, matcher: Matcher, lid: LanguageId,
-               limits: extract.ExtractLimits, batch_size: int = 8192) -> FileResult:
-    """Stage 1 on one file: Extract -> Language -> Match; the pool rows go to ``out_dir/<part_name(uri)>``."""
+               limits: extract.ExtractLimits, batch_size: int = 8192, crawl: str | None = None) -> FileResult:
+    """Stage 1 on one file: Extract -> Language -> Match; the pool rows go to ``out_dir/<part_name(uri)>``.
+    ``crawl`` is the rows' crawl label (the driver resolves it: inputs/labels.crawl_label); None:
+    the crawl id in ``uri``, else the name of the run folder holding ``out_dir``."""
     stored = scrub_uri(uri)      # the input's stored name (rows, results); the task opens ``uri``
+    if crawl is None:
+        crawl = crawl_label("", "", uri, out_dir.rstrip("/").rsplit("/", 1)[0])
 
     def body(fh, stats: Stats, sink: ParquetSink) -> dict:
         language, match = Language(lid), Match(matcher)
@@ -146,6 +160,7 @@ def match_file(uri: str, out_dir: str, matcher: Matcher, lid: LanguageId,
             if b["url"]:
                 del b["drop"]
                 b["key_hash"] = key_hashes(b["url"], b["text"])
+                b.update(index_columns(b["url"], b["text"], crawl))
                 batch = pa.RecordBatch.from_pydict(b, schema=POOL_SCHEMA)
                 sink.write(batch)
                 all_ids.append(batch.column("entry_ids").values.to_numpy(zero_copy_only=False))

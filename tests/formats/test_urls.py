@@ -12,6 +12,7 @@ import pytest
 from metaclip_spark.steps.draws import key_hashes
 from metaclip_spark.steps.curated import downloadable
 from metaclip_spark.run.schema import POOL_SCHEMA
+from metaclip_spark.steps.pipeline import index_columns
 from metaclip_spark.formats.urls import request_url
 
 CASES = [
@@ -91,6 +92,7 @@ def _kept(urls, pages):
         "url": urls, "text": texts, "entry_ids": pa.array([[0]] * n, pa.list_(pa.int32())), "page_url": pages,
         "lid_score": pa.array(np.full(n, 0.9, np.float32)), "source": ["s"] * n, "record_id": ["r"] * n,
         "record_offset": pa.array(np.zeros(n, np.int64)), "key_hash": pa.array(key_hashes(urls, texts)),
+        **index_columns(urls, texts, "c"),
     }, schema=POOL_SCHEMA)
 
 

@@ -17,6 +17,7 @@ from metaclip_spark.steps.draws import keep_mask, key_hashes, order_keys
 from metaclip_spark.run.config import load_config
 from metaclip_spark.spark.stage2 import curation_frame, run_balance
 from metaclip_spark.run.schema import ENTRY_COUNTS_SCHEMA, POOL_SCHEMA
+from metaclip_spark.steps.pipeline import index_columns
 
 N_ENTRIES = 2000
 
@@ -46,7 +47,7 @@ def write_pool(folder, rows: int, files: int, seed: int, id_offset: int = 0) -> 
             "lid_score": pa.array(np.full(per, 0.9, np.float32)), "source": ["synthetic-%d" % f] * per,
             "record_id": ["<urn:uuid:%d>" % (start + i) for i in range(per)],
             "record_offset": pa.array(np.arange(per, dtype=np.int64)),
-            "key_hash": pa.array(key_hashes(urls, texts)),
+            "key_hash": pa.array(key_hashes(urls, texts)), **index_columns(urls, texts, "synthetic"),
         }, schema=POOL_SCHEMA)
         uri = os.path.join(folder, "pool", "part-%05d.parquet" % f)
         outputs.write_table(uri, table)

@@ -11,6 +11,7 @@ import xxhash
 from metaclip_spark.steps import balance as B
 from metaclip_spark.steps import draws as D
 from metaclip_spark.run.schema import POOL_SCHEMA
+from metaclip_spark.steps.pipeline import index_columns
 
 M64 = (1 << 64) - 1
 
@@ -450,9 +451,11 @@ def test_sample_batch_keeps_rows_and_columns():
     texts = ["t %d" % i for i in range(len(rows))]
     kh = D.key_hashes(pa.array(urls), pa.array(texts))
     n = len(rows)
+    index = index_columns(urls, texts, "c")
     batch = pa.RecordBatch.from_arrays([
         pa.array(urls), pa.array(texts), list_array(rows), pa.array(["p"] * n), pa.array(np.ones(n, np.float32)),
         pa.array(["s"] * n), pa.array([str(i) for i in range(n)]), pa.array(np.arange(n)), pa.array(kh),
+        index["image_id"], pa.array(index["text_hash"]), index["crawl"],
     ], schema=POOL_SCHEMA)
     probs = rng.random(20)
     out = D.sample_batch(batch, probs, 3)

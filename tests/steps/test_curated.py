@@ -8,6 +8,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from metaclip_spark.run.schema import POOL_SCHEMA
+from metaclip_spark.index.ids import image_id, text_hash
 from metaclip_spark.steps import curated
 from metaclip_spark.steps.draws import key_hashes, order_keys
 
@@ -40,7 +41,8 @@ def pool_rows(prefix, items):
         text = "%s alt %d" % (prefix, i)
         rows.append({"url": url, "text": text, "entry_ids": ids, "page_url": "http://page.example/%s" % prefix,
                      "lid_score": 0.5, "source": "%s.warc.gz" % prefix, "record_id": "<urn:%s:%d>" % (prefix, i),
-                     "record_offset": 100 * i, "key_hash": int(key_hashes([url], [text])[0])})
+                     "record_offset": 100 * i, "key_hash": int(key_hashes([url], [text])[0]),
+                     "image_id": image_id(url), "text_hash": text_hash(image_id(url), text), "crawl": prefix})
     return rows
 
 
