@@ -91,7 +91,7 @@ def test_permanent_errors_fail_at_once_or_after_the_budget(server):
 def pool_rows(out):
     rows = []
     for uri in outputs.list_files(os.path.join(out, "pool"), ".parquet"):
-        t = pq.read_table(uri).drop(["source"])
+        t = pq.read_table(uri).drop(["source", "crawl"])      # crawl: the run folder's name here
         rows.extend(t.to_pylist())
     return sorted(rows, key=lambda r: (r["record_id"], r["url"], r["text"]))
 

@@ -108,7 +108,7 @@ def pool_rows(folder, with_source=False):
     rows = []
     for uri in outputs.list_files(os.path.join(folder, "pool"), ".parquet"):
         t = pq.read_table(uri)
-        rows.extend(t.to_pylist() if with_source else t.drop(["source"]).to_pylist())
+        rows.extend(t.to_pylist() if with_source else t.drop(["source", "crawl"]).to_pylist())  # crawl: per run
     return sorted(rows, key=lambda r: (r["record_id"], r["url"], r["text"]))
 
 

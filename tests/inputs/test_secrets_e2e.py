@@ -78,9 +78,10 @@ def leaks(folder: str) -> list[str]:
 
 
 def pool_rows(folder: str) -> list[tuple]:
-    """Every pool row but its source, sorted (so runs over other names compare)."""
+    """Every pool row but its source and crawl label, sorted (so runs over other names compare)."""
     t = pq.read_table(os.path.join(folder, "pool"))
-    return sorted(tuple(json.dumps(v, default=str) for k, v in r.items() if k != "source") for r in t.to_pylist())
+    return sorted(tuple(json.dumps(v, default=str) for k, v in r.items() if k not in ("source", "crawl"))
+                  for r in t.to_pylist())
 
 
 @pytest.fixture(scope="module")

@@ -40,7 +40,8 @@ def inputs(tmp_path_factory):
 
 def test_killed_run_resumes_to_the_uninterrupted_result(spark, inputs, tmp_path):
     assert len(inputs) == 5
-    conf = {"input.paths": inputs, "input.chunk_size": 2, "balance.t": 3}
+    # one crawl label for both runs (else each pool's `crawl` column is its run folder's name)
+    conf = {"input.paths": inputs, "input.chunk_size": 2, "balance.t": 3, "input.label": "resume-test"}
     full_out, part_out = str(tmp_path / "full"), str(tmp_path / "part")
     full = run_match(load_config(overrides={**conf, "output": full_out}), spark=spark)
     assert full["chunks"] == 3 and full["chunks_reused"] == 0 and full["pool_rows"] > 0
