@@ -6,6 +6,7 @@ import importlib.metadata as md
 import os
 import platform
 
+from bench import index_report
 from bench.corpus import ROOT
 
 CRAWL_FILES = 90_000
@@ -96,7 +97,7 @@ def goals(res: dict) -> list[tuple[str, str, str, str]]:
         r = s1w / s2w if s1w and s2w else None
         rows.append(("local[2] / local[1] throughput >= 1.8, %s" % what, "%s s vs %s s" % (_f(s2w), _f(s1w)),
                      "%sx (target >= 1.8)" % _f(r), _goal(r, 1.8, True)))
-    return rows
+    return rows + index_report.goals(res)
 
 
 def table(res: dict) -> str:
@@ -237,6 +238,7 @@ def render(res: dict) -> str:
                 L.append("| %d | %s | %.1f | %.1f | %.2fx | %d |" % (n, "warm" if warm else "cold", a["wall"],
                                                                     b["wall"], a["wall"] / b["wall"], b["pool_rows"]))
         L.append("")
+    L += index_report.section(res)
     L += ["## Projection: one monthly crawl", ""] + _projection(res) + [""]
     if os.path.exists(LOG):
         with open(LOG) as fh:

@@ -69,12 +69,37 @@ def spark_run(master: str, inputs: list[str], metadata: str, out: str, warm: boo
     raise RuntimeError("Spark run (%s) failed:\n%s" % (master, proc.stderr[-3000:]))
 
 
+def run_index(res: dict, quick: bool) -> None:
+    """The image index (bench/index_pools.py, bench/index_child.py): two crawls' pools merged into a
+    fresh index one after the other, the last release balanced with its diff, then Spark-free."""
+    source = sorted(glob.glob(os.path.join(WORK, "pool-wat", "*.parquet")))[0]
+    rows, logo = (1_000_000, 100_000) if quick else (4_000_000, 1_000_000)
+    pools = []
+    for crawl, extra in (("CC-MAIN-2026-01", logo), ("CC-MAIN-2026-05", 0)):
+        out = os.path.join(WORK, "index-pool-%s-r%d-l%d" % (crawl, rows, extra))
+        log("index bench pool %s: %d rows + %d of one image (cached)" % (crawl, rows, extra))
+        task("index_pools.make_run", source=source, out=out, crawl=crawl, rows=rows, logo_rows=extra)
+        pools.append(out)
+    index = os.path.join(WORK, "index")
+    log("index: merge A, merge B into it, balance release 2 with its diff (Spark local[1])")
+    proc = subprocess.run([PY, "-m", "bench.index_child", "local[1]", index, os.path.join(WORK, "index-curated")]
+                          + pools, cwd=ROOT, capture_output=True, text=True)
+    line = next((x for x in proc.stdout.splitlines() if x.startswith("BENCH-RESULT ")), None)
+    if line is None:
+        raise RuntimeError("index bench failed:\n%s" % proc.stderr[-3000:])
+    res["index_spark"] = json.loads(line[13:])
+    res["index_spark"]["logo_rows"] = logo
+    log("index: balance over release 2 without Spark, one process")
+    res["index_balance"] = task("index_pools.balance", index=index, release=2,
+                                out=os.path.join(WORK, "index-curated-nospark"))
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="small corpus and pool (a few minutes), for iterating")
     ap.add_argument("--pages", type=int, help="captures in the generated corpus (default 45000; quick 3000)")
     ap.add_argument("--pool-rows", type=int, help="stage-2 pool rows (default 10M; quick 1M)")
-    ap.add_argument("--skip", default="", help="comma list of parts to skip: cc2dataset,warc,spark,stage2")
+    ap.add_argument("--skip", default="", help="comma list of parts to skip: cc2dataset,warc,spark,stage2,index")
     ap.add_argument("--out", default=os.path.join(ROOT, "bench", "RESULTS.md"))
     ap.add_argument("--render", metavar="JSON", help="only re-write the report from a saved bench/work/results-*.json")
     args = ap.parse_args(argv)
@@ -145,6 +170,8 @@ def main(argv=None) -> int:
             res["balance_p90"] = task("stage2.balance", pool=pool, out=os.path.join(WORK, "curated"), mode="p90")
             log("stage 2: sampling kernel")
             res["kernel"] = task("stage2.kernel", pool=pool)
+        if "index" not in skip:
+            run_index(res, args.quick)
         if "spark" not in skip:
             # 2 files (the goal) from a cold start and with warm workers (the steady state of a
             # crawl), and 4 cold: per-worker one-off costs (worker start, automaton build, model

@@ -191,9 +191,10 @@ TASKS = {"floor": floor, "extract": extract, "stage1": stage1, "matcher": matche
 
 def main(argv: list[str]) -> int:
     name, args = argv[0], json.loads(argv[1]) if len(argv) > 1 else {}
-    if name.startswith("stage2"):
-        from bench import stage2
-        fn = getattr(stage2, name.split(".", 1)[1])
+    if "." in name:                        # stage2.balance, index_pools.make_run, ...
+        import importlib
+        mod, fn_name = name.split(".", 1)
+        fn = getattr(importlib.import_module("bench." + mod), fn_name)
     else:
         fn = TASKS[name]
     w0 = time.perf_counter()

@@ -28,8 +28,7 @@ from metaclip_spark.index.schema import BUCKET_RE, CURRENT, RELEASE_RE, release_
 from metaclip_spark.run import outputs, runfolder, runner
 from metaclip_spark.run.config import Config, ConfigError
 from metaclip_spark.run.totals import RunTotals
-from metaclip_spark.steps.balance import (BalanceSummary, probabilities, solve_t_for_tail_share,
-                                          solve_t_for_target_size)
+from metaclip_spark.steps.balance import BalanceSummary, choose_t, probabilities
 from metaclip_spark.steps.curated import dropped_summary, plan_groups
 
 SIZE_MODEL_ROWS = 2_000_000   # index rows read on the driver to model E(t) (all of a smaller release)
@@ -110,17 +109,6 @@ def size_models(files, counts, occurrences, dedup: str, seed: int):
     scale = total / read if read else 1.0
     return (select.WeightedSizeModel(lists, counts, None, scale),
             select.WeightedSizeModel(occ_lists, occurrences, occ_weights, scale))
-
-
-def choose_t(b, counts, model) -> tuple[float, str]:
-    """stage2.choose_t's rule (stage 2 dispatches here, so importing it would make a cycle)."""
-    if b.t is not None:
-        return float(b.t), "t"
-    if b.tail_share is not None:
-        return solve_t_for_tail_share(counts, b.tail_share), "tail_share"
-    if b.target_size is not None:
-        return solve_t_for_target_size(counts, model(), b.target_size), "target_size"
-    return float(b.default_t), "default"
 
 
 # ------------------------------------------------------------------------------ the Spark job

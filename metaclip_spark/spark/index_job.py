@@ -65,6 +65,12 @@ def _label(pool: str) -> str:
     return pool.rstrip("/").rsplit("/", 1)[-1]
 
 
+def pool_digests(pools: list[str]) -> list[str]:
+    """The ``pool_digest`` stage 1 wrote for each finished pool (what the index knows a pool by)."""
+    return [json.loads(outputs.read_text(outputs.join(runfolder.absolute(p), "stats", "match.json")))["pool_digest"]
+            for p in pools]
+
+
 def _load(pools: list[str]) -> tuple[list[str], list[dict]]:
     """Entries and, per distinct pool (by digest), its folder, files, rows and digest."""
     entries, out, seen = None, [], set()

@@ -26,8 +26,7 @@ from metaclip_spark.run import outputs
 from metaclip_spark.run import runfolder
 from metaclip_spark.run import runner
 from metaclip_spark.run.totals import RunTotals
-from metaclip_spark.steps.balance import (BalanceSummary, PoolSizeModel, probabilities,
-                                      solve_t_for_tail_share, solve_t_for_target_size)
+from metaclip_spark.steps.balance import BalanceSummary, PoolSizeModel, choose_t, probabilities
 from metaclip_spark.run.config import Config, ConfigError
 from metaclip_spark.steps.curated import balance_group, dropped_summary, iter_pool_batches, plan_groups
 
@@ -108,17 +107,6 @@ def size_model(files: list[tuple[str, int]], counts: np.ndarray) -> PoolSizeMode
     return PoolSizeModel(arrays, counts, scale=(total / read) if read else 1.0)
 
 
-def choose_t(cfg: Config, counts: np.ndarray, model) -> tuple[float, str]:
-    b = cfg.balance
-    if b.t is not None:
-        return float(b.t), "t"
-    if b.tail_share is not None:
-        return solve_t_for_tail_share(counts, b.tail_share), "tail_share"
-    if b.target_size is not None:
-        return solve_t_for_target_size(counts, model(), b.target_size), "target_size"
-    return float(b.default_t), "default"       # balance.default_t (conf/default.yaml)
-
-
 def curation_frame(spark, groups: list[list[str]], curated: str, probs_bc, seed: int,
                    partitions: int | None = None, first: int = 0):
     """The map-only plan: one row per group → ``mapInArrow`` → one result row per group.
@@ -161,12 +149,34 @@ def run_balance(cfg: Config, pools: list[str], spark=None, partitions: int | Non
         raise ConfigError("output %s already holds a finished curated set; pass --overwrite to replace it" % cfg.output)
     start = time.monotonic()
     loaded = load_pools(pools)
+    if cfg.balance.dedup != "none":                  # images, not occurrences: an index of the pools first
+        return _balance_via_index(cfg, pools, spark, partitions, chunk_size, after_chunk)
     chunk_size = chunk_size or getattr(cfg.balance, "chunk_size", None) or GROUP_CHUNK_SIZE
     if chunk_size <= 0:
         raise ConfigError("balance.chunk_size must be > 0, got %r" % chunk_size)
     with runner.claimed(cfg.output, "balance"):
         return _run_balance(cfg, [runfolder.absolute(p) for p in pools], loaded, spark, partitions, chunk_size,
                             after_chunk, start)
+
+
+def _balance_via_index(cfg: Config, pools: list[str], spark, partitions, chunk_size, after_chunk) -> dict:
+    """``balance --pool ... --dedup image|pair`` (and ``curate``): the pools' image index is built in
+    OUTPUT/index/ (private to the run folder: rebuilt when it holds a pool not given now), then its
+    release is balanced (docs/index.md)."""
+    from metaclip_spark.index import layout
+    from metaclip_spark.spark.index_balance import run_balance_index
+    from metaclip_spark.spark.index_job import build_index, pool_digests
+
+    index = outputs.join(cfg.output, "index")
+    runfolder.claim(cfg.output)
+    given = set(pool_digests(pools))
+    merged = {p["digest"] for p in (layout.release_stats(index, layout.current(index)) or {}).get("pools", [])}
+    if cfg.overwrite or not merged <= given:
+        if outputs.exists(outputs.join(index, layout.INDEX_MARKER)):
+            outputs.delete_dir(index)              # ours: only this run's balance writes it
+    build_index(cfg, pools, index, spark=spark, partitions=partitions)
+    return run_balance_index(cfg, index, None, spark=spark, partitions=partitions, chunk_size=chunk_size,
+                             after_chunk=after_chunk)
 
 
 def _reset(out: str) -> None:
@@ -201,7 +211,7 @@ def _run_balance(cfg: Config, pools: list[str], loaded, spark, partitions, chunk
             model_cache.append(size_model(files, counts))
         return model_cache[0]
 
-    t, t_source = choose_t(cfg, counts, model)
+    t, t_source = choose_t(cfg.balance, counts, model)
     probs = probabilities(counts, t)
     pool_rows = sum(n for _, n in files)
     keep_rate = model()(t) / pool_rows if pool_rows else 1.0

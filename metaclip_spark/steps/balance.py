@@ -14,12 +14,15 @@ hashes in :mod:`metaclip_spark.steps.entry_lists`.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 import pyarrow as pa
 
 from metaclip_spark.steps.entry_lists import iter_lists, list_parts
+
+if TYPE_CHECKING:                                   # annotation only: steps never import the config
+    from metaclip_spark.run.config import BalanceConfig
 
 __all__ = [
     "probabilities", "tail_share", "solve_t_for_tail_share", "log_miss", "keep_probability",
@@ -274,3 +277,16 @@ class BalanceSummary:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+def choose_t(b: "BalanceConfig", counts, model) -> tuple[float, str]:
+    """t and where it came from, for a balance config section ``b`` (run/config.BalanceConfig):
+    ``b.t``, else solved from ``b.tail_share`` or ``b.target_size`` (``model()``: the size model
+    E(t), built only when needed), else ``b.default_t``."""
+    if b.t is not None:
+        return float(b.t), "t"
+    if b.tail_share is not None:
+        return solve_t_for_tail_share(counts, b.tail_share), "tail_share"
+    if b.target_size is not None:
+        return solve_t_for_target_size(counts, model(), b.target_size), "target_size"
+    return float(b.default_t), "default"

@@ -220,11 +220,11 @@ def test_every_key_is_read_somewhere():
 
 
 def test_default_t_comes_from_the_config():
-    from metaclip_spark.spark.stage2 import choose_t
+    from metaclip_spark.steps.balance import choose_t
 
     assert not hasattr(__import__("metaclip_spark.spark.stage2", fromlist=["x"]), "DEFAULT_T")
-    assert choose_t(Config(), None, None) == (20_000.0, "default")
-    assert choose_t(load_config(sets=["balance.default_t=5"]), None, None) == (5.0, "default")
-    assert choose_t(load_config(sets=["balance.t=7"]), None, None) == (7.0, "t")
+    assert choose_t(Config().balance, None, None) == (20_000.0, "default")
+    assert choose_t(load_config(sets=["balance.default_t=5"]).balance, None, None) == (5.0, "default")
+    assert choose_t(load_config(sets=["balance.t=7"]).balance, None, None) == (7.0, "t")
     with pytest.raises(ConfigError, match="balance.default_t must be > 0"):
         load_config(sets=["balance.default_t=0"])
