@@ -24,9 +24,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from metaclip_spark.index import ids
+from metaclip_spark.index import keys as keys_
 from metaclip_spark.index.schema import INDEX_SCHEMA
 
-__all__ = ["CRAWL_RE", "ID_COLUMNS", "add_ids", "crawl_labels", "aggregate_occurrences", "merge_bucket", "top_repeated",
+__all__ = ["CRAWL_RE", "ID_COLUMNS", "add_ids", "crawl_labels", "aggregate_occurrences", "aggregate_file",
+           "merge_bucket", "top_repeated",
            "BucketResult", "sparse_counts"]
 
 CRAWL_RE = r"(?P<crawl>CC-MAIN-\d{4}-\d{2})"
@@ -146,6 +148,7 @@ class BucketResult:
     occ_ids: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int32))      # entries x occurrences
     occ_counts: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))   # of the new rows
     new_images_per_crawl: dict = field(default_factory=dict)   # crawl -> images new to the index
+    per_crawl: dict = field(default_factory=dict)     # crawl -> [occurrences, pairs, images] of the new rows
     top: list = field(default_factory=list)     # [{image_id, url, text, occurrences, pairs}]
 
 
@@ -153,48 +156,140 @@ def _empty() -> pa.Table:
     return INDEX_SCHEMA.empty_table()
 
 
+def _one(table: pa.Table) -> pa.Table:
+    """``table`` with single-chunk columns."""
+    return table.combine_chunks() if any(c.num_chunks != 1 for c in table.columns) else table
+
+
+def _provenance_order(hi, lo, th, table: pa.Table, names) -> np.ndarray:
+    """Row order by (image_id, text_hash) then the first provenance ``names`` (crawl, source,
+    record_offset, url, key_hash, page_url columns of ``table``), nulls first: numeric keys,
+    url / key_hash / page_url compared on the rows still tied only."""
+    crawl, source, offset, url, key_hash, page_url = (table.column(c) for c in names)
+    keys = [hi, lo, th, keys_.ranks(crawl)[0], keys_.ranks(source)[0]] + keys_.nullable(offset)
+    keys.append(lambda rows: keys_.ranks(url.take(pa.array(rows)))[0])
+    keys.append(lambda rows: _null_key(key_hash.take(pa.array(rows))))
+    keys.append(lambda rows: keys_.ranks(page_url.take(pa.array(rows)))[0])
+    return keys_.sort_order(keys)
+
+
+def _null_key(a) -> np.ndarray:
+    """A nullable int64 column as one sortable key (nulls first): rank of (valid, value)."""
+    if not a.null_count:
+        return keys_.nullable(a)[0]
+    valid, value = keys_.nullable(a)
+    order = np.lexsort((value, valid))
+    out = np.empty(len(a), np.int64)
+    v, x = valid[order], value[order]
+    out[order] = np.cumsum(np.concatenate([[1], (v[1:] != v[:-1]) | (x[1:] != x[:-1])]))
+    return out
+
+
+def aggregate_file(pool_table: pa.Table, label: str = "", n_buckets: int | None = None) -> pa.Table:
+    """Pool rows (one file) grouped by (image_id, text_hash, crawl) -> INDEX_SCHEMA rows sorted
+    by (image_id, text_hash, crawl) (``crawls`` = [crawl], the first provenance row's columns,
+    occurrences = the group's rows), plus ``bucket`` (int32) when ``n_buckets`` is given."""
+    t = _one(add_ids(pool_table, label))
+    hi, lo = keys_.id_keys(t.column("image_id"))
+    th = t.column("text_hash").to_numpy()
+    order = _provenance_order(hi, lo, th, t, POOL_FIRST)
+    crawl_rank = keys_.ranks(t.column("crawl"))[0]
+    st = keys_.starts([hi, lo, th, crawl_rank], order)
+    rep = t.take(pa.array(order[st]))
+    occ = np.diff(np.append(st, t.num_rows)).astype(np.int64)
+    crawl = rep.column("crawl").combine_chunks().cast(pa.string())
+    crawls = pa.ListArray.from_arrays(pa.array(np.arange(len(st) + 1, dtype=np.int32)), crawl)
+    rep = rep.rename_columns(["first_" + c if c in ("crawl", "source", "record_offset", "page_url") else c
+                              for c in rep.column_names])
+    out = _index_table(rep, {"occurrences": pa.array(occ, pa.int64()), "crawls": crawls})
+    if n_buckets is not None:
+        b = (lo[order[st]] % np.uint64(n_buckets)).astype(np.int32)
+        out = out.append_column("bucket", pa.array(b, pa.int32()))
+    return out
+
+
+def _sorted_lists(group: np.ndarray, values, n_groups: int) -> pa.Array:
+    """list<string> per group: the sorted distinct non-null ``values`` of its rows."""
+    rank, uniq = keys_.ranks(values)
+    m = np.int64(len(uniq) + 1)
+    ok = rank > 0
+    key = np.unique(group[ok].astype(np.int64) * m + rank[ok])
+    lens = np.bincount(key // m, minlength=n_groups) if len(key) else np.zeros(n_groups, np.int64)
+    offsets = np.concatenate([[0], np.cumsum(lens)]).astype(np.int32)
+    return pa.ListArray.from_arrays(pa.array(offsets), uniq.take(pa.array(key % m - 1)).cast(pa.string()))
+
+
+def _per_crawl(new_rows: np.ndarray, pair: np.ndarray, image_of_pair: np.ndarray, occurrences: np.ndarray,
+               crawls) -> dict:
+    """{crawl: [occurrences, distinct pairs, distinct images]} of the new rows (rows numbered
+    ``new_rows`` of ``crawls``, a list column; exact when each new row has one crawl)."""
+    sub = crawls.take(pa.array(new_rows))
+    parent = new_rows[pc.list_parent_indices(sub).to_numpy()]
+    rank, uniq = keys_.ranks(pc.list_flatten(sub))
+    if not len(uniq):
+        return {}
+    m = np.int64(len(uniq) + 1)
+    g = pair[parent].astype(np.int64)
+    occ = np.bincount(rank, weights=occurrences[parent], minlength=int(m))
+    pairs = np.bincount(np.unique(g * m + rank) % m, minlength=int(m))
+    imgs = np.bincount(np.unique(image_of_pair[g] * m + rank) % m, minlength=int(m))
+    return {c: [int(round(occ[r])), int(pairs[r]), int(imgs[r])]
+            for r, c in enumerate(uniq.to_pylist(), start=1)}
+
+
 def merge_bucket(old: pa.Table | None, new: pa.Table, max_texts: int, top: int = 20) -> tuple[pa.Table, BucketResult]:
-    """Merge ``new`` (aggregated new rows, INDEX_SCHEMA) into ``old`` (the previous release's
-    bucket, or None) -> (merged bucket, its statistics)."""
+    """Merge ``new`` (new rows, INDEX_SCHEMA, possibly several per (image_id, text_hash): one per
+    pool file and crawl) into ``old`` (the previous release's bucket, or None) -> (merged bucket,
+    its statistics)."""
     old = _empty() if old is None else old.select(INDEX_SCHEMA.names).cast(INDEX_SCHEMA)
     new = new.select(INDEX_SCHEMA.names).cast(INDEX_SCHEMA)
-    res = BucketResult(input_pairs=new.num_rows,
-                       input_occurrences=int(pc.sum(new.column("occurrences")).as_py() or 0))
+    res = BucketResult(input_occurrences=int(pc.sum(new.column("occurrences")).as_py() or 0))
     if new.num_rows:
-        res.input_images = pc.count_distinct(new.column("image_id")).as_py()
         res.occ_ids, res.occ_counts = sparse_counts(new.column("entry_ids"), new.column("occurrences").to_numpy())
-    both = pa.concat_tables([old, new]).append_column(
-        "_new", pa.array(np.concatenate([np.zeros(old.num_rows, np.int8), np.ones(new.num_rows, np.int8)])))
+    both = _one(pa.concat_tables([old, new]))
     n = both.num_rows
     if n == 0:
         return _empty(), res
-    s = _sort(both, ("image_id", "text_hash") + FIRST)
-    starts = _starts(s, ("image_id", "text_hash"))
+    is_new = np.concatenate([np.zeros(old.num_rows, np.int8), np.ones(new.num_rows, np.int8)])
+    hi, lo = keys_.id_keys(both.column("image_id"))
+    th = both.column("text_hash").to_numpy()
+    order = _provenance_order(hi, lo, th, both, FIRST)
+    starts = keys_.starts([hi, lo, th], order)
     g = len(starts)
-    group = _group_of(starts, n)
-    rep = s.take(starts)
-    occ = np.add.reduceat(s.column("occurrences").to_numpy(), starts).astype(np.int64)
-    all_new = np.minimum.reduceat(s.column("_new").to_numpy(), starts) == 1
-    crawls = _distinct_lists(group[pc.list_parent_indices(s.column("crawls").combine_chunks()).to_numpy()],
-                             pc.list_flatten(s.column("crawls").combine_chunks()), g)
-    img_starts = _starts(rep, ("image_id",))
-    image = _group_of(img_starts, g)
+    first = order[starts]
+    rep = both.take(pa.array(first))
+    occ = np.add.reduceat(both.column("occurrences").to_numpy()[order], starts).astype(np.int64)
+    new_sorted = is_new[order]
+    all_new = np.minimum.reduceat(new_sorted, starts) == 1
+    any_new = np.maximum.reduceat(new_sorted, starts) == 1
+    pair = np.empty(n, np.int64)
+    pair[order] = keys_.group_of(starts, n)
+    crawls_col = both.column("crawls").chunk(0)
+    crawls = _sorted_lists(pair[pc.list_parent_indices(crawls_col).to_numpy()], pc.list_flatten(crawls_col), g)
+    img_starts = keys_.starts([hi[first], lo[first]])
+    image = keys_.group_of(img_starts, g)
     rank = np.arange(g) - img_starts[image]
     text = pc.if_else(pa.array(rank < max_texts), rep.column("text"), pa.scalar(None, pa.string()))
-    merged = _index_table(rep, {"text": text, "occurrences": pa.array(occ, pa.int64()), "crawls": crawls})
+    merged = _one(_index_table(rep, {"text": text, "occurrences": pa.array(occ, pa.int64()), "crawls": crawls}))
 
     res.rows, res.images, res.occurrences = g, len(img_starts), int(occ.sum())
     res.texts_stored = g - merged.column("text").null_count
+    res.input_pairs = int(any_new.sum())
+    res.input_images = int((np.maximum.reduceat(any_new.astype(np.int8), img_starts) == 1).sum())
+    if new.num_rows:
+        res.per_crawl = _per_crawl(np.arange(old.num_rows, n), pair, image, both.column("occurrences").to_numpy(),
+                                   crawls_col)
     res.new_pairs = int(all_new.sum())
     res.pair_ids, res.pair_counts = sparse_counts(rep.column("entry_ids").filter(pa.array(all_new)))
     new_image = np.minimum.reduceat(all_new.astype(np.int8), img_starts) == 1
     res.new_images = int(new_image.sum())
     if res.new_images:
-        mask = new_image[image]
-        t = pa.table({"i": pa.array(image[mask]), "c": rep.column("first_crawl").filter(pa.array(mask))})
-        t = t.take(pc.sort_indices(t, sort_keys=[("i", "ascending", "at_end"), ("c", "ascending", "at_end")]))
-        firsts = pc.fill_null(t.column("c").take(pa.array(_starts(t, ("i",)))), "")
-        res.new_images_per_crawl = {v["values"]: int(v["counts"]) for v in pc.value_counts(firsts).to_pylist()}
+        c_rank, c_uniq = keys_.ranks(rep.column("first_crawl"))
+        c_rank = np.where(c_rank == 0, len(c_uniq) + 1, c_rank)        # null crawls last
+        first_c = np.minimum.reduceat(c_rank, img_starts)[new_image]
+        names = c_uniq.to_pylist() + [""]
+        counts = np.bincount(first_c, minlength=len(names) + 1)
+        res.new_images_per_crawl = {names[r - 1]: int(counts[r]) for r in range(1, len(names) + 1) if counts[r]}
     if top > 0:
         img_occ = np.add.reduceat(occ, img_starts)
         pairs = np.diff(np.append(img_starts, g))

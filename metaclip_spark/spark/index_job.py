@@ -2,10 +2,13 @@
 
 The driver checks the pools (stage2.load_pools, per pool) and the index (same metadata entries,
 pools already merged are skipped), then the runner computes the new release's buckets in
-chunks: the new pools' rows are grouped by (image_id, text_hash) in Spark SQL, shuffled into
-their buckets with one marker row per bucket of the chunk (so every bucket is written), and one
-``mapInArrow`` task per group of buckets merges each bucket with the previous release's file
-(``index.merge.merge_bucket``) and writes it under its fixed name. CURRENT is moved last.
+chunks: one ``mapInArrow`` task per pool file reads it with pyarrow and groups its rows by
+(image_id, text_hash, crawl) (``index.merge.aggregate_file``; no JVM read or aggregation of the
+pools), these rows are shuffled into their buckets with one marker row per bucket of the chunk
+(so every bucket is written), and one ``mapInArrow`` task per group of buckets merges each
+bucket with the previous release's file (``index.merge.merge_bucket``: the new rows of a pair
+combine there), writes it under its fixed name and returns its counts (per crawl too: every row
+of an image is in its bucket, so per-bucket distinct counts add up). CURRENT is moved last.
 """
 
 from __future__ import annotations
@@ -17,11 +20,11 @@ import time
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from metaclip_spark.index import layout
-from metaclip_spark.index.merge import add_ids, merge_bucket, top_repeated
-from metaclip_spark.index.ids import bucket_sql
+from metaclip_spark.index.merge import aggregate_file, crawl_labels, merge_bucket, top_repeated
 from metaclip_spark.index.schema import BUCKET_RE, INDEX_COUNTS_SCHEMA, INDEX_SCHEMA
 from metaclip_spark.run import outputs
 from metaclip_spark.run import runfolder
@@ -34,16 +37,13 @@ log = logging.getLogger("metaclip_spark")
 
 ROW_COLUMNS = ("url", "text", "entry_ids", "page_url", "lid_score", "source", "record_offset", "key_hash",
                "image_id", "text_hash", "crawl")
-ROW_SCHEMA = pa.schema([("url", pa.string()), ("text", pa.string()), ("entry_ids", pa.list_(pa.int32())),
-                        ("page_url", pa.string()), ("lid_score", pa.float32()), ("source", pa.string()),
-                        ("record_offset", pa.int64()), ("key_hash", pa.int64()), ("image_id", pa.string()),
-                        ("text_hash", pa.int64()), ("crawl", pa.string())])
-ROW_DDL = ("url string, text string, entry_ids array<int>, page_url string, lid_score float, source string, "
-           "record_offset bigint, key_hash bigint, image_id string, text_hash bigint, crawl string")
 INDEX_DDL = [("image_id", "string"), ("text_hash", "bigint"), ("text", "string"), ("url", "string"),
              ("key_hash", "bigint"), ("entry_ids", "array<int>"), ("lid_score", "float"), ("occurrences", "bigint"),
              ("crawls", "array<string>"), ("first_crawl", "string"), ("first_source", "string"),
              ("first_record_offset", "bigint"), ("first_page_url", "string")]
+NEW_DDL = ", ".join("%s %s" % nt for nt in INDEX_DDL) + ", bucket int"
+NEW_SCHEMA = INDEX_SCHEMA.append(pa.field("bucket", pa.int32()))
+FILE_DDL = "uri string, label string"
 STAT_KEYS = ("rows", "images", "occurrences", "texts_stored", "new_pairs", "new_images", "input_pairs",
              "input_images", "input_occurrences")
 RESULT_DDL = ("bucket int, output string, " + ", ".join("%s bigint" % k for k in STAT_KEYS) +
@@ -137,51 +137,19 @@ class _Merge:
             self._spark = get_spark(self.cfg.spark)
         return self._spark
 
-    def rows(self):
-        """Every row of the new pools (ROW_COLUMNS + pool number); ids computed where absent."""
-        if "rows" not in self._frames:
-            from pyspark.sql import functions as F
-            frames = []
-            for k, p in enumerate(self.pools):
-                uris = [uri for uri, _ in p["files"]]
-                if not uris:
-                    continue
-                df = self.spark.read.parquet(*uris)
-                fs, path = outputs.resolve(uris[0])
-                if not set(("image_id", "text_hash", "crawl")) <= set(pq.read_schema(path, filesystem=fs).names):
-                    label = _label(p["pool"])
-
-                    def with_ids(batches, label=label):
-                        for b in batches:
-                            t = add_ids(pa.Table.from_batches([b]), label)
-                            yield from t.select(list(ROW_COLUMNS)).cast(ROW_SCHEMA).to_batches()
-
-                    base = [c for c in ROW_COLUMNS if c not in ("image_id", "text_hash", "crawl")]
-                    df = df.select(*base).mapInArrow(with_ids, ROW_DDL)
-                frames.append(df.select(*ROW_COLUMNS).withColumn("pool", F.lit(k)))
-            if not frames:
-                frames.append(self.spark.createDataFrame([], ROW_DDL + ", pool int"))
-            df = frames[0]
-            for other in frames[1:]:
-                df = df.unionByName(other)
-            self._frames["rows"] = df
-        return self._frames["rows"]
+    def files_frame(self):
+        """One row per pool file (uri, label), one file per partition."""
+        files = [(uri, _label(p["pool"])) for p in self.pools for uri, _ in p["files"]]
+        if not files:
+            return self.spark.createDataFrame([], FILE_DDL)
+        return self.spark.sparkContext.parallelize(files, len(files)).toDF(FILE_DDL)
 
     def new_rows(self):
-        """The new rows grouped by (image_id, text_hash), with their bucket (persisted)."""
+        """The new rows grouped per pool file by (image_id, text_hash, crawl), with their bucket
+        (persisted): one Python task per file, no JVM read of the pools."""
         if "new" not in self._frames:
             from pyspark import StorageLevel
-            from pyspark.sql import functions as F
-            first = F.struct(F.col("crawl").alias("c"), "source", "record_offset", "url", "key_hash", "page_url",
-                             "text", "entry_ids", "lid_score")
-            agg = self.rows().groupBy("image_id", "text_hash").agg(
-                F.count(F.lit(1)).alias("occurrences"), F.array_sort(F.collect_set("crawl")).alias("crawls"),
-                F.min(first).alias("f"))
-            names = {"first_crawl": "f.c", "first_source": "f.source", "first_record_offset": "f.record_offset",
-                     "first_page_url": "f.page_url"}
-            cols = [F.col(n) if n in ("image_id", "text_hash", "occurrences", "crawls")
-                    else F.col(names.get(n, "f." + n)).alias(n) for n, _ in INDEX_DDL]
-            df = agg.select(*cols).withColumn("bucket", F.expr(bucket_sql("image_id", self.buckets)))
+            df = self.files_frame().mapInArrow(_file_task(self.buckets), NEW_DDL)
             self._frames["new"] = df.persist(StorageLevel.MEMORY_AND_DISK)
         return self._frames["new"]
 
@@ -192,8 +160,7 @@ class _Merge:
         rows = self.new_rows().where(F.col("bucket").isin([int(b) for b in part])).unionByName(markers)
         n = self.partitions or max(1, min(len(part), 2 * self.spark.sparkContext.defaultParallelism))
         task = _bucket_task(self.index, self.prev, self.release, self.k, self.cfg.index.top_repeated)
-        return (rows.repartition(n, "bucket").sortWithinPartitions("bucket", "image_id", "text_hash")
-                .mapInArrow(task, RESULT_DDL))
+        return rows.repartition(n, "bucket").sortWithinPartitions("bucket").mapInArrow(task, RESULT_DDL)
 
     # --- the runner's stage ----------------------------------------------------------------
     def plan(self, chunk_size: int) -> dict:
@@ -256,16 +223,34 @@ class _Merge:
                               **json.loads(r["extra"])})
         return got
 
-    def per_crawl(self) -> tuple[dict, dict]:
-        """{crawl: {occurrences, pairs, images}} of the new rows, {pool number: sorted crawls}."""
-        from pyspark.sql import functions as F
-        rows = self.rows()
-        crawl = {r["crawl"]: {"occurrences": int(r["o"]), "pairs": int(r["p"]), "images": int(r["i"])}
-                 for r in rows.groupBy("crawl").agg(F.count(F.lit(1)).alias("o"),
-                                                    F.countDistinct("image_id", "text_hash").alias("p"),
-                                                    F.countDistinct("image_id").alias("i")).collect()}
-        pools = {r["pool"]: sorted(r["c"]) for r in rows.groupBy("pool").agg(F.collect_set("crawl").alias("c")).collect()}
-        return dict(sorted(crawl.items(), key=lambda kv: str(kv[0]))), pools
+    def pool_crawls(self) -> dict:
+        """{pool number: sorted distinct crawls of its rows} (one column of each file)."""
+        out = {}
+        for k, p in enumerate(self.pools):
+            found = set()
+            for uri, _ in p["files"]:
+                fs, path = outputs.resolve(uri)
+                names = pq.read_schema(path, filesystem=fs).names
+                col = "crawl" if "crawl" in names else "source"
+                column = pq.read_table(path, columns=[col], filesystem=fs, read_dictionary=[col]).column(col)
+                if not column.num_chunks:
+                    continue
+                values = pc.unique(pa.concat_arrays([c.dictionary.cast(pa.string()) for c in column.chunks]))
+                if col == "source":
+                    values = crawl_labels(pc.fill_null(values, ""), _label(p["pool"]))
+                found.update(v for v in values.to_pylist() if v is not None)
+            out[k] = sorted(found)
+        return out
+
+    def per_crawl(self, files: list[dict]) -> dict:
+        """{crawl: {occurrences, pairs, images}} of the new rows (the buckets' exact counts)."""
+        crawl: dict = {}
+        for f in files:
+            for c, v in f.pop("per_crawl", {}).items():
+                o = crawl.setdefault(c, {"occurrences": 0, "pairs": 0, "images": 0})
+                for key, x in zip(("occurrences", "pairs", "images"), v):
+                    o[key] += int(x)
+        return dict(sorted(crawl.items(), key=lambda kv: str(kv[0])))
 
     def finish(self, totals: RunTotals, chunk_info: dict) -> dict:
         n = len(self.entries)
@@ -282,7 +267,7 @@ class _Merge:
         files = totals.files
         tot = {k: int(sum(f[k] for f in files)) for k in ("occurrences", "images", "texts_stored")}
         tot["pairs"] = int(sum(f["rows"] for f in files))
-        per_crawl, pool_crawls = self.per_crawl()
+        per_crawl, pool_crawls = self.per_crawl(files), self.pool_crawls()
         for f in files:
             for c, v in f["new_images_per_crawl"].items():
                 per_crawl.setdefault(c, {"occurrences": 0, "pairs": 0, "images": 0}).setdefault("new_images", 0)
@@ -314,6 +299,23 @@ class _Merge:
         return summary
 
 
+def _file_task(n_buckets: int):
+    """The mapInArrow function over (uri, label) rows: each file's rows aggregated by (image_id,
+    text_hash, crawl) (``index.merge.aggregate_file``) with their bucket."""
+
+    def task(batches):
+        for batch in batches:
+            for uri, label in zip(batch.column(0).to_pylist(), batch.column(1).to_pylist()):
+                fs, path = outputs.resolve(uri)
+                names = pq.read_schema(path, filesystem=fs).names
+                table = pq.read_table(path, columns=[c for c in ROW_COLUMNS if c in names], filesystem=fs)
+                out = aggregate_file(table, label, n_buckets)
+                del table
+                yield from out.cast(NEW_SCHEMA).to_batches(max_chunksize=1 << 16)
+
+    return task
+
+
 def _bucket_task(index: str, prev: int | None, release: int, k: int, top: int):
     """The mapInArrow function: rows sorted by (bucket, image_id, text_hash), a marker row
     (null image_id) first in each bucket -> one result row per bucket."""
@@ -329,7 +331,8 @@ def _bucket_task(index: str, prev: int | None, release: int, k: int, top: int):
         except BaseException:
             sink.abort()
             raise
-        extra = json.dumps({"new_images_per_crawl": res.new_images_per_crawl, "top": res.top})
+        extra = json.dumps({"new_images_per_crawl": res.new_images_per_crawl, "top": res.top,
+                            "per_crawl": res.per_crawl})
         return pa.RecordBatch.from_pydict({
             "bucket": pa.array([bucket], pa.int32()), "output": [sink.uri],
             **{key: pa.array([getattr(res, key)], pa.int64()) for key in STAT_KEYS},
