@@ -203,7 +203,8 @@ def run_balance_index(cfg: Config, index_dir: str, release: int | None = None, s
         outputs.write_table(outputs.join(cfg.output, "balance_counts", "balance_counts.parquet"), pa.table({
             "entry_id": pa.array(np.arange(len(entries), dtype=np.int32)), "entry": pa.array(entries, pa.string()),
             "count": pa.array(counts), "p": pa.array(probs), "balanced_count": pa.array(totals.dense_counts())}))
-        summary = {"stage": "balance", "dedup": dedup, "index": index_dir, "release": number, "t": t,
+        summary = {"stage": "balance", "dedup": dedup, "index": _stored_path(cfg.output, index_dir),
+                   "release": number, "t": t,
                    "t_source": t_source, "seed": cfg.balance.seed,
                    "pool_rows": int(sum(r["rows_in"] for r in res)),
                    "candidates": int(sum(r["candidates"] for r in res)),
@@ -238,6 +239,15 @@ def run_balance_index(cfg: Config, index_dir: str, release: int | None = None, s
         reset=lambda: _reset(cfg.output), clean_chunk=clean_chunk,
         temp_dirs=("curated", "balance_counts", "stats", "diff/added", "diff/removed"),
         success="curated/_SUCCESS", files_manifest=False, after_chunk=after_chunk))
+
+
+def _stored_path(run: str, index_dir: str) -> str:
+    """The index as stats/balance.json names it: relative when inside the run folder (``curate``,
+    ``balance --pool``), so that a copied or moved run folder still names its own index."""
+    try:
+        return runfolder.relative(run, index_dir)
+    except ValueError:
+        return index_dir
 
 
 def _reset(out: str) -> None:
