@@ -84,7 +84,9 @@ def pool_1m(tmp_path_factory):
 def test_million_row_pool_is_map_only_and_statistically_right(spark, pool_1m, tmp_path):
     pool, info = pool_1m
     out = tmp_path / "bal"
-    summary = run_balance(cfg(out, **{"balance.t": 2000, "balance.rows_per_file": 1_000_000}), [pool], spark=spark)
+    # per-occurrence stage 2 (MetaCLIP v1 as written): the curated rows are the pool rows the kernel keeps
+    summary = run_balance(cfg(out, **{"balance.t": 2000, "balance.rows_per_file": 1_000_000, "balance.dedup": "none"}),
+                          [pool], spark=spark)
     probs = probabilities(info["counts"], 2000)
     assert summary["pool_rows"] == 1_000_000
     assert summary["head_entries"] == int((info["counts"] > 2000).sum()) > 50
@@ -133,7 +135,8 @@ def small_pools(tmp_path_factory):
 
 def test_byte_identical_across_partitions_runs_and_retries(spark, small_pools, tmp_path, monkeypatch):
     (pool, _), _ = small_pools
-    over = {"balance.t": 300, "balance.rows_per_file": 15_000, "balance.seed": 7}
+    # per-occurrence stage 2: groups of pool files, balance_group per group (the fault is injected there)
+    over = {"balance.t": 300, "balance.rows_per_file": 15_000, "balance.seed": 7, "balance.dedup": "none"}
     runs = {}
     runs["p1"] = run_balance(cfg(tmp_path / "p1", **over), [pool], spark=spark, partitions=1)
     runs["p8"] = run_balance(cfg(tmp_path / "p8", **over), [pool], spark=spark, partitions=8)
@@ -160,7 +163,7 @@ def test_byte_identical_across_partitions_runs_and_retries(spark, small_pools, t
 
 def test_two_pools_sum_counts_and_balance_together(spark, small_pools, tmp_path):
     (a, ia), (b, ib) = small_pools
-    over = {"balance.t": 300}
+    over = {"balance.t": 300, "balance.dedup": "none"}      # per-occurrence counts of the pools, summed
     both = run_balance(cfg(tmp_path / "ab", **over), [a, b], spark=spark)
     only_a = run_balance(cfg(tmp_path / "a", **over), [a], spark=spark)
     total = ia["counts"] + ib["counts"]
