@@ -89,7 +89,8 @@ def test_killed_balance_resumes_to_the_uninterrupted_result(spark, tmp_path):
 
     pool = str(tmp_path / "pool")
     write_pool(pool, rows=30_000, files=6, seed=3)
-    conf = {"balance.t": 300, "balance.rows_per_file": 1_000, "balance.seed": 2}
+    # the per-occurrence stage 2 (dedup none): its groups of pool files and chunks/balance/ markers
+    conf = {"balance.t": 300, "balance.rows_per_file": 1_000, "balance.seed": 2, "balance.dedup": "none"}
     full_out, part_out = str(tmp_path / "full"), str(tmp_path / "part")
     full = run_balance(load_config(overrides={**conf, "output": full_out}), [pool], spark=spark, chunk_size=2)
     assert full["groups"] == 6 and full["chunks"] == 3 and full["chunks_reused"] == 0
