@@ -19,7 +19,7 @@ import pyarrow.compute as pc
 
 from metaclip_spark.index.ids import ID_CHARS
 
-__all__ = ["id_keys", "ranks", "nullable", "sort_order", "starts", "group_of"]
+__all__ = ["id_keys", "ranks", "nullable", "sort_order", "mix", "starts", "group_of"]
 
 _HEX = np.full(256, 255, dtype=np.uint8)
 for _i, _c in enumerate(b"0123456789abcdef"):
@@ -58,17 +58,19 @@ def id_keys(image_ids) -> tuple[np.ndarray, np.ndarray]:
 def ranks(values) -> tuple[np.ndarray, pa.Array]:
     """(rank per row: 1.. in byte order of the distinct values, 0 for nulls; the sorted distinct
     non-null values, so ``values[i] == sorted[rank[i] - 1]``)."""
+    if isinstance(values, pa.ChunkedArray) and pa.types.is_dictionary(values.type) and values.num_chunks > 1:
+        values = values.unify_dictionaries()
     a = _array(values)
-    if pa.types.is_dictionary(a.type):
+    if pa.types.is_dictionary(a.type) and len(pc.unique(a.dictionary)) != len(a.dictionary):
         a = a.cast(a.type.value_type)
-    enc = pc.dictionary_encode(a)
+    enc = a if pa.types.is_dictionary(a.type) else pc.dictionary_encode(a)
     dictionary = enc.dictionary
     order = pc.sort_indices(dictionary).to_numpy()
     rank_of = np.empty(len(dictionary) + 1, np.int64)
     rank_of[order] = np.arange(1, len(dictionary) + 1)
     rank_of[len(dictionary)] = 0
     idx = pc.fill_null(enc.indices, len(dictionary)).to_numpy(zero_copy_only=False).astype(np.int64)
-    return rank_of[idx], dictionary.take(pa.array(order))
+    return rank_of[idx], dictionary.take(pa.array(order)).cast(pa.string())
 
 
 def nullable(values) -> list[np.ndarray]:
@@ -93,34 +95,63 @@ def _sort_runs(rid: np.ndarray, kv: np.ndarray) -> np.ndarray:
     return np.lexsort((kv, rid))
 
 
-def sort_order(keys: list) -> np.ndarray:
-    """Stable row order by ``keys`` (most significant first): numpy arrays, or functions of an
-    array of row numbers returning those rows' key (evaluated on rows tied on the keys before)."""
+def sort_order(keys: list, groups: int | None = None) -> np.ndarray:
+    """Stable row order by ``keys`` (most significant first): numpy arrays, or functions
+    ``key(rows, run)`` of the row numbers tied on the keys before (and their run numbers, runs
+    contiguous) returning those rows' key (only its order within each run matters).
+
+    ``groups=k``: only the first row of each group of rows equal on ``keys[:k]`` must be right
+    (the smallest by the other keys): rows after a group's first tied run are left in any order."""
     first = keys[0]
     n = len(first)
     order = np.argsort(first, kind="stable")
     if n < 2:
         return order
     ks = first[order]
-    tie = ks[1:] == ks[:-1]
-    for key in keys[1:]:
-        if not tie.any():
+    same = ks[1:] == ks[:-1]
+    pos = np.arange(n)
+    rid = np.zeros(n, np.int64)
+    gstart = None
+    if groups == 1:
+        gstart = np.concatenate([[True], ~same])
+    for level, key in enumerate(keys[1:], 1):
+        keep = np.zeros(len(pos), bool)                      # positions still tied with a neighbour
+        keep[1:] |= same
+        keep[:-1] |= same
+        rid = np.concatenate([[0], np.cumsum(~same)])[keep]
+        pos = pos[keep]
+        if gstart is not None and len(pos):                  # groups: their first run only
+            head = np.concatenate([[True], rid[1:] != rid[:-1]])
+            keep = gstart[pos[head]][np.cumsum(head) - 1]
+            pos, rid = pos[keep], rid[keep]
+        if not len(pos):
             break
-        in_run = np.zeros(n, bool)
-        in_run[1:] |= tie
-        in_run[:-1] |= tie
-        pos = np.flatnonzero(in_run)
-        rid = np.cumsum(np.concatenate([[1], ~tie]))[pos] - 1
         sub = order[pos]
-        kv = key(sub) if callable(key) else key[sub]
-        kv = np.asarray(kv)
-        so = _sort_runs(rid, kv)
-        order[pos] = sub[so]
-        kvs = kv[so]
-        same = (rid[1:] == rid[:-1]) & (kvs[1:] == kvs[:-1])
-        tie = np.zeros(n - 1, bool)
-        tie[pos[:-1][same]] = True
+        kv = np.asarray(key(sub, rid) if callable(key) else key[sub])
+        same_run = rid[1:] == rid[:-1]
+        if (kv[1:][same_run] >= kv[:-1][same_run]).all():      # already in order in every run
+            kvs = kv
+        else:
+            so = _sort_runs(rid, kv)
+            order[pos] = sub[so]
+            kvs = kv[so]
+        same = same_run & (kvs[1:] == kvs[:-1])
+        if groups is not None and level == groups - 1:       # keys[:groups] done: mark group starts
+            gstart = np.ones(n, bool)
+            gstart[pos[1:][same]] = False
     return order
+
+
+def mix(*columns: np.ndarray) -> np.ndarray:
+    """A 64-bit hash (uint64) of each row's values of integer ``columns``: rows with equal values
+    get equal hashes; sorting by it first groups such rows (other keys then order the ties)."""
+    x = np.zeros(len(columns[0]), np.uint64)
+    for c in columns:
+        x = (x ^ np.asarray(c).astype(np.uint64, copy=False)) * np.uint64(0x9E3779B97F4A7C15)
+        x ^= x >> np.uint64(29)
+    x *= np.uint64(0xBF58476D1CE4E5B9)
+    x ^= x >> np.uint64(32)
+    return x
 
 
 def starts(keys: list, order: np.ndarray | None = None) -> np.ndarray:

@@ -161,16 +161,37 @@ def _one(table: pa.Table) -> pa.Table:
     return table.combine_chunks() if any(c.num_chunks != 1 for c in table.columns) else table
 
 
-def _provenance_order(hi, lo, th, table: pa.Table, names) -> np.ndarray:
-    """Row order by (image_id, text_hash) then the first provenance ``names`` (crawl, source,
-    record_offset, url, key_hash, page_url columns of ``table``), nulls first: numeric keys,
-    url / key_hash / page_url compared on the rows still tied only."""
+def _provenance_order(group_keys: list, table: pa.Table, names) -> np.ndarray:
+    """Row order that puts the rows of each group (equal numeric ``group_keys``: hi, lo,
+    text_hash[, crawl rank]) together, each group's rows by the first provenance ``names``
+    (crawl, source, record_offset, url, key_hash, page_url columns of ``table``), nulls first.
+    The groups come in hash order (sort them afterwards where it matters) and only each group's
+    first row is placed (the rest of a group in any order); url / key_hash / page_url are
+    compared on the rows still tied only."""
     crawl, source, offset, url, key_hash, page_url = (table.column(c) for c in names)
-    keys = [hi, lo, th, keys_.ranks(crawl)[0], keys_.ranks(source)[0]] + keys_.nullable(offset)
-    keys.append(lambda rows: keys_.ranks(url.take(pa.array(rows)))[0])
-    keys.append(lambda rows: _null_key(key_hash.take(pa.array(rows))))
-    keys.append(lambda rows: keys_.ranks(page_url.take(pa.array(rows)))[0])
-    return keys_.sort_order(keys)
+    keys = [keys_.mix(*group_keys)] + list(group_keys)
+    keys += [keys_.ranks(crawl)[0], keys_.ranks(source)[0]] + keys_.nullable(offset)
+    kh = keys_.nullable(key_hash)
+
+    def url_key(rows, run):
+        # within a group (one image and text) key_hash is the hash of (url, text): the runs whose
+        # rows all have one key_hash have one url; the others are ranked on their urls
+        differ = np.zeros(len(rows), bool)
+        for k in kh:
+            v = k[rows]
+            differ[1:] |= v[1:] != v[:-1]
+        mark = np.zeros(int(run[-1]) + 1, bool)
+        mark[run[1:][differ[1:] & (run[1:] == run[:-1])]] = True
+        out = np.zeros(len(rows), np.int64)
+        if mark.any():
+            some = mark[run]
+            out[some] = keys_.ranks(url.take(pa.array(rows[some])))[0]
+        return out
+
+    keys.append(url_key)
+    keys.append(lambda rows, run: _null_key(key_hash.take(pa.array(rows))))
+    keys.append(lambda rows, run: keys_.ranks(page_url.take(pa.array(rows)))[0])
+    return keys_.sort_order(keys, groups=1 + len(group_keys))
 
 
 def _null_key(a) -> np.ndarray:
@@ -186,26 +207,48 @@ def _null_key(a) -> np.ndarray:
 
 
 def aggregate_file(pool_table: pa.Table, label: str = "", n_buckets: int | None = None) -> pa.Table:
-    """Pool rows (one file) grouped by (image_id, text_hash, crawl) -> INDEX_SCHEMA rows sorted
-    by (image_id, text_hash, crawl) (``crawls`` = [crawl], the first provenance row's columns,
-    occurrences = the group's rows), plus ``bucket`` (int32) when ``n_buckets`` is given."""
-    t = _one(add_ids(pool_table, label))
+    """Pool rows (one file) grouped by (image_id, text_hash, crawl) -> INDEX_SCHEMA rows (in the
+    order of their first provenance row in the file; ``crawls`` = [crawl], the first provenance
+    row's columns, occurrences = the group's rows), plus ``bucket`` (int32) when ``n_buckets``
+    is given. Columns read as dictionaries (source, crawl, page_url) are accepted."""
+    if "crawl" not in pool_table.column_names and pa.types.is_dictionary(pool_table.schema.field("source").type):
+        pool_table = pool_table.set_column(pool_table.column_names.index("source"), "source",
+                                           pool_table.column("source").cast(pa.string()))
+    t = add_ids(pool_table, label)
+    n = t.num_rows
     hi, lo = keys_.id_keys(t.column("image_id"))
     th = t.column("text_hash").to_numpy()
-    order = _provenance_order(hi, lo, th, t, POOL_FIRST)
     crawl_rank = keys_.ranks(t.column("crawl"))[0]
+    order = _provenance_order([hi, lo, th, crawl_rank], t, POOL_FIRST)
     st = keys_.starts([hi, lo, th, crawl_rank], order)
-    rep = t.take(pa.array(order[st]))
-    occ = np.diff(np.append(st, t.num_rows)).astype(np.int64)
-    crawl = rep.column("crawl").combine_chunks().cast(pa.string())
+    first = order[st]
+    perm = np.argsort(first)                                 # groups in file order: a filter, no take
+    mask = np.zeros(n, bool)
+    mask[first] = True
+    rep = t.filter(pa.array(mask))
+    for name in ("crawl", "source", "page_url"):
+        if pa.types.is_dictionary(rep.schema.field(name).type):
+            rep = rep.set_column(rep.column_names.index(name), name, rep.column(name).cast(pa.string()))
+    occ = np.diff(np.append(st, n)).astype(np.int64)[perm]
+    crawl = rep.column("crawl").combine_chunks()
     crawls = pa.ListArray.from_arrays(pa.array(np.arange(len(st) + 1, dtype=np.int32)), crawl)
     rep = rep.rename_columns(["first_" + c if c in ("crawl", "source", "record_offset", "page_url") else c
                               for c in rep.column_names])
     out = _index_table(rep, {"occurrences": pa.array(occ, pa.int64()), "crawls": crawls})
     if n_buckets is not None:
-        b = (lo[order[st]] % np.uint64(n_buckets)).astype(np.int32)
+        b = (lo[first[perm]] % np.uint64(n_buckets)).astype(np.int32)
         out = out.append_column("bucket", pa.array(b, pa.int32()))
     return out
+
+
+def _distinct(values: np.ndarray, bound: int) -> np.ndarray:
+    """The sorted distinct values of a non-negative int64 array (values < ``bound``)."""
+    if bound <= max(1 << 24, 8 * len(values)):
+        present = np.zeros(bound, bool)
+        present[values] = True
+        return np.flatnonzero(present)
+    v = np.sort(values)
+    return v[np.concatenate([[True], v[1:] != v[:-1]])] if len(v) else v
 
 
 def _sorted_lists(group: np.ndarray, values, n_groups: int) -> pa.Array:
@@ -213,7 +256,7 @@ def _sorted_lists(group: np.ndarray, values, n_groups: int) -> pa.Array:
     rank, uniq = keys_.ranks(values)
     m = np.int64(len(uniq) + 1)
     ok = rank > 0
-    key = np.unique(group[ok].astype(np.int64) * m + rank[ok])
+    key = _distinct(group[ok].astype(np.int64) * m + rank[ok], n_groups * m)
     lens = np.bincount(key // m, minlength=n_groups) if len(key) else np.zeros(n_groups, np.int64)
     offsets = np.concatenate([[0], np.cumsum(lens)]).astype(np.int32)
     return pa.ListArray.from_arrays(pa.array(offsets), uniq.take(pa.array(key % m - 1)).cast(pa.string()))
@@ -231,8 +274,9 @@ def _per_crawl(new_rows: np.ndarray, pair: np.ndarray, image_of_pair: np.ndarray
     m = np.int64(len(uniq) + 1)
     g = pair[parent].astype(np.int64)
     occ = np.bincount(rank, weights=occurrences[parent], minlength=int(m))
-    pairs = np.bincount(np.unique(g * m + rank) % m, minlength=int(m))
-    imgs = np.bincount(np.unique(image_of_pair[g] * m + rank) % m, minlength=int(m))
+    pairs = np.bincount(_distinct(g * m + rank, (int(pair.max()) + 1) * m) % m, minlength=int(m))
+    imgs = np.bincount(_distinct(image_of_pair[g] * m + rank, (int(image_of_pair.max()) + 1) * m) % m,
+                       minlength=int(m))
     return {c: [int(round(occ[r])), int(pairs[r]), int(imgs[r])]
             for r, c in enumerate(uniq.to_pylist(), start=1)}
 
@@ -253,17 +297,21 @@ def merge_bucket(old: pa.Table | None, new: pa.Table, max_texts: int, top: int =
     is_new = np.concatenate([np.zeros(old.num_rows, np.int8), np.ones(new.num_rows, np.int8)])
     hi, lo = keys_.id_keys(both.column("image_id"))
     th = both.column("text_hash").to_numpy()
-    order = _provenance_order(hi, lo, th, both, FIRST)
+    order = _provenance_order([hi, lo, th], both, FIRST)
     starts = keys_.starts([hi, lo, th], order)
     g = len(starts)
     first = order[starts]
+    gperm = keys_.sort_order([hi[first], lo[first], th[first]])      # groups by (image_id, text_hash)
+    first = first[gperm]
     rep = both.take(pa.array(first))
-    occ = np.add.reduceat(both.column("occurrences").to_numpy()[order], starts).astype(np.int64)
+    occ = np.add.reduceat(both.column("occurrences").to_numpy()[order], starts).astype(np.int64)[gperm]
     new_sorted = is_new[order]
-    all_new = np.minimum.reduceat(new_sorted, starts) == 1
-    any_new = np.maximum.reduceat(new_sorted, starts) == 1
+    all_new = (np.minimum.reduceat(new_sorted, starts) == 1)[gperm]
+    any_new = (np.maximum.reduceat(new_sorted, starts) == 1)[gperm]
+    rank_of_group = np.empty(g, np.int64)
+    rank_of_group[gperm] = np.arange(g)
     pair = np.empty(n, np.int64)
-    pair[order] = keys_.group_of(starts, n)
+    pair[order] = rank_of_group[keys_.group_of(starts, n)]
     crawls_col = both.column("crawls").chunk(0)
     crawls = _sorted_lists(pair[pc.list_parent_indices(crawls_col).to_numpy()], pc.list_flatten(crawls_col), g)
     img_starts = keys_.starts([hi[first], lo[first]])

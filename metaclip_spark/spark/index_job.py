@@ -37,6 +37,7 @@ log = logging.getLogger("metaclip_spark")
 
 ROW_COLUMNS = ("url", "text", "entry_ids", "page_url", "lid_score", "source", "record_offset", "key_hash",
                "image_id", "text_hash", "crawl")
+DICT_COLUMNS = ("source", "crawl", "page_url")       # read as dictionaries (few distinct values)
 INDEX_DDL = [("image_id", "string"), ("text_hash", "bigint"), ("text", "string"), ("url", "string"),
              ("key_hash", "bigint"), ("entry_ids", "array<int>"), ("lid_score", "float"), ("occurrences", "bigint"),
              ("crawls", "array<string>"), ("first_crawl", "string"), ("first_source", "string"),
@@ -308,7 +309,8 @@ def _file_task(n_buckets: int):
             for uri, label in zip(batch.column(0).to_pylist(), batch.column(1).to_pylist()):
                 fs, path = outputs.resolve(uri)
                 names = pq.read_schema(path, filesystem=fs).names
-                table = pq.read_table(path, columns=[c for c in ROW_COLUMNS if c in names], filesystem=fs)
+                table = pq.read_table(path, columns=[c for c in ROW_COLUMNS if c in names], filesystem=fs,
+                                      read_dictionary=[c for c in DICT_COLUMNS if c in names])
                 out = aggregate_file(table, label, n_buckets)
                 del table
                 yield from out.cast(NEW_SCHEMA).to_batches(max_chunksize=1 << 16)
