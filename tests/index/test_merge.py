@@ -1,10 +1,12 @@
-"""index/merge.py without a JVM: merge_bucket against a plain-Python recount."""
+"""index/merge.py and index/keys.py without a JVM: merge_bucket against a plain-Python recount,
+numeric keys against string order, per-file aggregation against aggregate_occurrences."""
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
-from metaclip_spark.index import ids
-from metaclip_spark.index.merge import add_ids, aggregate_occurrences, crawl_labels, merge_bucket
+from metaclip_spark.index import ids, keys
+from metaclip_spark.index.merge import add_ids, aggregate_file, aggregate_occurrences, crawl_labels, merge_bucket
 from metaclip_spark.index.schema import INDEX_SCHEMA
 from metaclip_spark.steps.draws import key_hashes
 
@@ -138,3 +140,81 @@ def test_ids_computed_for_old_pools_and_crawl_labels():
     assert crawl_labels(pa.array(["x/CC-MAIN-2024-10/y", "local.warc", None]), "run").to_pylist() == \
         ["CC-MAIN-2024-10", "run", "run"]
     assert merge_bucket(None, INDEX_SCHEMA.empty_table(), 64)[0].num_rows == 0
+
+
+def test_numeric_keys_order_rows_as_the_strings():
+    rng = np.random.default_rng(5)
+    hexes = np.array(list("0123456789abcdef"))
+    base = ["".join(rng.choice(hexes, 24)) for _ in range(300)]
+    # shared prefixes: ids equal on the first 16 digits, or differing in one digit only
+    id_list = base + [b[:16] + "".join(rng.choice(hexes, 8)) for b in base[:100]] + [b[:23] + "0" for b in base[:50]]
+    id_list += list(rng.choice(id_list, 200))
+    hi, lo = keys.id_keys(pa.array(id_list))
+    assert hi.tolist() == ids.image_keys(pa.array(id_list)).tolist()
+    assert lo.tolist() == [int(i[16:], 16) for i in id_list]
+    assert ((lo % np.uint64(7)).astype(np.int64) == ids.buckets(pa.array(id_list), 7)).all()
+    th = rng.integers(-5, 5, len(id_list))
+    strs = [None if k % 9 == 0 else "s%d" % rng.integers(0, 30) for k in range(len(id_list))]
+    rank, uniq = keys.ranks(pa.array(strs))
+    assert [None if r == 0 else uniq[r - 1].as_py() for r in rank] == strs
+    want = sorted(range(len(id_list)), key=lambda k: (id_list[k], int(th[k]), strs[k] is not None, strs[k] or "", k))
+    got = keys.sort_order([hi, lo, th, rank])
+    assert got.tolist() == want
+    assert np.lexsort((rank, th, lo, hi)).tolist() == want
+    # a key computed on the tied rows only, and the dictionary-encoded form of the strings
+    got = keys.sort_order([hi, lo, th, lambda rows, run: keys.ranks(pa.array(strs).take(pa.array(rows)))[0]])
+    assert got.tolist() == want
+    assert keys.ranks(pa.chunked_array([pa.array(strs[:100]).dictionary_encode(),
+                                        pa.array(strs[100:]).dictionary_encode()]))[0].tolist() == rank.tolist()
+
+
+def _sorted(t):
+    return t.sort_by([("image_id", "ascending"), ("text_hash", "ascending")])
+
+
+def test_per_file_aggregation_equals_aggregate_occurrences():
+    # one crawl: the same rows; ties on (source, record_offset) decided by url, key_hash, page_url
+    rng = np.random.default_rng(3)
+    n = 2000
+    img, txt = rng.integers(0, 50, n), rng.integers(0, 3, n)
+    urls = ["http://i/%d.jpg%s" % (i, " " * int(rng.integers(0, 2))) for i in img]
+    p = pool(urls, ["t%d" % t for t in txt], sources=["crawl-data/CC-MAIN-2024-10/w%d.warc.gz" % (k % 2)
+                                                      for k in range(n)],
+             offsets=rng.integers(0, 3, n).tolist())
+    p = p.set_column(p.column_names.index("page_url"), "page_url",
+                     pa.array(["http://p/%d" % rng.integers(0, 3) if k % 4 else None for k in range(n)]))
+    ref = aggregate_occurrences(p)
+    got = aggregate_file(p, "", 8)
+    assert got.column("bucket").to_pylist() == ids.buckets(got.column("image_id"), 8).tolist()
+    assert _sorted(got.drop_columns(["bucket"])).equals(ref)
+    # dictionary-encoded source/page_url (how the merge reads pool files) give the same rows
+    d = p.set_column(p.column_names.index("source"), "source", p.column("source").dictionary_encode())
+    assert _sorted(aggregate_file(d, "")).equals(ref)
+    # several crawls in one file: one row per (image, text, crawl); merged, the same as at once
+    src = ["crawl-data/CC-MAIN-2024-%02d/w.warc.gz" % (10 + k % 3) for k in range(n)]
+    q = add_ids(pool(urls, ["t%d" % t for t in txt], sources=src, offsets=rng.integers(0, 3, n).tolist()), "")
+    agg = aggregate_file(q, "")
+    pairs = set(zip(q.column("image_id").to_pylist(), q.column("text_hash").to_pylist(), q.column("crawl").to_pylist()))
+    assert agg.num_rows == len(pairs) and set(map(len, agg.column("crawls").to_pylist())) == {1}
+    assert merge_bucket(None, agg, 64)[0].equals(merge_bucket(None, aggregate_occurrences(q), 64)[0])
+
+
+def test_per_crawl_counts_of_a_pool_with_several_crawls():
+    rng = np.random.default_rng(9)
+    n = 3000
+    img, txt = rng.integers(0, 80, n), rng.integers(0, 4, n)
+    src = ["crawl-data/CC-MAIN-2024-%02d/w.warc.gz" % c for c in rng.choice([10, 18, 22], n)]
+    p = add_ids(pool(["http://i/%d.jpg" % i for i in img], ["t%d" % t for t in txt], sources=src), "")
+    parts = [aggregate_file(p.slice(k, 1000), "") for k in range(0, n, 1000)]      # three "files"
+    old = aggregate_occurrences(p.slice(0, 500))
+    old = merge_bucket(None, old, 64)[0]
+    merged, res = merge_bucket(old, pa.concat_tables(parts), 64)
+    want = {}
+    for c in ("CC-MAIN-2024-10", "CC-MAIN-2024-18", "CC-MAIN-2024-22"):
+        s = p.filter(pc.equal(p.column("crawl"), c))
+        want[c] = [s.num_rows, len(set(zip(s.column("image_id").to_pylist(), s.column("text_hash").to_pylist()))),
+                   len(set(s.column("image_id").to_pylist()))]
+    assert res.per_crawl == want
+    assert res.input_pairs == len(set(zip(p.column("image_id").to_pylist(), p.column("text_hash").to_pylist())))
+    assert res.input_images == len(set(p.column("image_id").to_pylist())) and res.input_occurrences == n
+    assert merged.equals(merge_bucket(None, aggregate_occurrences(pa.concat_tables([p.slice(0, 500), p])), 64)[0])

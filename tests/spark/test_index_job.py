@@ -42,7 +42,8 @@ def write_pool(folder, seed: int, rows: int = 3000, files: int = 3, images: int 
             "url": urls, "text": texts, "entry_ids": ids_,
             "page_url": ["http://page.example/%d/%d" % (seed, k) for k in range(rows)],
             "lid_score": pa.array(np.full(rows, 0.9, np.float32)),
-            "source": ["s3://commoncrawl/crawl-data/%s/seg/warc-%d-%d.warc.gz" % (crawl, seed, f)] * rows,
+            "source": ["s3://commoncrawl/crawl-data/%s/seg/warc-%d-%d.warc.gz" % (
+                crawl[f % len(crawl)] if isinstance(crawl, list) else crawl, seed, f)] * rows,
             "record_id": ["<urn:uuid:%d-%d-%d>" % (seed, f, k) for k in range(rows)],
             "record_offset": pa.array(np.arange(rows, dtype=np.int64) * 100),
             "key_hash": pa.array(key_hashes(urls, texts))})
@@ -216,3 +217,26 @@ def test_refusals(spark, pools, tmp_path):
         run_index(cfg(tmp_path / "k"), [a], spark=spark)
     with pytest.raises(ConfigError, match="index folder is required"):
         run_index(load_config(overrides={}), [a], spark=spark)
+
+
+def test_per_crawl_of_a_pool_with_several_crawls(spark, pools, tmp_path):
+    a, _ = pools
+    c = str(tmp_path / "poolC")
+    write_pool(c, seed=3, crawl=["CC-MAIN-2024-10", "CC-MAIN-2024-22"])     # files of two crawls
+    s1 = run_index(cfg(tmp_path / "ix"), [a], spark=spark)
+    s2 = run_index(cfg(tmp_path / "ix"), [c], spark=spark)
+    rows = pool_rows(c)
+    want = {}
+    for crawl in ("CC-MAIN-2024-10", "CC-MAIN-2024-22"):
+        r = recount(rows.filter(pc.equal(rows.column("crawl"), crawl)))
+        want[crawl] = {"occurrences": r["occurrences"], "pairs": r["pairs"], "images": r["images"]}
+    old_images = set(pool_rows(a).column("image_id").to_pylist())
+    new_images = set(rows.column("image_id").to_pylist()) - old_images
+    got = {k: {x: v[x] for x in ("occurrences", "pairs", "images")} for k, v in s2["per_crawl"].items()}
+    assert got == want
+    assert sum(v["new_images"] for v in s2["per_crawl"].values()) == len(new_images) == s2["merge"]["new_images"]
+    assert [p["crawls"] for p in s2["pools"]] == [["CC-MAIN-2024-10"], ["CC-MAIN-2024-10", "CC-MAIN-2024-22"]]
+    whole = recount(rows)
+    assert (s2["merge"]["occurrences"], s2["merge"]["pairs"], s2["merge"]["images"]) == (
+        whole["occurrences"], whole["pairs"], whole["images"])
+    assert s1["history"] == s2["history"][:1] and s2["history"][1]["crawls"] == sorted(want)
