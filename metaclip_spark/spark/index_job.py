@@ -129,6 +129,7 @@ class _Merge:
         self.out = layout.release_dir(index, release)
         self._spark, self.partitions, self.start = spark, partitions, start
         self._frames: dict = {}
+        self.chunks = 2
 
     # --- Spark ---------------------------------------------------------------------------
     @property
@@ -147,11 +148,12 @@ class _Merge:
 
     def new_rows(self):
         """The new rows grouped per pool file by (image_id, text_hash, crawl), with their bucket
-        (persisted): one Python task per file, no JVM read of the pools."""
+        (persisted when several chunks use them): one Python task per file, no JVM read of the
+        pools."""
         if "new" not in self._frames:
             from pyspark import StorageLevel
             df = self.files_frame().mapInArrow(_file_task(self.buckets), NEW_DDL)
-            self._frames["new"] = df.persist(StorageLevel.MEMORY_AND_DISK)
+            self._frames["new"] = df.persist(StorageLevel.MEMORY_AND_DISK) if self.chunks > 1 else df
         return self._frames["new"]
 
     def chunk_frame(self, part: list[int]):
@@ -178,6 +180,7 @@ class _Merge:
             runfolder.remove_file(outputs.join(self.out, name))
 
     def run(self, chunk_size: int, after_chunk) -> dict:
+        self.chunks = -(-self.buckets // chunk_size)             # one chunk: the new rows are read once
         plan = self.plan(chunk_size)
         uri = outputs.join(self.out, "chunks", "index", "plan.json")
         other = outputs.exists(uri) and json.loads(outputs.read_text(uri)) != plan
