@@ -1,6 +1,6 @@
 """`metaclip-spark index`: merge finished stage-1 pools into an image index (docs/index.md).
 
-The driver checks the pools (stage2.load_pools, per pool) and the index (same metadata entries,
+The driver checks the pools (run/pools.load_pools, per pool) and the index (same metadata entries,
 pools already merged are skipped), then the runner computes the new release's buckets in
 chunks: one ``mapInArrow`` task per pool file reads it with pyarrow and groups its rows by
 (image_id, text_hash, crawl) (``index.merge.aggregate_file``; no JVM read or aggregation of the
@@ -31,7 +31,7 @@ from metaclip_spark.run import runfolder
 from metaclip_spark.run import runner
 from metaclip_spark.run.config import Config, ConfigError
 from metaclip_spark.run.totals import RunTotals
-from metaclip_spark.spark.stage2 import load_pools
+from metaclip_spark.run.pools import load_pools
 
 log = logging.getLogger("metaclip_spark")
 
