@@ -38,12 +38,8 @@ log = logging.getLogger("metaclip_spark")
 ROW_COLUMNS = ("url", "text", "entry_ids", "page_url", "lid_score", "source", "record_offset", "key_hash",
                "image_id", "text_hash", "crawl")
 DICT_COLUMNS = ("source", "crawl", "page_url")       # read as dictionaries (few distinct values)
-INDEX_DDL = [("image_id", "string"), ("text_hash", "bigint"), ("text", "string"), ("url", "string"),
-             ("key_hash", "bigint"), ("entry_ids", "array<int>"), ("lid_score", "float"), ("occurrences", "bigint"),
-             ("crawls", "array<string>"), ("first_crawl", "string"), ("first_source", "string"),
-             ("first_record_offset", "bigint"), ("first_page_url", "string")]
-NEW_DDL = ", ".join("%s %s" % nt for nt in INDEX_DDL) + ", bucket int"
-NEW_SCHEMA = INDEX_SCHEMA.append(pa.field("bucket", pa.int32()))
+BLOB_DDL = "bucket int, blob binary"
+BLOB_SCHEMA = pa.schema([("bucket", pa.int32()), ("blob", pa.binary())])
 FILE_DDL = "uri string, label string"
 STAT_KEYS = ("rows", "images", "occurrences", "texts_stored", "new_pairs", "new_images", "input_pairs",
              "input_images", "input_occurrences")
@@ -152,14 +148,14 @@ class _Merge:
         pools."""
         if "new" not in self._frames:
             from pyspark import StorageLevel
-            df = self.files_frame().mapInArrow(_file_task(self.buckets), NEW_DDL)
+            df = self.files_frame().mapInArrow(_file_task(self.buckets), BLOB_DDL)
             self._frames["new"] = df.persist(StorageLevel.MEMORY_AND_DISK) if self.chunks > 1 else df
         return self._frames["new"]
 
     def chunk_frame(self, part: list[int]):
         from pyspark.sql import functions as F
         markers = self.spark.createDataFrame([(int(b),) for b in part], "bucket int").select(
-            *[F.lit(None).cast(t).alias(n) for n, t in INDEX_DDL], "bucket")
+            "bucket", F.lit(None).cast("binary").alias("blob"))
         rows = self.new_rows().where(F.col("bucket").isin([int(b) for b in part])).unionByName(markers)
         n = self.partitions or max(1, min(len(part), 2 * self.spark.sparkContext.defaultParallelism))
         task = _bucket_task(self.index, self.prev, self.release, self.k, self.cfg.index.top_repeated)
@@ -305,7 +301,9 @@ class _Merge:
 
 def _file_task(n_buckets: int):
     """The mapInArrow function over (uri, label) rows: each file's rows aggregated by (image_id,
-    text_hash, crawl) (``index.merge.aggregate_file``) with their bucket."""
+    text_hash, crawl) (``index.merge.aggregate_file``), then cut by bucket into one Arrow IPC blob
+    per (file, bucket): the shuffle moves a few large binary rows per file instead of every row
+    (no per-row conversion between Arrow and JVM rows; the bucket task reads the blobs back)."""
 
     def task(batches):
         for batch in batches:
@@ -316,9 +314,28 @@ def _file_task(n_buckets: int):
                                       read_dictionary=[c for c in DICT_COLUMNS if c in names])
                 out = aggregate_file(table, label, n_buckets)
                 del table
-                yield from out.cast(NEW_SCHEMA).to_batches(max_chunksize=1 << 16)
+                yield _blobs(out)
 
     return task
+
+
+def _blobs(out: pa.Table) -> pa.RecordBatch:
+    """One row per bucket of ``out`` (aggregated rows with their bucket): the bucket and its rows
+    (INDEX_SCHEMA) as an Arrow IPC stream."""
+    b = out.column("bucket").to_numpy()
+    order = np.argsort(b, kind="stable")
+    b = b[order]
+    rows = out.drop_columns(["bucket"]).cast(INDEX_SCHEMA).take(pa.array(order))
+    cuts = np.concatenate([[0], np.flatnonzero(b[1:] != b[:-1]) + 1, [len(b)]]) if len(b) else np.zeros(1, int)
+    buckets, blobs = [], []
+    for lo, hi in zip(cuts[:-1], cuts[1:]):
+        sink = pa.BufferOutputStream()
+        with pa.ipc.new_stream(sink, INDEX_SCHEMA) as writer:
+            writer.write_table(rows.slice(lo, hi - lo))
+        buckets.append(int(b[lo]))
+        blobs.append(sink.getvalue().to_pybytes())
+    return pa.RecordBatch.from_pydict({"bucket": pa.array(buckets, pa.int32()), "blob": pa.array(blobs, pa.binary())},
+                                      schema=BLOB_SCHEMA)
 
 
 def _bucket_task(index: str, prev: int | None, release: int, k: int, top: int):
@@ -326,8 +343,7 @@ def _bucket_task(index: str, prev: int | None, release: int, k: int, top: int):
     (null image_id) first in each bucket -> one result row per bucket."""
 
     def finish(bucket: int, parts: list[pa.Table]):
-        new = pa.concat_tables(parts)
-        new = new.filter(new.column("image_id").is_valid())
+        new = pa.concat_tables(parts) if parts else INDEX_SCHEMA.empty_table()
         merged, res = merge_bucket(layout.read_bucket(index, prev, bucket), new, k, top)
         sink = outputs.ParquetSink(layout.bucket_uri(index, release, bucket), INDEX_SCHEMA)
         try:
@@ -349,17 +365,14 @@ def _bucket_task(index: str, prev: int | None, release: int, k: int, top: int):
     def task(batches):
         cur, parts = None, []
         for batch in batches:
-            t = pa.Table.from_batches([batch])
-            b = t.column("bucket").to_numpy()
-            cuts = np.concatenate([[0], np.flatnonzero(b[1:] != b[:-1]) + 1, [len(b)]]) if len(b) else []
-            for lo, hi in zip(cuts[:-1], cuts[1:]):
-                if int(b[lo]) != cur:
+            for bucket, blob in zip(batch.column("bucket").to_pylist(), batch.column("blob").to_pylist()):
+                if bucket != cur:
                     if cur is not None:
                         yield finish(cur, parts)
-                    cur, parts = int(b[lo]), []
-                parts.append(t.slice(lo, hi - lo).drop_columns(["bucket"]))
+                    cur, parts = bucket, []
+                if blob is not None:              # the marker row of the bucket has none
+                    parts.append(pa.ipc.open_stream(blob).read_all())
         if cur is not None:
             yield finish(cur, parts)
 
     return task
-
