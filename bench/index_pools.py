@@ -108,7 +108,7 @@ def balance(index: str, release: int, out: str, seed: int = 0) -> dict:
     import glob
 
     from metaclip_spark.index import select
-    from metaclip_spark.steps.balance import probabilities, solve_t_for_target_size
+    from metaclip_spark.steps.balance import PoolSizeModel, probabilities, solve_t_for_target_size
     from bench.tasks import timed
 
     folder = os.path.join(index, "releases", "%05d" % release)
@@ -118,7 +118,7 @@ def balance(index: str, release: int, out: str, seed: int = 0) -> dict:
     sample = files[:4]
     lists = [select.candidate_lists(pq.read_table(f, columns=["image_id", "text_hash", "text", "entry_ids"]),
                                     "image", seed) for f in sample]
-    model = select.WeightedSizeModel(lists, counts, scale=len(files) / len(sample))
+    model = PoolSizeModel(lists, counts, scale=len(files) / len(sample))
     t = solve_t_for_target_size(counts, model, 0.25 * stats["totals"]["images"])
     probs = probabilities(counts, max(t, 1.0))
     shutil.rmtree(out, ignore_errors=True)

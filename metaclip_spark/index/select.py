@@ -28,11 +28,10 @@ from metaclip_spark.run.outputs import ParquetSink, resolve
 from metaclip_spark.steps import draws
 from metaclip_spark.steps.balance import keep_probability, log_miss
 from metaclip_spark.steps.curated import downloadable
-from metaclip_spark.steps.entry_lists import list_parts
 
 __all__ = ["DEDUP_MODES", "select_images", "select_pairs", "select", "curated_rows", "curated_form",
            "choose_text", "keep_image", "Selection", "GroupResult", "curate_files", "read_bucket",
-           "candidate_lists", "WeightedSizeModel"]
+           "candidate_lists"]
 
 DEDUP_MODES = ("image", "pair")
 # what a balance reads of a bucket file (``crawls`` is not part of a curated row)
@@ -143,37 +142,6 @@ def candidate_lists(table: pa.Table, dedup: str, seed: int):
     if dedup == "image":
         stored = stored.take(pa.array(_chosen_rows(stored, seed)))
     return stored.column("entry_ids")
-
-
-class WeightedSizeModel:
-    """E(t) = scale * sum_rows weight * (1 - prod_{e in S} (1 - t / max(count_e, t))) over sampled
-    entry-id lists (weights: None = 1 per row; e.g. occurrences for the counts without
-    de-duplication). Callable, as ``balance.solve_t_for_target_size`` takes it."""
-
-    def __init__(self, lists, counts, weights=None, scale: float = 1.0):
-        c = np.asarray(counts, dtype=np.float64)
-        offs, vals, base = [np.zeros(1, np.int64)], [], 0
-        for a in lists:
-            o, v = list_parts(a)
-            vals.append(c[v])
-            offs.append(o[1:].astype(np.int64) + base)
-            base += int(o[-1])
-        self.offsets = np.concatenate(offs)
-        self.elem_counts = np.concatenate(vals) if vals else np.zeros(0)
-        self.weights = None if weights is None else np.concatenate([np.asarray(w, np.float64) for w in weights])
-        self.scale = float(scale)
-
-    def __call__(self, t: float) -> float:
-        with np.errstate(divide="ignore"):
-            lq = np.log1p(-(t / np.maximum(self.elem_counts, t)))
-        lens = np.diff(self.offsets)
-        sums = np.zeros(lens.size)
-        nonempty = lens > 0
-        if lq.size:          # reduceat per row, not a cumsum: p = 1 gives -inf terms
-            sums[nonempty] = np.add.reduceat(lq, self.offsets[:-1][nonempty].astype(np.intp))
-        keep = np.where(nonempty, -np.expm1(sums), 0.0)
-        total = float(keep.sum() if self.weights is None else (keep * self.weights).sum())
-        return self.scale * total
 
 
 # ------------------------------------------------------------------------------ one group of bucket files

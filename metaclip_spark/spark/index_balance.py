@@ -28,7 +28,7 @@ from metaclip_spark.index.schema import BUCKET_RE, CURRENT, RELEASE_RE, release_
 from metaclip_spark.run import outputs, runfolder, runner
 from metaclip_spark.run.config import Config, ConfigError
 from metaclip_spark.run.totals import RunTotals
-from metaclip_spark.steps.balance import BalanceSummary, choose_t, probabilities
+from metaclip_spark.steps.balance import BalanceSummary, PoolSizeModel, choose_t, probabilities
 from metaclip_spark.steps.curated import dropped_summary, plan_groups
 
 SIZE_MODEL_ROWS = 2_000_000   # index rows read on the driver to model E(t) (all of a smaller release)
@@ -107,8 +107,8 @@ def size_models(files, counts, occurrences, dedup: str, seed: int):
         occ_weights.append(table.column("occurrences").to_numpy())
         read += table.num_rows
     scale = total / read if read else 1.0
-    return (select.WeightedSizeModel(lists, counts, None, scale),
-            select.WeightedSizeModel(occ_lists, occurrences, occ_weights, scale))
+    return (PoolSizeModel(lists, counts, scale),
+            PoolSizeModel(occ_lists, occurrences, scale, occ_weights))
 
 
 # ------------------------------------------------------------------------------ the Spark job

@@ -169,7 +169,9 @@ class PoolSizeModel:
     Memory: 8 bytes per match + 8 bytes per row (a 1% sample of a 1.6B-pair pool with
     3.5 matches/pair: ~0.6 GB)."""
 
-    def __init__(self, entry_id_arrays, counts, scale: float = 1.0):
+    def __init__(self, entry_id_arrays, counts, scale: float = 1.0, weights=None):
+        """``weights``: one array per list array, one weight per row (e.g. the occurrences of an
+        image index's rows, for E(t) without de-duplication); None: every row weighs 1."""
         c = _counts(counts).astype(np.float64)
         offs, vals = [np.zeros(1, dtype=np.int64)], []
         base = 0
@@ -183,6 +185,7 @@ class PoolSizeModel:
         if self.elem_counts.size and self.elem_counts.min() <= 0:
             raise ValueError("an entry id in the pool has count 0: counts and pool disagree")
         self.scale = float(scale)
+        self.weights = None if weights is None else np.concatenate([np.asarray(w, np.float64) for w in weights])
         self.n_rows = self.offsets.size - 1
         self.n_nonempty = int(np.count_nonzero(np.diff(self.offsets)))
         self.max_count = float(self.elem_counts.max()) if self.elem_counts.size else 0.0
@@ -191,7 +194,8 @@ class PoolSizeModel:
         t = _check_t(t)
         with np.errstate(divide="ignore"):
             lq = np.log1p(-(t / np.maximum(self.elem_counts, t)))
-        return self.scale * float((-np.expm1(_row_sum(lq, self.offsets))).sum())
+        keep = -np.expm1(_row_sum(lq, self.offsets))
+        return self.scale * float(keep.sum() if self.weights is None else (keep * self.weights).sum())
 
     __call__ = expected_size
 

@@ -2,7 +2,7 @@
 errors; their task graph, settings and rendered operator payloads are as designed.
 
 Airflow and its providers live in a separate venv (.venv-airflow, built by `make airflow`,
-which `make test` runs; built here when missing): the probe tests/airflow_probe.py runs
+which `make test` runs; built here when missing): the probe tests/deploy/airflow_probe.py runs
 there in a subprocess and reports JSON (~20 s per DAG shape).
 
 Two shapes, chosen by METACLIP_MODE when the DAG files are parsed: cumulative (default: stage 1

@@ -188,14 +188,14 @@ def test_curate_files_writes_one_file(tmp_path):
     assert sum(res.counts) == len(pa.compute.list_flatten(got.column("entry_ids")))
 
 
-def test_weighted_size_model_equals_pool_size_model_and_weights():
+def test_pool_size_model_weighted_by_occurrences():
     from metaclip_spark.steps.balance import PoolSizeModel
     table = table_of(random_rows(150, len(ENTRIES), seed=4))
     lists = table.column("entry_ids")
     count = np.bincount([e for r in lists.to_pylist() for e in set(r)], minlength=len(ENTRIES))
     occ = table.column("occurrences").to_numpy()
-    plain = select.WeightedSizeModel([lists], count)
-    weighted = select.WeightedSizeModel([lists], count, [occ], scale=2.0)
+    plain = PoolSizeModel([lists], count)
+    weighted = PoolSizeModel([lists], count, scale=2.0, weights=[occ])
     for t in (1.0, 10.0, 33.3, float(count.max())):
         assert plain(t) == pytest.approx(PoolSizeModel([lists], count)(t), rel=1e-12)
         keep = keep_probability(lists, probabilities(count, t))
