@@ -24,7 +24,8 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from metaclip_spark.index import layout
-from metaclip_spark.index.merge import aggregate_file, crawl_labels, merge_bucket, top_repeated
+from metaclip_spark.index.merge import crawl_labels, top_repeated
+from metaclip_spark.index.tasks import STAT_KEYS, bucket_task, file_task
 from metaclip_spark.index.schema import BUCKET_RE, INDEX_COUNTS_SCHEMA, INDEX_SCHEMA
 from metaclip_spark.run import outputs
 from metaclip_spark.run import runfolder
@@ -35,14 +36,8 @@ from metaclip_spark.run.pools import load_pools
 
 log = logging.getLogger("metaclip_spark")
 
-ROW_COLUMNS = ("url", "text", "entry_ids", "page_url", "lid_score", "source", "record_offset", "key_hash",
-               "image_id", "text_hash", "crawl")
-DICT_COLUMNS = ("source", "crawl", "page_url")       # read as dictionaries (few distinct values)
 BLOB_DDL = "bucket int, blob binary"
-BLOB_SCHEMA = pa.schema([("bucket", pa.int32()), ("blob", pa.binary())])
 FILE_DDL = "uri string, label string"
-STAT_KEYS = ("rows", "images", "occurrences", "texts_stored", "new_pairs", "new_images", "input_pairs",
-             "input_images", "input_occurrences")
 RESULT_DDL = ("bucket int, output string, " + ", ".join("%s bigint" % k for k in STAT_KEYS) +
               ", pair_ids array<int>, pair_counts array<bigint>, occ_ids array<int>, occ_counts array<bigint>, "
               "extra string")
@@ -148,7 +143,7 @@ class _Merge:
         pools."""
         if "new" not in self._frames:
             from pyspark import StorageLevel
-            df = self.files_frame().mapInArrow(_file_task(self.buckets), BLOB_DDL)
+            df = self.files_frame().mapInArrow(file_task(self.buckets), BLOB_DDL)
             self._frames["new"] = df.persist(StorageLevel.MEMORY_AND_DISK) if self.chunks > 1 else df
         return self._frames["new"]
 
@@ -158,7 +153,7 @@ class _Merge:
             "bucket", F.lit(None).cast("binary").alias("blob"))
         rows = self.new_rows().where(F.col("bucket").isin([int(b) for b in part])).unionByName(markers)
         n = self.partitions or max(1, min(len(part), 2 * self.spark.sparkContext.defaultParallelism))
-        task = _bucket_task(self.index, self.prev, self.release, self.k, self.cfg.index.top_repeated)
+        task = bucket_task(self.index, self.prev, self.release, self.k, self.cfg.index.top_repeated)
         return rows.repartition(n, "bucket").sortWithinPartitions("bucket").mapInArrow(task, RESULT_DDL)
 
     # --- the runner's stage ----------------------------------------------------------------
@@ -297,82 +292,3 @@ class _Merge:
                    "wall_seconds": round(time.monotonic() - self.start, 3)}
         summary.update({k: chunk_info[k] for k in ("chunks", "chunks_reused") if k in chunk_info})
         return summary
-
-
-def _file_task(n_buckets: int):
-    """The mapInArrow function over (uri, label) rows: each file's rows aggregated by (image_id,
-    text_hash, crawl) (``index.merge.aggregate_file``), then cut by bucket into one Arrow IPC blob
-    per (file, bucket): the shuffle moves a few large binary rows per file instead of every row
-    (no per-row conversion between Arrow and JVM rows; the bucket task reads the blobs back)."""
-
-    def task(batches):
-        for batch in batches:
-            for uri, label in zip(batch.column(0).to_pylist(), batch.column(1).to_pylist()):
-                fs, path = outputs.resolve(uri)
-                names = pq.read_schema(path, filesystem=fs).names
-                table = pq.read_table(path, columns=[c for c in ROW_COLUMNS if c in names], filesystem=fs,
-                                      read_dictionary=[c for c in DICT_COLUMNS if c in names])
-                out = aggregate_file(table, label, n_buckets)
-                del table
-                yield _blobs(out)
-
-    return task
-
-
-def _blobs(out: pa.Table) -> pa.RecordBatch:
-    """One row per bucket of ``out`` (aggregated rows with their bucket): the bucket and its rows
-    (INDEX_SCHEMA) as an Arrow IPC stream."""
-    b = out.column("bucket").to_numpy()
-    order = np.argsort(b, kind="stable")
-    b = b[order]
-    rows = out.drop_columns(["bucket"]).cast(INDEX_SCHEMA).take(pa.array(order))
-    cuts = np.concatenate([[0], np.flatnonzero(b[1:] != b[:-1]) + 1, [len(b)]]) if len(b) else np.zeros(1, int)
-    buckets, blobs = [], []
-    for lo, hi in zip(cuts[:-1], cuts[1:]):
-        sink = pa.BufferOutputStream()
-        with pa.ipc.new_stream(sink, INDEX_SCHEMA) as writer:
-            writer.write_table(rows.slice(lo, hi - lo))
-        buckets.append(int(b[lo]))
-        blobs.append(sink.getvalue().to_pybytes())
-    return pa.RecordBatch.from_pydict({"bucket": pa.array(buckets, pa.int32()), "blob": pa.array(blobs, pa.binary())},
-                                      schema=BLOB_SCHEMA)
-
-
-def _bucket_task(index: str, prev: int | None, release: int, k: int, top: int):
-    """The mapInArrow function: rows sorted by (bucket, image_id, text_hash), a marker row
-    (null image_id) first in each bucket -> one result row per bucket."""
-
-    def finish(bucket: int, parts: list[pa.Table]):
-        new = pa.concat_tables(parts) if parts else INDEX_SCHEMA.empty_table()
-        merged, res = merge_bucket(layout.read_bucket(index, prev, bucket), new, k, top)
-        sink = outputs.ParquetSink(layout.bucket_uri(index, release, bucket), INDEX_SCHEMA)
-        try:
-            sink.write(merged)
-            sink.commit()
-        except BaseException:
-            sink.abort()
-            raise
-        extra = json.dumps({"new_images_per_crawl": res.new_images_per_crawl, "top": res.top,
-                            "per_crawl": res.per_crawl})
-        return pa.RecordBatch.from_pydict({
-            "bucket": pa.array([bucket], pa.int32()), "output": [sink.uri],
-            **{key: pa.array([getattr(res, key)], pa.int64()) for key in STAT_KEYS},
-            "pair_ids": pa.array([res.pair_ids], pa.list_(pa.int32())),
-            "pair_counts": pa.array([res.pair_counts], pa.list_(pa.int64())),
-            "occ_ids": pa.array([res.occ_ids], pa.list_(pa.int32())),
-            "occ_counts": pa.array([res.occ_counts], pa.list_(pa.int64())), "extra": [extra]})
-
-    def task(batches):
-        cur, parts = None, []
-        for batch in batches:
-            for bucket, blob in zip(batch.column("bucket").to_pylist(), batch.column("blob").to_pylist()):
-                if bucket != cur:
-                    if cur is not None:
-                        yield finish(cur, parts)
-                    cur, parts = bucket, []
-                if blob is not None:              # the marker row of the bucket has none
-                    parts.append(pa.ipc.open_stream(blob).read_all())
-        if cur is not None:
-            yield finish(cur, parts)
-
-    return task
