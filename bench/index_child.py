@@ -3,9 +3,9 @@ process: ``python -m bench.index_child MASTER INDEX OUT POOL...`` (prints BENCH-
 
 Merges every POOL into a fresh index INDEX (one merge per pool, in order: the first builds the
 index, the next ones are monthly updates that read the previous release), then balances the last
-release into OUT (dedup image, t solved for an expected 25% of the images, diff against the previous release's
-curated set when there are two or more merges). CPU is the sum over the whole process tree (the
-driver, the JVM and its Python workers, read from /proc), so JVM work counts; peak RSS is the
+two releases into OUT (dedup image, the second with the diff against the first's curated set). CPU is the sum over the whole process tree (the
+driver, the JVM and its Python workers, read from /proc), so JVM work counts, after an untimed
+warm-up merge (JIT, worker start); t comes from a 30% tail share (no size model); peak RSS is the
 largest resident set any Python worker reached, sampled every 0.2 s."""
 
 from __future__ import annotations
@@ -88,6 +88,12 @@ def main(argv: list[str]) -> int:
     spark.sparkContext.parallelize([0], 1).count()           # JVM and one Python worker up
     me = os.getpid()
     res = {"master": master, "merges": []}
+    # warm-up, not timed: one merge of the first pool into a scratch index, so that the timed runs see
+    # executors as a crawl-long job has them (JIT-compiled JVM, Python workers started and imported)
+    scratch = index + "-warmup"
+    shutil.rmtree(scratch, ignore_errors=True)
+    build_index(cfg, pools[:1], scratch, spark)
+    shutil.rmtree(scratch, ignore_errors=True)
     for pool in pools:
         rss = PeakRss(me)
         rss.start()
@@ -109,8 +115,7 @@ def main(argv: list[str]) -> int:
         target = os.path.join(out, "r%d" % release)
         shutil.rmtree(target, ignore_errors=True)
         bcfg = load_config([], [], {"spark.master": master, "output": target, "progress_seconds": 0,
-                                    "balance.target_size": max(1, res["merges"][release - 1]["index_images"] // 4),
-                                    "balance.previous": curated[-1] if curated else None})
+                                    "balance.tail_share": 0.3, "balance.previous": curated[-1] if curated else None})
         c0, w0 = tree_cpu(me), time.perf_counter()
         b = run_balance_index(bcfg, index, release, spark=spark)
         res.setdefault("balances", []).append({

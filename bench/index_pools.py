@@ -103,8 +103,9 @@ def make_run(source: str, out: str, crawl: str, rows: int, shared: float = 0.5, 
 
 
 def balance(index: str, release: int, out: str, seed: int = 0) -> dict:
-    """Balance over an index release Spark-free, one process, one core: every bucket file through
-    ``index.select.curate_files`` (read, choose, draw, curated form, write), t for 25% of the images."""
+    """Balance over an index release Spark-free, one process, one core: the bucket files in groups of
+    about 200,000 rows (balance.rows_per_file), each through ``index.select.curate_files`` (read,
+    choose, draw, curated form, write one file), t for 25% of the images."""
     import glob
 
     from metaclip_spark.index import select
@@ -124,10 +125,13 @@ def balance(index: str, release: int, out: str, seed: int = 0) -> dict:
     shutil.rmtree(out, ignore_errors=True)
     os.makedirs(out)
 
+    from metaclip_spark.steps.curated import plan_groups
+    groups = plan_groups([(f, pq.ParquetFile(f).metadata.num_rows) for f in files], 200_000)   # as balance.rows_per_file
+
     def run():
         rows_in = kept = n_images = 0
-        for g, path in enumerate(files):
-            r = select.curate_files(g, [path], os.path.join(out, "part-%05d.parquet" % g), "image", probs, seed)
+        for g, group in enumerate(groups):
+            r = select.curate_files(g, group, os.path.join(out, "part-%05d.parquet" % g), "image", probs, seed)
             rows_in += r.rows_in
             kept += r.rows_out
             n_images += r.candidates         # dedup image: one candidate per image with a stored text

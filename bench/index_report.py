@@ -82,8 +82,9 @@ def section(res: dict) -> list[str]:
     L = ["## Image index (issue #16)", "",
          "Two finished stage-1 run folders tiled from the WAT's real pool rows (bench/index_pools.py): every "
          "distinct pair occurs 4 times, half of the images are shared by the two crawls, and crawl A also holds "
-         "one image repeated %d times (1,000 texts): the boilerplate case. Spark local[1] in its own process; CPU "
-         "is the whole process tree's (driver, JVM, Python workers)." % ix.get("logo_rows", 0), "",
+         "one image repeated %d times (1,000 texts): the boilerplate case. Spark local[1] in its own process, after "
+         "an untimed warm-up merge; CPU is the whole process tree's (driver, JVM, Python workers). Balances: t from a "
+         "30%% tail share." % ix.get("logo_rows", 0), "",
          "| step | occurrences | distinct pairs | images | index rows after | wall s | CPU s | per core/s | "
          "peak RSS of a Python worker |", "|---|---|---|---|---|---|---|---|---|"]
     for k, m in enumerate(ix["merges"]):
