@@ -284,35 +284,54 @@ def _frame(spark, files: list[str], ddl: str):
     return spark.createDataFrame([], ddl or "image_id string, url string, text string")
 
 
-def write_flat(df, folder: str, sort_cols: list[str], rows_per_file: int) -> int:
-    """``df`` as a flat Parquet folder: ``ceil(rows / rows_per_file)`` files (at least one) hashed by
-    image_id, each sorted by ``sort_cols``, named ``part-<n>.parquet``, with a ``_SUCCESS``."""
-    n = df.count()
-    parts = max(1, math.ceil(n / rows_per_file))
-    df.repartition(parts, "image_id").sortWithinPartitions(*sort_cols).write.mode("overwrite").parquet(folder)
+def write_flat(df, folder: str, sort_cols: list[str], parts: int) -> int:
+    """``df`` as a flat Parquet folder of ``parts`` files (at least one) hashed by image_id, each
+    sorted by ``sort_cols``, named ``part-<n>.parquet``, with a ``_SUCCESS``; returns its rows (read
+    from the files' footers, no second pass over the data)."""
+    df.repartition(max(1, parts), "image_id").sortWithinPartitions(*sort_cols).write.mode("overwrite").parquet(folder)
     fs, path = outputs.resolve(folder)
+    rows = 0
     for uri in outputs.list_files(folder, ".parquet"):
         m = SPARK_PART_RE.match(uri.rsplit("/", 1)[-1])
         if m:
-            fs.move(outputs.resolve(uri)[1], path + "/part-%s.parquet" % m.group(1))
+            target = path + "/part-%s.parquet" % m.group(1)
+            fs.move(outputs.resolve(uri)[1], target)
+            rows += pq.ParquetFile(target, filesystem=fs).metadata.num_rows
     runfolder.remove_owned(folder, patterns=(DIFF_OWNED[2],))
-    return n
+    return rows
 
 
 def write_diff(spark, out: str, curated_files: list[str], previous_files: list[str], rows_per_file: int) -> dict:
     """diff/added (new curated rows of images not in the previous set), diff/removed (image_id, url of
     previous rows whose image is not curated now); counts of images added, removed, kept, and kept
-    images with a text not among their previous texts."""
+    images with a text not among their previous texts. One join of the two sets' images (their
+    texts collected), cached: the counts are one aggregation over it, the two folders two semi-joins."""
+    from pyspark import StorageLevel
+    from pyspark.sql import functions as F
+
     new = _frame(spark, curated_files, CURATED_DDL)
     prev = _frame(spark, previous_files, None).select("image_id", "url", "text")
-    new_ids, prev_ids = new.select("image_id").distinct(), prev.select("image_id").distinct()
-    added = new.join(prev_ids, "image_id", "left_anti").select(*new.columns)
-    removed = prev.select("image_id", "url").join(new_ids, "image_id", "left_anti").distinct()
-    added_rows = write_flat(added, outputs.join(out, "diff", "added"), ["image_id", "text_hash", "url"], rows_per_file)
-    removed_rows = write_flat(removed, outputs.join(out, "diff", "removed"), ["image_id", "url"], rows_per_file)
-    kept = new_ids.join(prev_ids, "image_id", "left_semi")
-    changed = (new.select("image_id", "text").join(prev_ids, "image_id", "left_semi")
-               .join(prev.select("image_id", "text"), ["image_id", "text"], "left_anti").select("image_id").distinct())
-    return {"added": added.select("image_id").distinct().count(), "removed": removed.select("image_id").distinct().count(),
-            "kept": kept.count(), "text_changed": changed.count(), "added_rows": added_rows,
-            "removed_rows": removed_rows}
+    images = (new.groupBy("image_id").agg(F.collect_set("text").alias("nt"))
+              .join(prev.groupBy("image_id").agg(F.collect_set("text").alias("pt")), "image_id", "full_outer")
+              .persist(StorageLevel.MEMORY_AND_DISK))
+    try:
+        both = F.col("nt").isNotNull() & F.col("pt").isNotNull()
+        c = images.agg(
+            F.sum(F.when(F.col("pt").isNull(), 1).otherwise(0)).alias("added"),
+            F.sum(F.when(F.col("nt").isNull(), 1).otherwise(0)).alias("removed"),
+            F.sum(F.when(both, 1).otherwise(0)).alias("kept"),
+            F.sum(F.when(both & (F.size(F.array_except("nt", "pt")) > 0), 1).otherwise(0)).alias("text_changed"),
+        ).collect()[0]
+        counts = {k: int(c[k] or 0) for k in ("added", "removed", "kept", "text_changed")}
+        added = new.join(images.where(F.col("pt").isNull()).select("image_id"), "image_id", "left_semi").select(
+            *new.columns)
+        removed = prev.select("image_id", "url").distinct().join(
+            images.where(F.col("nt").isNull()).select("image_id"), "image_id", "left_semi").select("image_id", "url")
+        # file counts from the image counts (one row per image in dedup image): a fixed layout per input
+        added_rows = write_flat(added, outputs.join(out, "diff", "added"), ["image_id", "text_hash", "url"],
+                                math.ceil(counts["added"] / rows_per_file))
+        removed_rows = write_flat(removed, outputs.join(out, "diff", "removed"), ["image_id", "url"],
+                                  math.ceil(counts["removed"] / rows_per_file))
+    finally:
+        images.unpersist()
+    return {**counts, "added_rows": added_rows, "removed_rows": removed_rows}
