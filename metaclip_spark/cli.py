@@ -286,6 +286,8 @@ def _run(args: argparse.Namespace) -> int:
     elif args.command == "balance":
         from metaclip_spark.spark.stage2 import run_balance
         summary = run_balance(cfg, args.pool or [])
+        if "index" in summary:                   # balanced an image index: its rows are not pool rows
+            summary["index_rows"] = summary.pop("pool_rows")
     elif args.command == "index":
         from metaclip_spark.spark.index_job import run_index
         summary = run_index(cfg, args.pool)
@@ -295,8 +297,11 @@ def _run(args: argparse.Namespace) -> int:
         from metaclip_spark.spark.stage2 import run_balance
         from metaclip_spark.spark.stage1 import run_match
         stage1 = run_match(cfg)
-        summary = {**{k: stage1[k] for k in ("inputs", "inputs_failed", "matches", "entries")},
-                   **run_balance(cfg, [cfg.output])}
+        balance = run_balance(cfg, [cfg.output])
+        if "index" in balance:                   # balanced an image index: its rows are not pool rows
+            balance["index_rows"] = balance.pop("pool_rows")
+        summary = {**{k: stage1[k] for k in ("inputs", "inputs_failed", "matches", "entries", "pool_rows")},
+                   **balance}
         if not args.no_report:
             from metaclip_spark.report.page import write_report
             summary["report"] = write_report(cfg.output)

@@ -132,7 +132,7 @@ def run_chunks(stage: Stage) -> tuple[RunTotals, dict]:
 
 
 SUMMARY_KEYS = ("stage", "inputs", "inputs_failed", "pool_rows", "matches", "entries", "entries_zero_count",
-                "t", "t_source", "curated_rows", "expected_size", "head_entries", "added")
+                "dedup", "index_rows", "t", "t_source", "curated_rows", "expected_size", "head_entries", "added")
 
 
 def summary_lines(summary: dict, output: str) -> list[str]:
