@@ -59,7 +59,7 @@ from typing import Any, Iterable, Iterator, Mapping
 import numpy as np
 import pyarrow.parquet as pq
 
-from metaclip_spark.index import ids
+from metaclip_spark.index import ids, layout
 from metaclip_spark.index import schema as index_schema
 from metaclip_spark.run import outputs
 from metaclip_spark.steps import balance, draws
@@ -178,8 +178,10 @@ def release_dir(path: str, release: int | None = None) -> str:
     if release is None and outputs.exists(outputs.join(path, "entry_counts")):
         return path
     if release is None:
-        release = int(outputs.read_text(outputs.join(path, index_schema.CURRENT)).strip())
-    return outputs.join(path, "releases", index_schema.release_name(int(release)))
+        release = layout.current(path)
+        if release is None:
+            raise FileNotFoundError("%s: neither an index release nor an index with a %s" % (path, index_schema.CURRENT))
+    return layout.release_dir(path, int(release))
 
 
 def release_counts(rdir: str, column: str = "count") -> np.ndarray:

@@ -119,3 +119,22 @@ def adopt_finished(index: str) -> int | None:
         cur = done[-1]
         write_current(index, cur)
     return cur
+
+
+def open_release(index: str, release: int | None = None) -> tuple[str, int]:
+    """(release folder, number) of a finished release: ``release`` or the index's CURRENT; a
+    ConfigError that says what is missing otherwise (the one place a release is looked up)."""
+    if release is None:
+        uri = outputs.join(index, CURRENT)
+        if not outputs.exists(uri):
+            raise ConfigError("%s is not an image index with a finished release (no %s): build one with "
+                              "`metaclip-spark index --pool RUN --index %s`" % (index, CURRENT, index))
+        name = outputs.read_text(uri).strip()
+        if not RELEASE_RE.match(name):
+            raise ConfigError("%s/%s holds %r, not a release number" % (index, CURRENT, name))
+        release = int(name)
+    folder = release_dir(index, release)
+    if not finished(index, release):
+        raise ConfigError("release %s of the index %s is %s (no _SUCCESS)" % (
+            release_name(release), index, "unfinished" if outputs.exists(folder) else "missing"))
+    return folder, int(release)

@@ -26,12 +26,13 @@ import pyarrow.compute as pc
 from metaclip_spark.index import ids
 from metaclip_spark.index import keys as keys_
 from metaclip_spark.index.schema import INDEX_SCHEMA
+from metaclip_spark.inputs.labels import CC_ID_PATTERN
 
 __all__ = ["CRAWL_RE", "ID_COLUMNS", "add_ids", "crawl_labels", "aggregate_occurrences", "aggregate_file",
            "merge_bucket", "top_repeated",
            "BucketResult", "sparse_counts"]
 
-CRAWL_RE = r"(?P<crawl>CC-MAIN-\d{4}-\d{2})"
+CRAWL_RE = r"(?P<crawl>%s)" % CC_ID_PATTERN          # the crawl id of inputs/labels.py
 ID_COLUMNS = ("image_id", "text_hash", "crawl")
 # first provenance order (then the rest of Spark's struct: page_url, text, entry_ids, lid_score,
 # which are equal for rows equal on these)

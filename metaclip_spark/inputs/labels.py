@@ -14,11 +14,12 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["CC_ID_IN_PATH_RE", "crawl_label", "crawl_id_in", "run_name"]
+__all__ = ["CC_ID_PATTERN", "CC_ID_IN_PATH_RE", "crawl_label", "crawl_id_in", "run_name"]
 
-# ASCII digits only (``\d`` would take other scripts' digits); the same pattern as
-# index/merge.py CRAWL_RE (Arrow's RE2, whose ``\d`` is ASCII) for pools written without ``crawl``.
-CC_ID_IN_PATH_RE = re.compile(r"CC-MAIN-[0-9]{4}-[0-9]{2}")
+# ASCII digits only (``\d`` would take other scripts' digits). The one pattern of a crawl id in a
+# path: Python's re here, Arrow's RE2 in index/merge.crawl_labels (pools written without ``crawl``).
+CC_ID_PATTERN = r"CC-MAIN-[0-9]{4}-[0-9]{2}"
+CC_ID_IN_PATH_RE = re.compile(CC_ID_PATTERN)
 
 
 def crawl_id_in(uri: str) -> str | None:

@@ -17,6 +17,7 @@ import os
 
 import numpy as np
 
+from metaclip_spark.index import layout
 from metaclip_spark.index import schema as index_schema
 from metaclip_spark.report.html import _e, _n, _pct, _table
 from metaclip_spark.run import outputs
@@ -41,11 +42,8 @@ def locate(run_dir: str, balance: dict | None) -> dict | None:
         path, named = outputs.join(run_dir, "index"), False
     else:
         return None
-    if release is None:
-        current = outputs.join(path, index_schema.CURRENT)
-        release = int(outputs.read_text(current).strip()) if outputs.exists(current) else None
-    release = int(release) if release is not None else None
-    rdir = (outputs.join(path, "releases", index_schema.release_name(release)) if release is not None else None)
+    release = layout.current(path) if release is None else int(release)
+    rdir = layout.release_dir(path, release) if release is not None else None
     return {"path": path, "release": release, "release_dir": rdir, "named": named}
 
 

@@ -23,8 +23,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from metaclip_spark.index import select
-from metaclip_spark.index.schema import BUCKET_RE, CURRENT, RELEASE_RE, release_name
+from metaclip_spark.index import layout, select
+from metaclip_spark.index.schema import BUCKET_RE
 from metaclip_spark.run import outputs, runfolder, runner
 from metaclip_spark.run.config import Config, ConfigError
 from metaclip_spark.run.totals import RunTotals
@@ -51,25 +51,6 @@ CURATED_DDL = ("url string, text string, entry_ids array<int>, image_id string, 
 
 
 # ------------------------------------------------------------------------------ the release
-
-def open_release(index_dir: str, release: int | None = None) -> tuple[str, int]:
-    """(release folder, number) of a finished release: ``release`` or the index's CURRENT."""
-    index_dir = runfolder.absolute(index_dir)
-    if release is None:
-        current = outputs.join(index_dir, CURRENT)
-        if not outputs.exists(current):
-            raise ConfigError("%s is not an image index with a finished release (no %s): build one with "
-                              "`metaclip-spark index --pool RUN --index %s`" % (index_dir, CURRENT, index_dir))
-        name = outputs.read_text(current).strip()
-        if not RELEASE_RE.match(name):
-            raise ConfigError("%s/%s holds %r, not a release number" % (index_dir, CURRENT, name))
-        release = int(name)
-    folder = outputs.join(index_dir, "releases", release_name(release))
-    if not outputs.exists(outputs.join(folder, "_SUCCESS")):
-        raise ConfigError("release %s of the index %s is %s (no _SUCCESS)" % (
-            release_name(release), index_dir, "unfinished" if outputs.exists(folder) else "missing"))
-    return folder, int(release)
-
 
 def load_release(folder: str):
     """Entries, counts (section 9), occurrence counts (section 5) and the (bucket file, rows) list."""
@@ -148,7 +129,7 @@ def run_balance_index(cfg: Config, index_dir: str, release: int | None = None, s
     if outputs.exists(outputs.join(cfg.output, "curated", "_SUCCESS")) and not cfg.overwrite:
         raise ConfigError("output %s already holds a finished curated set; pass --overwrite to replace it" % cfg.output)
     start = time.monotonic()
-    folder, number = open_release(index_dir, release)
+    folder, number = layout.open_release(index_dir, release)
     previous = previous_curated(cfg.balance.previous) if cfg.balance.previous else None
     chunk_size = chunk_size or getattr(cfg.balance, "chunk_size", None) or GROUP_CHUNK_SIZE
     if chunk_size <= 0:
