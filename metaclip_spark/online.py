@@ -197,10 +197,7 @@ def release_counts(rdir: str, column: str = "count") -> np.ndarray:
     return out
 
 
-def bucket_files(rdir: str) -> list[str]:
-    """The release's bucket files, in bucket order."""
-    files = outputs.list_files(outputs.join(rdir, "images"), ".parquet")
-    return [f for f in files if index_schema.BUCKET_RE.match(f.rsplit("/", 1)[-1])]
+bucket_files = layout.bucket_files           # the release's bucket files, in bucket order
 
 
 def iter_images(files: Iterable[str], columns=INDEX_COLUMNS, batch_size: int = 8192) -> Iterator:

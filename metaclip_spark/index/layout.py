@@ -15,7 +15,7 @@ import json
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
-from metaclip_spark.index.schema import CURRENT, INDEX_MARKER, RELEASE_RE, bucket_name, release_name
+from metaclip_spark.index.schema import BUCKET_RE, CURRENT, INDEX_MARKER, RELEASE_RE, bucket_name, release_name
 from metaclip_spark.run import outputs
 from metaclip_spark.run.config import ConfigError
 from metaclip_spark.run.redact import scrub
@@ -86,9 +86,20 @@ def read_bucket(index: str, release: int | None, bucket: int):
     """The bucket's rows in ``release`` (None: no release yet -> None)."""
     if release is None:
         return None
-    fs, path = outputs.resolve(bucket_uri(index, release, bucket))
+    return read_bucket_file(bucket_uri(index, release, bucket))
+
+
+def read_bucket_file(uri: str, columns=None):
+    """A whole bucket file (an image's rows are never split), on one thread (one core per task)."""
+    fs, path = outputs.resolve(uri)
     with fs.open_input_file(path) as fh:
-        return pq.read_table(fh)
+        return pq.ParquetFile(fh).read(columns=columns, use_threads=False)
+
+
+def bucket_files(release_folder: str) -> list[str]:
+    """The bucket files of a release folder, in bucket order."""
+    files = outputs.list_files(outputs.join(release_folder, "images"), ".parquet")
+    return [f for f in files if BUCKET_RE.match(f.rsplit("/", 1)[-1])]
 
 
 def finished(index: str, release: int) -> bool:

@@ -20,11 +20,10 @@ from dataclasses import dataclass, field
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
-from metaclip_spark.index import ids
+from metaclip_spark.index import ids, layout
 from metaclip_spark.index.schema import CURATED_INDEX_SCHEMA
-from metaclip_spark.run.outputs import ParquetSink, resolve
+from metaclip_spark.run.outputs import ParquetSink
 from metaclip_spark.steps import draws
 from metaclip_spark.steps.balance import keep_probability, log_miss
 from metaclip_spark.steps.curated import downloadable
@@ -162,10 +161,8 @@ class GroupResult:
 
 
 def read_bucket(uri: str, columns=None) -> pa.Table:
-    """A whole bucket file (its images must not be split), one thread (one core per task)."""
-    fs, path = resolve(uri)
-    with fs.open_input_file(path) as fh:
-        return pq.ParquetFile(fh).read(columns=columns or READ_COLUMNS, use_threads=False)
+    """A whole bucket file with the columns balancing reads (its images must not be split)."""
+    return layout.read_bucket_file(uri, columns or READ_COLUMNS)
 
 
 def curate_files(group: int, files: list[str], out_uri: str, dedup: str, probs, seed: int) -> GroupResult:

@@ -24,7 +24,6 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from metaclip_spark.index import layout, select
-from metaclip_spark.index.schema import BUCKET_RE
 from metaclip_spark.run import outputs, runfolder, runner
 from metaclip_spark.run.config import Config, ConfigError
 from metaclip_spark.run.totals import RunTotals
@@ -60,8 +59,7 @@ def load_release(folder: str):
         raise ConfigError("%s has no entry counts (entry_counts/entry_counts.parquet)" % folder)
     order = np.argsort(table.column("entry_id").to_numpy(), kind="stable")
     table = table.take(pa.array(order))
-    names = [u for u in outputs.list_files(outputs.join(folder, "images"), ".parquet")
-             if BUCKET_RE.match(u.rsplit("/", 1)[-1])]
+    names = layout.bucket_files(folder)
 
     def rows(uri):
         fs, path = outputs.resolve(uri)
