@@ -33,6 +33,7 @@ from metaclip_spark.run import runner
 from metaclip_spark.run.config import Config, ConfigError
 from metaclip_spark.run.totals import RunTotals
 from metaclip_spark.run.pools import load_pools
+from metaclip_spark.inputs.labels import run_name
 
 log = logging.getLogger("metaclip_spark")
 
@@ -51,10 +52,6 @@ def run_index(cfg: Config, pools: list[str], spark=None, partitions: int | None 
     index = runfolder.absolute(cfg.index.path)
     runfolder.check_location(index, input_specs=list(pools))
     return build_index(cfg, pools, index, spark, partitions, after_chunk, chunk_size)
-
-
-def _label(pool: str) -> str:
-    return pool.rstrip("/").rsplit("/", 1)[-1]
 
 
 def pool_digests(pools: list[str]) -> list[str]:
@@ -132,7 +129,7 @@ class _Merge:
 
     def files_frame(self):
         """One row per pool file (uri, label), one file per partition."""
-        files = [(uri, _label(p["pool"])) for p in self.pools for uri, _ in p["files"]]
+        files = [(uri, run_name(p["pool"])) for p in self.pools for uri, _ in p["files"]]
         if not files:
             return self.spark.createDataFrame([], FILE_DDL)
         return self.spark.sparkContext.parallelize(files, len(files)).toDF(FILE_DDL)
@@ -232,7 +229,7 @@ class _Merge:
                     continue
                 values = pc.unique(pa.concat_arrays([c.dictionary.cast(pa.string()) for c in column.chunks]))
                 if col == "source":
-                    values = crawl_labels(pc.fill_null(values, ""), _label(p["pool"]))
+                    values = crawl_labels(pc.fill_null(values, ""), run_name(p["pool"]))
                 found.update(v for v in values.to_pylist() if v is not None)
             out[k] = sorted(found)
         return out
