@@ -4,6 +4,8 @@ import re
 
 import pyarrow as pa
 
+from metaclip_spark.run.schema import ENTRY_COUNTS_SCHEMA
+
 # One row per distinct (image_id, text_hash) ever merged; a bucket file is sorted by
 # (image_id, text_hash). `text` is null for texts beyond the image's max_texts_per_image
 # smallest text hashes (remembered by their hash; their entry ids still count).
@@ -25,12 +27,7 @@ INDEX_SCHEMA = pa.schema([
 
 # Entry counts of a release: `count` per docs/semantics.md section 9 (distinct (image, text)),
 # `occurrences` per section 5 (pool rows; dedup none).
-INDEX_COUNTS_SCHEMA = pa.schema([
-    ("entry_id", pa.int32()),
-    ("entry", pa.string()),
-    ("count", pa.int64()),
-    ("occurrences", pa.int64()),
-])
+INDEX_COUNTS_SCHEMA = ENTRY_COUNTS_SCHEMA.append(pa.field("occurrences", pa.int64()))
 
 # Curated rows of a balance over the index (dedup image or pair): img2dataset reads url + text.
 CURATED_INDEX_SCHEMA = pa.schema([
