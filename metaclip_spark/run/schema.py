@@ -16,6 +16,8 @@ POOL_SCHEMA = pa.schema([
     ("image_id", pa.string()),        # index.ids.image_id(url): MetaCLIP's uuid (docs/index.md)
     ("text_hash", pa.int64()),        # index.ids.text_hash(image_id, text), as signed int64
     ("crawl", pa.string()),           # crawl or run label (input.label; inputs/labels.crawl_label)
+    ("text_field", pa.string()),      # the <img> attribute the text came from: alt, title, data-image-title
+    ("lang", pa.string()),            # metadata language of the text (English mode: "en"); entry_ids index its list
 ])
 
 # One row per extracted pair candidate (``metaclip-spark extract``); `drop` is null for kept pairs.
@@ -29,10 +31,12 @@ EXTRACT_SCHEMA = pa.schema([
     ("source", pa.string()),
     ("record_id", pa.string()),
     ("record_offset", pa.int64()),
+    ("text_field", pa.string()),
 ])
 
 ENTRY_COUNTS_SCHEMA = pa.schema([
     ("entry_id", pa.int32()),
     ("entry", pa.string()),
     ("count", pa.int64()),
+    ("lang", pa.string()),            # entry_id is the position in this language's list (English mode: "en")
 ])

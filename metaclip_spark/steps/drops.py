@@ -45,9 +45,12 @@ REGISTRY: tuple[Drop, ...] = (
     Drop("duplicate_in_page", "extract", "with alt -> pairs", "same (url, text) kept earlier in the page", "image"),
     # language (steps/language.py); semantics 3
     Drop("not_english", "language", "pairs -> English", "fastText top label is not English", "pair"),
-    Drop("lid_low_score", "language", "pairs -> English", "English, but LID score below lid.threshold", "pair"),
-    # match (steps/pipeline.py Match); semantics 4
-    Drop("no_match", "match", "English -> matched", "English text contains no metadata entry", "pair"),
+    Drop("lid_low_score", "language", "pairs -> English", "English, but LID score below lid.threshold "
+         "(worldwide: any language, below worldwide.lid_threshold(s))", "pair"),
+    Drop("no_metadata_language", "language", "pairs -> English", "worldwide: the text's language (its LID label "
+         "mapped by worldwide.lid_map) has no metadata list", "pair"),
+    # match (steps/pipeline.py Match); semantics 4 (worldwide: 10)
+    Drop("no_match", "match", "English -> matched", "text contains no metadata entry (worldwide: of its language)", "pair"),
     # balance (stage 2, steps/curated.py); semantics 5
     Drop("url_unencodable", "balance", "matched -> curated", "drawn row whose URL has no request form (urls.request_url is None)", "row"),
     Drop("not_drawn", "balance", "matched -> curated", "balancing: none of the pair's entries was drawn (pool - curated - url_unencodable)", "row", True),

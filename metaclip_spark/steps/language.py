@@ -26,7 +26,7 @@ from metaclip_spark.steps import drops
 from metaclip_spark.steps.base import Step
 
 ENGLISH = "__label__en"
-NOT_ENGLISH, LID_LOW_SCORE = drops.LID      # the registry's language reasons, in its order
+NOT_ENGLISH, LID_LOW_SCORE, NO_METADATA_LANGUAGE = drops.LID   # the registry's language reasons, in its order
 MEMO_MAX = 200_000       # texts whose (label, score) a Language step remembers per file
 
 _models: dict[str, object] = {}

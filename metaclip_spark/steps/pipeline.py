@@ -161,6 +161,8 @@ def match_file(uri: str, out_dir: str, matcher: Matcher, lid: LanguageId,
                 del b["drop"]
                 b["key_hash"] = key_hashes(b["url"], b["text"])
                 b.update(index_columns(b["url"], b["text"], crawl))
+                b.setdefault("text_field", ["alt"] * len(b["url"]))   # English mode: alt texts, language en
+                b.setdefault("lang", ["en"] * len(b["url"]))
                 batch = pa.RecordBatch.from_pydict(b, schema=POOL_SCHEMA)
                 sink.write(batch)
                 all_ids.append(batch.column("entry_ids").values.to_numpy(zero_copy_only=False))
@@ -181,6 +183,7 @@ def extract_file(uri: str, out_dir: str, lid: LanguageId, limits: extract.Extrac
     def body(fh, stats: Stats, sink: ParquetSink) -> dict:
         language = Language(lid)
         for b in extract.Extract(limits, batch_size, keep_dropped=True).batches(fh, stats, stored):
+            b.setdefault("text_field", ["alt"] * len(b["url"]))
             sink.write(pa.RecordBatch.from_pydict(language.mark(b, stats), schema=EXTRACT_SCHEMA))
         stats.add("extract_rows", sink.rows)
         return {}

@@ -42,7 +42,7 @@ def test_stats_refuses_unregistered_reasons():
 
 def test_steps_declare_their_reasons_from_the_registry():
     assert extract.Extract.drops == drops.PAGE + drops.IMAGE
-    assert Language.drops == ("not_english", "lid_low_score") == drops.LID
+    assert Language.drops == ("not_english", "lid_low_score", "no_metadata_language") == drops.LID
     assert pipeline.Match.drops == ("no_match",) == drops.MATCH
     assert curated.Downloadable.drops == ("url_unencodable",) == drops.BALANCE
     assert (Language.section, pipeline.Match.section, extract.Extract.section) == ("lid", "match", "extract")
