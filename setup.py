@@ -30,7 +30,7 @@ setup(
     description=__doc__,
     python_requires=">=3.11",
     packages=find_packages(include=["metaclip_spark", "metaclip_spark.*"]),
-    package_data={"metaclip_spark": ["data/sample/*"]},
+    package_data={"metaclip_spark": ["data/sample/*", "data/*.tsv"]},
     install_requires=STAGE_PACKAGES,
     # Compiled shortcuts of the hot paths (metaclip_spark/kernels/native.py): optional, so an install
     # without a C compiler still works, on the pure-Python paths with the same results.

@@ -4,6 +4,10 @@ and the language space that numbers every language's entries in one id range.
 - :func:`world_key`: the one copy of section 10's boundary rule. An entry gets a leading space
   unless its first character is CJK-or-similar, and a trailing space unless its last one is;
   it matches a text iff that key is a substring of the text spaced as in section 4.
+- :func:`load_lid_map` / :func:`metadata_language`: LID labels to metadata languages (the
+  shipped ``metaclip_spark/data/lid_languages.tsv`` covers lid.176's 176 labels: MetaCLIP 2's
+  ``lid_to_wiki``, variants merged, N/A -> :data:`OTHER`); :func:`is_language_code` the rule a
+  metadata language code follows.
 - :class:`LanguageSpace`: the metadata languages in their fixed order (``en`` first, then the
   others sorted; :data:`OTHER` is a language like any other) and their list sizes. Pool rows,
   the index, curated rows and entry counts carry ``(lang, entry_id)`` with ``entry_id`` the
@@ -11,11 +15,14 @@ and the language space that numbers every language's entries in one id range.
   global id is ``offset(lang) + entry_id`` (English mode: the space ``[("en", n)]``, so global
   ids are the entry ids).
 
-Imports nothing from the package but numpy/pyarrow (metadata loaders and steps use it).
+Imports nothing from the package but numpy/pyarrow (metadata loaders and steps use it); only
+``load_lid_map`` of a URL imports ``inputs.io`` (lazily).
 """
 
 from __future__ import annotations
 
+import os
+import re
 import string
 from typing import Iterable, Sequence
 
@@ -60,6 +67,63 @@ def is_punctuation_only(entry: str) -> bool:
 
 
 MAX_ENTRY_CHARS = 256    # section 10: longer entries are dropped
+
+
+LANGUAGE_CODE = re.compile(r"[a-z]{2,3}(_[a-z]+)?")   # a metadata language code (or OTHER)
+NOT_AVAILABLE = "N/A"     # lid map: the label's language has no metadata language (-> OTHER)
+LID_MAP_FILE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "data", "lid_languages.tsv")
+
+
+def is_language_code(code: str) -> bool:
+    """Whether ``code`` may name a metadata language: ``[a-z]{2,3}(_[a-z]+)?`` or ``other``."""
+    return isinstance(code, str) and (code == OTHER or LANGUAGE_CODE.fullmatch(code) is not None)
+
+
+class LidMapError(ValueError):
+    """A LID map file that cannot be used (the message names the file and the line)."""
+
+
+def load_lid_map(path: str = "") -> dict[str, str]:
+    """``{lid_label: metadata_language}`` from a TSV file of ``lid_label<TAB>metadata_language``
+    lines (``#`` comments and blank lines ignored; ``N/A`` means :data:`OTHER`; a label may keep
+    fastText's ``__label__`` prefix). Empty ``path``:
+    the shipped map of lid.176's labels (``worldwide.lid_map``). A local path or a URL."""
+    source = path or LID_MAP_FILE
+    try:
+        if "://" in source:
+            from metaclip_spark.inputs.io import read_bytes
+
+            data = read_bytes(source)
+        else:
+            with open(source, "rb") as fh:
+                data = fh.read()
+        text = data.decode("utf-8")
+    except (OSError, ValueError) as exc:
+        raise LidMapError("cannot read LID map %s: %s: %s" % (source, type(exc).__name__, exc)) from None
+    out: dict[str, str] = {}
+    for n, line in enumerate(text.splitlines(), 1):
+        if not line.strip() or line.startswith("#"):
+            continue
+        fields = line.split("\t")
+        if len(fields) != 2 or not fields[0] or fields[0] != fields[0].strip():
+            raise LidMapError("LID map %s, line %d: expected `lid_label<TAB>metadata_language`, got %r"
+                              % (source, n, line[:80]))
+        label, lang = fields[0].removeprefix("__label__"), fields[1].strip()
+        lang = OTHER if lang == NOT_AVAILABLE else lang
+        if not is_language_code(lang):
+            raise LidMapError("LID map %s, line %d: %r is not a metadata language code ([a-z]{2,3}(_[a-z]+)?, "
+                              "other or N/A)" % (source, n, fields[1]))
+        if label in out:
+            raise LidMapError("LID map %s, line %d: label %r is mapped twice" % (source, n, label))
+        out[label] = lang
+    if not out:
+        raise LidMapError("LID map %s has no mapping line" % source)
+    return out
+
+
+def metadata_language(label: str, lid_map: dict[str, str]) -> str:
+    """The metadata language of a LID label (without ``__label__``); unknown or empty: :data:`OTHER`."""
+    return lid_map.get(label, OTHER)
 
 
 class LanguageSpace:
