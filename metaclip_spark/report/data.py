@@ -26,7 +26,9 @@ from metaclip_spark.run import outputs
 from metaclip_spark.steps import drops as drop_registry
 
 # of a pair that reached LID: matched, or the registry's match and language reasons (last step first)
-CLASSES = ("matched",) + tuple(reversed(drop_registry.LID + drop_registry.MATCH))
+# English mode's language drops: the registry's first two (the third, no_metadata_language, is worldwide's)
+ENGLISH_LID = drop_registry.LID[:2]
+CLASSES = ("matched",) + tuple(reversed(ENGLISH_LID + drop_registry.MATCH))
 HIST_BINS = 20                                                        # LID score bins over [0, 1]
 THRESHOLDS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
 
@@ -246,7 +248,7 @@ def input_sample(run_dir: str, match: dict, max_files: int = 2, max_pairs: int =
             continue
         lab, sc = lid.predict([t for _, _, t in got]) if got else ([], np.zeros(0, np.float32))
         other, low = lid_drops(lab, sc, threshold)          # the pipeline's own LID decision
-        not_english, lid_low_score = drop_registry.LID
+        not_english, lid_low_score = ENGLISH_LID
         (no_match,) = drop_registry.MATCH
         for (off, url, text), la, s, o, lo in zip(got, lab, sc.tolist(), other.tolist(), low.tolist()):
             if o:

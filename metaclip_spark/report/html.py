@@ -99,7 +99,7 @@ def hosts_section(ov: dict | None, pool_rows: int) -> str:
                _table(hdr, hrows, numeric=(0, 2, 3, 4, 5))))
 
 
-LID_DROPS = drop_registry.LID + drop_registry.MATCH     # the outcomes of a pair that reached LID
+LID_DROPS = drop_registry.LID[:2] + drop_registry.MATCH   # the outcomes of a pair that reached English LID
 LABELS = {**{k: drop_registry.BY_NAME[k].meaning for k in LID_DROPS}, "matched": "English and matched (pool)"}
 
 

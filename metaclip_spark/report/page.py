@@ -26,6 +26,7 @@ from metaclip_spark.run import outputs
 from metaclip_spark.steps import drops as drop_registry
 from metaclip_spark.report import data as data
 from metaclip_spark.report import images as images
+from metaclip_spark.report import languages as languages
 from metaclip_spark.report import plots as plots
 from metaclip_spark.report.html import Markup, _e, _n, _pct, _table, hosts_section, img, lid_section, timing_section  # noqa: F401
 
@@ -89,18 +90,18 @@ def load_run(run_dir: str, samples: int = 20) -> dict:
     match = _json(run_dir, "match.json")
     if match is None:
         raise FileNotFoundError(_no_stage1(run_dir))
-    ec = outputs.read_tables(outputs.list_files(outputs.join(run_dir, "entry_counts"), ".parquet"),
-                             ["entry_id", "entry", "count"])
+    ec = outputs.read_tables(outputs.list_files(outputs.join(run_dir, "entry_counts"), ".parquet"))
     if ec is None:
         raise FileNotFoundError("no entry_counts/*.parquet in run folder %s" % run_dir)
-    ec = ec.sort_by("entry_id")
+    ec, space = languages.space_order(ec)          # worldwide: (lang, entry_id) -> global ids
     r = {"match": match, "balance": _json(run_dir, "balance.json"), "ids": ec.column("entry_id").to_numpy(),
+         "space": space, "worldwide": languages.is_worldwide(match, space),
          "entries": ec.column("entry").to_pylist(), "counts": ec.column("count").to_numpy().astype(np.int64)}
     r["p"] = r["balanced"] = None
     if r["balance"] is not None:
-        bc = outputs.read_tables(outputs.list_files(outputs.join(run_dir, "balance_counts"), ".parquet"),
-                                 ["entry_id", "p", "balanced_count"])
+        bc = outputs.read_tables(outputs.list_files(outputs.join(run_dir, "balance_counts"), ".parquet"))
         if bc is not None:
+            bc = languages.globalize_ids(bc, space)
             r["p"] = _by_id(bc, r["ids"], "p", 1.0)
             r["balanced"] = _by_id(bc, r["ids"], "balanced_count", 0).astype(np.int64)
     r["samples"] = _samples(run_dir, r, samples)
@@ -112,8 +113,9 @@ def _samples(run_dir: str, r: dict, n: int) -> list[dict]:
     for uri in outputs.list_files(outputs.join(run_dir, "pool"), ".parquet"):
         if len(rows) >= n:
             break
-        t = outputs.read_tables([uri], ["url", "text", "entry_ids", "key_hash"])
-        rows.extend(t.slice(0, n - len(rows)).to_pylist())
+        t = outputs.read_tables([uri], ["url", "text", "entry_ids", "key_hash"] + ["lang"] * r["worldwide"])
+        rows.extend(languages.globalize_rows(t.slice(0, n - len(rows)).to_pylist(),
+                                             r["space"] if r["worldwide"] else None))
     if r["balance"] is not None and rows:
         want, found = np.array([s["key_hash"] for s in rows], dtype=np.int64), set()
         for uri in outputs.list_files(outputs.join(run_dir, "curated"), ".parquet"):
@@ -149,7 +151,7 @@ def _sections(r: dict, run_dir: str) -> tuple[list[str], tuple]:
     info = [("Run folder", run_dir),
             ("Report generated", datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")),
             ("Inputs", "%s files read, %s failed" % (_n(m.get("inputs", 0)), _n(m.get("inputs_failed", 0)))),
-            ("Metadata", m.get("metadata", "?")), ("LID model", m.get("lid_model", "?")),
+            ("Metadata", languages.header_metadata(m)), ("LID model", m.get("lid_model", "?")),
             ("Threshold t", t_desc), ("Seed", b.get("seed", "?") if b else "n/a"),
             ("Stages", "1 (match) + 2 (balance)" if b else "1 (match) only")]
     if b and b.get("pools"):
@@ -304,7 +306,9 @@ def write_report(run_dir: str, out_path: str | None = None, samples: int = 20, i
     ix = images.section(images.load(run_dir, b))
     if ix:
         extra.append(ix)
-    if input_files > 0:
+    if r["worldwide"]:
+        extra.insert(0, languages.LID_NOTE)
+    elif input_files > 0:
         smp = data.input_sample(run_dir, m, input_files, input_pairs)
         hist = (plots.lid_histogram(smp["edges"], smp["hist_en"], smp["hist_other"], smp["threshold"])
                 if not smp.get("error") else None)
@@ -314,6 +318,9 @@ def write_report(run_dir: str, out_path: str | None = None, samples: int = 20, i
                         '(no input re-read was asked for).</p></section>')
     at = next(i for i, sec in enumerate(body) if sec.startswith('<section id="samples"'))
     body[at:at] = extra
+    if r["worldwide"]:                   # the per-language view, after the summary
+        at = next(i for i, sec in enumerate(body) if sec.startswith('<section id="top-entries"'))
+        body[at:at] = [languages.section(languages.load(r))]
     return _write_page(out_path, run_dir, body, pngs)
 
 

@@ -232,7 +232,8 @@ def make_index(root: pathlib.Path, releases: int = 2) -> pathlib.Path:
         count = COUNTS if release == releases else [c // 2 for c in COUNTS]
         occ = OCCURRENCES if release == releases else [o // 2 for o in OCCURRENCES]
         pq.write_table(pa.table({"entry_id": pa.array(range(len(COUNTS)), pa.int32()), "entry": NAMES,
-                                 "count": pa.array(count, pa.int64()), "occurrences": pa.array(occ, pa.int64())},
+                                 "count": pa.array(count, pa.int64()), "lang": ["en"] * len(COUNTS),
+                                 "occurrences": pa.array(occ, pa.int64())},
                                 schema=schema.INDEX_COUNTS_SCHEMA), rel / "entry_counts" / "entry_counts.parquet")
         (rel / "stats").mkdir()
         (rel / "stats" / "index.json").write_text(json.dumps(_index_stats(release)))
