@@ -44,6 +44,7 @@ from metaclip_spark.inputs.io import read_bytes, read_paths_list, s3_client, sch
 from metaclip_spark.metadata.languages import (MAX_ENTRY_CHARS, LanguageSpace, is_language_code,
                                                is_punctuation_only)
 from metaclip_spark.metadata.load import MetadataError, _json_type, _parse_json, validate_metadata
+from metaclip_spark.run.redact import scrub, scrub_uri
 
 __all__ = ["MetadataError", "WorldMetadata", "load_world_metadata", "world_metadata_from_lists"]
 
@@ -280,7 +281,17 @@ def world_metadata_from_lists(lists: dict[str, list[str]], source: str = "<lists
 
 def load_world_metadata(uri: str) -> WorldMetadata:
     """Load and check worldwide metadata (module docstring: folder, Parquet or paths list).
-    Raises :class:`MetadataError` naming the file (and the element) on any problem."""
+    Raises :class:`MetadataError` naming the file (and the element) on any problem; credentials
+    in URIs are masked in messages and in ``sources``."""
+    try:
+        world = _load(uri)
+    except MetadataError as exc:
+        raise MetadataError(scrub(str(exc))) from exc.__cause__
+    world.sources = {lang: scrub_uri(where) for lang, where in world.sources.items()}
+    return world
+
+
+def _load(uri: str) -> WorldMetadata:
     if not uri:
         raise MetadataError("worldwide metadata: no folder given (--metadata DIR or worldwide.metadata)")
     s = scheme(uri)

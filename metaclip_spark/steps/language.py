@@ -175,7 +175,8 @@ class Language(Step):
 
 
 # ---------------------------------------------------------------------------------- worldwide
-TEXTS_PREFIX = "texts."   # Stats counter ``texts.<lang>``: rows the worldwide language step kept per language
+TEXTS_PREFIX = "lang_texts."   # Stats counter ``lang_texts.<lang>``: rows the worldwide language step kept per language
+# (not ``texts.<lang>``: extraction counts ``texts.title`` / ``texts.data_image_title``)
 
 
 def world_lid_drops(labels: Sequence[str], scores: np.ndarray, lid_map: Mapping[str, str],
@@ -199,7 +200,7 @@ def world_lid_drops(labels: Sequence[str], scores: np.ndarray, lid_map: Mapping[
 
 
 def texts_by_language(stats) -> dict[str, int]:
-    """``{lang: rows kept by the worldwide language step}`` from a Stats (``texts.<lang>`` counters)."""
+    """``{lang: rows kept by the worldwide language step}`` from a Stats (``lang_texts.<lang>`` counters)."""
     return {k[len(TEXTS_PREFIX):]: int(v) for k, v in sorted(stats.counts.items()) if k.startswith(TEXTS_PREFIX)}
 
 
@@ -208,7 +209,7 @@ class WorldLanguage(Language):
     label's metadata language (``lang``) and score (``lid_score``, float32) when that language
     has a metadata list (else ``no_metadata_language``) and the score reaches the language's
     threshold (else ``lid_low_score``), see :func:`world_lid_drops`. Counts ``texts`` and
-    ``texts.<lang>`` (:func:`texts_by_language`); ``kept_by_language`` holds the same per
+    ``lang_texts.<lang>`` (:func:`texts_by_language`); ``kept_by_language`` holds the same per
     instance (one file). ``mark`` is the ``extract`` command's mode (rows gain ``lang`` too).
     Same prediction and per-file memo as :class:`Language`; ``lid.threshold`` is not used."""
 

