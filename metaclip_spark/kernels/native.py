@@ -52,6 +52,12 @@ KERNELS = {
     # (tests/steps/test_match.py runs every case on both automata and against naive_match)
     "Automaton": Kernel("ac_match.c", "metaclip_spark.steps.match:naive_match",
                         "metaclip_spark.steps.match:Matcher", "tests/kernels/test_native_matching.py"),
+    # the same type under the name of its keys mode (section 10's keys) and flat files (to_bytes,
+    # from_buffer over an mmap); tests/steps/test_world_match.py runs every case on it, on
+    # pyahocorasick and against naive_world_match
+    "WorldAutomaton": Kernel("ac_match.c", "metaclip_spark.steps.world_match:naive_world_match",
+                             "metaclip_spark.steps.world_automata:mapped_automaton",
+                             "tests/kernels/test_native_world.py"),
 }
 
 

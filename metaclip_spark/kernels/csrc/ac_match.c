@@ -1,21 +1,47 @@
-/* Automaton: a compact Aho-Corasick automaton over UTF-8 bytes for matching.py's Matcher.
+/* Automaton: a compact Aho-Corasick automaton over UTF-8 bytes for matching.py's Matcher and
+ * world_match.py's WorldMatcher (exported twice: "Automaton" and "WorldAutomaton", the same
+ * type; the second name says the build has keys mode and flat files, so an older build
+ * binds None through native.get and the Python path runs).
  *
  * Automaton(entries, ids): entries are distinct str (the metadata entries that can match),
  * ids their entry ids; the keys are " " + entry + " " in UTF-8 (surrogatepass: lone
  * surrogates as 3 bytes, exactly as str.encode("utf-8", "surrogatepass")).
+ * Automaton(keys, ids, keys=True): keys mode, the keys are given (distinct, non-empty str,
+ * e.g. section 10's world_key of each entry) and no space is added.
  * find(text) -> ascending unique ids of the keys occurring in spacing(text) (matching.py):
  * the text is spaced on the fly (" " before and after, " p " for , . ; : ? ! `, " " for TAB,
  * LF, CR) and encoded to UTF-8 the same way while it is walked. A key is a substring of the
  * spaced text iff its bytes are a substring of the spaced text's bytes: the encoding is
- * injective per code point, and keys start and end with the ASCII space, so a byte match
- * cannot start or end inside a code point.
+ * injective per code point, and a byte match can neither start nor end inside a code point.
+ * Default mode: keys start and end with the ASCII space. Keys mode: a key's first byte is the
+ * first byte of its first code point (ASCII or a lead byte, never a continuation byte
+ * 10xxxxxx), and in the text such a byte is always the start of a code point, so a byte match
+ * starts on a code-point boundary; its last code point is complete, and a lead byte fixes
+ * the length of its sequence, so the text's code point that starts where the key's last one
+ * starts has the same length and ends where the key ends. Lone surrogates are encoded as
+ * 3-byte sequences of the same shape (lead 0xED, two continuation bytes) on both sides, so
+ * the argument holds for them too. Hence byte matching is exact for any keys.
  *
  * Layout: nodes numbered breadth-first from sorted keys, so a node's children are
  * consecutive nodes with ascending labels (binary search; the root and the node after the
- * root's space get dense 256-entry tables: every word of a text starts there). Each node
- * keeps its failure link and its dictionary link (the nearest node on the failure chain
- * where a key ends), so every occurrence, nested and overlapping ones included, is reported.
- * pyahocorasick (matching.py's fallback and the tests' oracle) answers the same question. */
+ * root's space get dense 256-entry tables: every word of a text starts there; in keys mode
+ * the node after ' ' exists only if some key starts with a space, and the table then is that
+ * node's children as in default mode). Each node keeps its failure link and its dictionary
+ * link (the nearest node on the failure chain where a key ends), so every occurrence, nested
+ * and overlapping ones included, is reported. Breadth-first numbering gives fail[v] < v,
+ * dict[v] < v and child[v] > v, which from_buffer(verify=True) checks (a walk then ends).
+ * pyahocorasick (matching.py's fallback and the tests' oracle) answers the same question.
+ *
+ * Flat files: to_bytes() -> one buffer, native byte order (the header's endian mark refuses
+ * a byte-swapped host):
+ *   ac_header (80 bytes: magic "MCLPAC\r\n", version, sizes, flags, offsets)
+ *   root_next[256], space_next[256]   uint32 (2048 bytes)
+ *   nodes[n_nodes]                    ac_node (20 bytes each, zero padding)
+ *   label[n_nodes]                    uint8
+ * Automaton.from_buffer(obj, verify=False) uses any buffer-protocol object (bytes, a
+ * memoryview of an mmap) in place: the node array and the labels are NOT copied (only the two
+ * 2 KB tables are), and the automaton holds the buffer (an mmap cannot close under it). The
+ * same keys give the same bytes (the build is deterministic), so a file's sha256 names it. */
 #include "speedups.h"
 #include <stdint.h>
 
@@ -25,7 +51,30 @@ typedef struct {
     uint32_t dict;   /* nearest node on the failure chain where a key ends; 0 = none */
     int32_t out;     /* id of the key ending here, -1 = none */
     uint16_t nchild;
+    uint16_t pad;    /* 0 (flat files: no undefined bytes) */
 } ac_node;
+
+#define AC_MAGIC "MCLPAC\r\n"
+#define AC_VERSION 1
+#define AC_ENDIAN 0x01020304u
+#define AC_FLAG_KEYS 1u
+
+typedef struct {
+    char magic[8];
+    uint32_t version;
+    uint32_t header_size;  /* sizeof(ac_header) */
+    uint32_t endian;       /* AC_ENDIAN as written by the builder */
+    uint32_t node_size;    /* sizeof(ac_node) */
+    uint32_t flags;        /* AC_FLAG_KEYS: keys mode */
+    uint32_t n_nodes;
+    uint32_t space;
+    uint32_t reserved;     /* 0 */
+    uint64_t n_keys;
+    uint64_t tables_off;   /* root_next then space_next */
+    uint64_t nodes_off;
+    uint64_t labels_off;
+    uint64_t total;        /* the buffer's exact length */
+} ac_header;
 
 typedef struct {
     PyObject_HEAD
@@ -34,6 +83,9 @@ typedef struct {
     uint32_t n_nodes;
     uint32_t space;  /* the root's child by ' ' (0 if none) */
     Py_ssize_t n_keys;
+    int keys_mode;
+    int mapped;      /* nodes and label live in view (from_buffer), not malloc */
+    Py_buffer view;
     uint32_t root_next[256];
     uint32_t space_next[256];
 } AcObject;
@@ -88,8 +140,8 @@ static int cmp_keys(const void *x, const void *y, void *ctx) {
     return (li > lj) - (li < lj);
 }
 
-/* Encode " " + s + " " to the arena at *pos (grown as needed); -1 on error. */
-static int put_key(PyObject *s, uint8_t **arena, Py_ssize_t *cap, Py_ssize_t *pos, Py_ssize_t *len) {
+/* Encode " " + s + " " (pad = 1) or s (pad = 0) to the arena at *pos (grown as needed); -1 on error. */
+static int put_key(PyObject *s, int pad, uint8_t **arena, Py_ssize_t *cap, Py_ssize_t *pos, Py_ssize_t *len) {
     const char *src;
     Py_ssize_t n;
     PyObject *enc = NULL;
@@ -118,17 +170,27 @@ static int put_key(PyObject *s, uint8_t **arena, Py_ssize_t *cap, Py_ssize_t *po
         *arena = na;
         *cap = ncap;
     }
+    if (!pad && n == 0) {
+        Py_XDECREF(enc);
+        PyErr_SetString(PyExc_ValueError, "Automaton keys must be non-empty");
+        return -1;
+    }
     uint8_t *d = *arena + *pos;
-    d[0] = ' ';
-    memcpy(d + 1, src, n);
-    d[n + 1] = ' ';
-    *len = n + 2;
-    *pos += n + 2;
+    if (pad) {
+        d[0] = ' ';
+        memcpy(d + 1, src, n);
+        d[n + 1] = ' ';
+        n += 2;
+    } else {
+        memcpy(d, src, n);
+    }
+    *len = n;
+    *pos += n;
     Py_XDECREF(enc);
     return 0;
 }
 
-static int ac_build(AcObject *a, PyObject *entries, PyObject *ids) {
+static int ac_build(AcObject *a, PyObject *entries, PyObject *ids, int keys_mode) {
     Py_ssize_t n = PyList_GET_SIZE(entries), cap = 16 * n + 64, pos = 0;
     uint8_t *arena = malloc(cap);
     Py_ssize_t *off = malloc(sizeof(Py_ssize_t) * (n + 1)), *len = malloc(sizeof(Py_ssize_t) * (n + 1));
@@ -150,7 +212,7 @@ static int ac_build(AcObject *a, PyObject *entries, PyObject *ids) {
         }
         id[k] = (int32_t)v;
         off[k] = pos;
-        if (put_key(PyList_GET_ITEM(entries, k), &arena, &cap, &pos, &len[k]) < 0)
+        if (put_key(PyList_GET_ITEM(entries, k), !keys_mode, &arena, &cap, &pos, &len[k]) < 0)
             goto done;
         order[k] = k;
     }
@@ -199,7 +261,8 @@ static int ac_build(AcObject *a, PyObject *entries, PyObject *ids) {
             while (lcp < m && x[lcp] == y[lcp])
                 lcp++;
             if (lcp == len[k] && lcp == len[p]) {
-                PyErr_SetString(PyExc_ValueError, "Automaton entries must be distinct");
+                PyErr_SetString(PyExc_ValueError, keys_mode ? "Automaton keys must be distinct"
+                                                            : "Automaton entries must be distinct");
                 goto done;
             }
         }
@@ -291,6 +354,7 @@ static int ac_build(AcObject *a, PyObject *entries, PyObject *ids) {
         a->nodes[v].dict = a->nodes[f].out >= 0 ? f : a->nodes[f].dict;
     }
     a->n_keys = n;
+    a->keys_mode = keys_mode;
     rc = 0;
 done:
     free(arena);
@@ -307,16 +371,21 @@ done:
 /* ---- the Python type ---------------------------------------------------------------- */
 
 static void ac_dealloc(AcObject *a) {
-    free(a->nodes);
-    free(a->label);
+    if (a->mapped)
+        PyBuffer_Release(&a->view);
+    else {
+        free(a->nodes);
+        free(a->label);
+    }
     Py_TYPE(a)->tp_free((PyObject *)a);
 }
 
 static PyObject *ac_new(PyTypeObject *type, PyObject *args, PyObject *kw) {
     PyObject *entries, *ids;
-    static char *kwlist[] = {"entries", "ids", NULL};
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "O!O!:Automaton", kwlist, &PyList_Type, &entries,
-                                     &PyList_Type, &ids))
+    int keys_mode = 0;
+    static char *kwlist[] = {"entries", "ids", "keys", NULL};
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "O!O!|$p:Automaton", kwlist, &PyList_Type, &entries,
+                                     &PyList_Type, &ids, &keys_mode))
         return NULL;
     if (PyList_GET_SIZE(entries) != PyList_GET_SIZE(ids)) {
         PyErr_SetString(PyExc_ValueError, "Automaton: entries and ids differ in length");
@@ -327,11 +396,148 @@ static PyObject *ac_new(PyTypeObject *type, PyObject *args, PyObject *kw) {
         return NULL;
     a->nodes = NULL;
     a->label = NULL;
-    if (ac_build(a, entries, ids) < 0) {
+    a->mapped = 0;
+    if (ac_build(a, entries, ids, keys_mode) < 0) {
         Py_DECREF(a);
         return NULL;
     }
     return (PyObject *)a;
+}
+
+/* ---- flat files --------------------------------------------------------------------- */
+
+static void ac_layout(const AcObject *a, ac_header *h) {
+    memset(h, 0, sizeof(*h));
+    memcpy(h->magic, AC_MAGIC, 8);
+    h->version = AC_VERSION;
+    h->header_size = sizeof(ac_header);
+    h->endian = AC_ENDIAN;
+    h->node_size = sizeof(ac_node);
+    h->flags = a->keys_mode ? AC_FLAG_KEYS : 0;
+    h->n_nodes = a->n_nodes;
+    h->space = a->space;
+    h->n_keys = (uint64_t)a->n_keys;
+    h->tables_off = sizeof(ac_header);
+    h->nodes_off = h->tables_off + 2 * 256 * sizeof(uint32_t);
+    h->labels_off = h->nodes_off + (uint64_t)a->n_nodes * sizeof(ac_node);
+    h->total = h->labels_off + a->n_nodes;
+}
+
+static PyObject *ac_to_bytes(AcObject *a, PyObject *unused) {
+    ac_header h;
+    ac_layout(a, &h);
+    PyObject *out = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)h.total);
+    if (!out)
+        return NULL;
+    char *d = PyBytes_AS_STRING(out);
+    memcpy(d, &h, sizeof(h));
+    memcpy(d + h.tables_off, a->root_next, sizeof(a->root_next));
+    memcpy(d + h.tables_off + sizeof(a->root_next), a->space_next, sizeof(a->space_next));
+    memcpy(d + h.nodes_off, a->nodes, (size_t)a->n_nodes * sizeof(ac_node));
+    memcpy(d + h.labels_off, a->label, a->n_nodes);
+    return out;
+}
+
+static int bad_file(const char *why) {
+    PyErr_Format(PyExc_ValueError, "not a flat Automaton buffer of this build: %s", why);
+    return -1;
+}
+
+/* The header alone: magic, byte order, version, and sizes that fit the buffer exactly. */
+static int ac_check_header(const ac_header *h, Py_ssize_t len) {
+    if (memcmp(h->magic, AC_MAGIC, 8) != 0)
+        return bad_file("bad magic");
+    if (h->endian != AC_ENDIAN)
+        return bad_file("other byte order");
+    if (h->version != AC_VERSION || h->header_size != sizeof(ac_header) || h->node_size != sizeof(ac_node))
+        return bad_file("other version or layout");
+    if ((h->flags & ~AC_FLAG_KEYS) || h->reserved || h->n_nodes == 0 || h->n_keys > INT32_MAX)
+        return bad_file("bad header fields");
+    ac_header want;
+    AcObject tmp;
+    tmp.keys_mode = (h->flags & AC_FLAG_KEYS) != 0;
+    tmp.n_nodes = h->n_nodes;
+    tmp.space = h->space;
+    tmp.n_keys = (Py_ssize_t)h->n_keys;
+    ac_layout(&tmp, &want);
+    if (memcmp(&want, h, sizeof(want)) != 0)
+        return bad_file("inconsistent sizes");
+    if ((uint64_t)len != h->total)
+        return bad_file("truncated or too long");
+    return 0;
+}
+
+/* The tables and the root (cheap); with verify, every node (one pass over the file):
+ * in range, and breadth-first order (fail, dict < v < child), so every walk ends. */
+static int ac_check_body(const AcObject *a, int verify) {
+    uint32_t nn = a->n_nodes;
+    for (int b = 0; b < 256; b++)
+        if (a->root_next[b] >= nn || a->space_next[b] >= nn)
+            return bad_file("table out of range");
+    if (a->space != a->root_next[' '])
+        return bad_file("bad space node");
+    for (int b = 0; b < 256; b++)
+        if (!a->space && a->space_next[b])
+            return bad_file("bad space table");
+    const ac_node *r = &a->nodes[0];
+    if (r->fail || r->dict || (r->nchild && ((uint64_t)r->child + r->nchild > nn || r->child == 0)))
+        return bad_file("bad root");
+    if (verify)
+        for (uint32_t v = 1; v < nn; v++) {
+            const ac_node *x = &a->nodes[v];
+            if (x->nchild && (x->child <= v || (uint64_t)x->child + x->nchild > nn))
+                return bad_file("bad child range");
+            if (x->fail >= v || x->dict >= v || (x->dict && a->nodes[x->dict].out < 0))
+                return bad_file("bad failure link");
+        }
+    return 0;
+}
+
+static PyObject *ac_from_buffer(PyTypeObject *type, PyObject *args, PyObject *kw) {
+    PyObject *obj;
+    int verify = 0;
+    static char *kwlist[] = {"buffer", "verify", NULL};
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "O|$p:from_buffer", kwlist, &obj, &verify))
+        return NULL;
+    AcObject *a = (AcObject *)type->tp_alloc(type, 0);
+    if (!a)
+        return NULL;
+    a->nodes = NULL;
+    a->label = NULL;
+    a->mapped = 0;
+    if (PyObject_GetBuffer(obj, &a->view, PyBUF_SIMPLE) < 0) {
+        Py_DECREF(a);
+        return NULL;
+    }
+    a->mapped = 1;
+    const uint8_t *base = a->view.buf;
+    Py_ssize_t len = a->view.len;
+    ac_header h;
+    if (len < (Py_ssize_t)sizeof(ac_header)) {
+        bad_file("too short");
+        goto fail;
+    }
+    memcpy(&h, base, sizeof(h));
+    if (ac_check_header(&h, len) < 0)
+        goto fail;
+    if (((uintptr_t)(base + h.nodes_off)) % _Alignof(ac_node) != 0) {
+        bad_file("node array not 4-byte aligned");
+        goto fail;
+    }
+    a->nodes = (ac_node *)(base + h.nodes_off);
+    a->label = (uint8_t *)(base + h.labels_off);
+    a->n_nodes = h.n_nodes;
+    a->space = h.space;
+    a->n_keys = (Py_ssize_t)h.n_keys;
+    a->keys_mode = (h.flags & AC_FLAG_KEYS) != 0;
+    memcpy(a->root_next, base + h.tables_off, sizeof(a->root_next));
+    memcpy(a->space_next, base + h.tables_off + sizeof(a->root_next), sizeof(a->space_next));
+    if (ac_check_body(a, verify) < 0)
+        goto fail;
+    return (PyObject *)a;
+fail:
+    Py_DECREF(a);
+    return NULL;
 }
 
 typedef struct {
@@ -468,14 +674,20 @@ nomem:
 
 static PyObject *ac_size(AcObject *a, PyObject *unused) {
     size_t bytes = (size_t)a->n_nodes * (sizeof(ac_node) + 1) + sizeof(AcObject);
-    return Py_BuildValue("{s:n,s:k,s:n}", "keys", a->n_keys, "nodes", (unsigned long)a->n_nodes,
-                         "bytes", (Py_ssize_t)bytes);
+    return Py_BuildValue("{s:n,s:k,s:n,s:O,s:O}", "keys", a->n_keys, "nodes", (unsigned long)a->n_nodes,
+                         "bytes", (Py_ssize_t)bytes, "keys_mode", a->keys_mode ? Py_True : Py_False,
+                         "mapped", a->mapped ? Py_True : Py_False);
 }
 
 static PyMethodDef ac_methods[] = {
     {"find", (PyCFunction)ac_find, METH_O,
      "find(text) -> ascending unique ids of the keys occurring in spacing(text)"},
-    {"size", (PyCFunction)ac_size, METH_NOARGS, "size() -> {'keys', 'nodes', 'bytes'}"},
+    {"size", (PyCFunction)ac_size, METH_NOARGS,
+     "size() -> {'keys', 'nodes', 'bytes', 'keys_mode', 'mapped'} (bytes: the node arrays, owned or mapped)"},
+    {"to_bytes", (PyCFunction)ac_to_bytes, METH_NOARGS, "to_bytes() -> the flat buffer (see ac_match.c)"},
+    {"from_buffer", (PyCFunction)(void (*)(void))ac_from_buffer, METH_CLASS | METH_VARARGS | METH_KEYWORDS,
+     "Automaton.from_buffer(buffer, *, verify=False) -> the automaton of a to_bytes() buffer, used in place "
+     "(not copied; the buffer is held); verify checks every node"},
     {NULL, NULL, 0, NULL},
 };
 
@@ -484,7 +696,8 @@ PyTypeObject AcType = {
     .tp_basicsize = sizeof(AcObject),
     .tp_dealloc = (destructor)ac_dealloc,
     .tp_flags = Py_TPFLAGS_DEFAULT,
-    .tp_doc = "Automaton(entries, ids): Aho-Corasick over the keys ' ' + entry + ' ' (see ac_match.c)",
+    .tp_doc = "Automaton(entries, ids, *, keys=False): Aho-Corasick over the keys ' ' + entry + ' ' "
+              "(keys=True: the given keys); see ac_match.c",
     .tp_methods = ac_methods,
     .tp_new = ac_new,
 };

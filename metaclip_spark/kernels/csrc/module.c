@@ -65,5 +65,9 @@ PyMODINIT_FUNC PyInit__speedups(void) {
     PyObject *m = PyModule_Create(&module);
     if (m && PyModule_AddObjectRef(m, "Automaton", (PyObject *)&AcType) < 0)
         Py_CLEAR(m);
+    /* the same type under the name of its keys mode and flat files (world_match.py binds it;
+     * a build older than them has no such name, so native.get gives None there) */
+    if (m && PyModule_AddObjectRef(m, "WorldAutomaton", (PyObject *)&AcType) < 0)
+        Py_CLEAR(m);
     return m;
 }

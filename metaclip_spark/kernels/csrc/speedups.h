@@ -6,7 +6,8 @@
  *   wat_json.c    wat_scan       WAT JSON body -> page URL, base, IMG@ links (wat.py)
  *   warc_frame.c  warc_headers, gzip_records   WARC framing (warc.py)
  *   page_rules.c  page_pairs     the page -> pairs rules (pairs.py)
- *   ac_match.c    Automaton      Aho-Corasick matching of spaced texts (matching.py)
+ *   ac_match.c    Automaton      Aho-Corasick matching of spaced texts (matching.py);
+ *                 WorldAutomaton the same type: keys mode and flat files (world_match.py)
  *   nesting.c     nesting_work   the HTML nesting pre-check's scan (htmlpairs.py)
  *   module.c      contains, the module
  */
