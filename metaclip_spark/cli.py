@@ -1,6 +1,7 @@
 """The `metaclip-spark` command.
 
     metaclip-spark match   --input ... --metadata FILE --output DIR   # stage 1: pool + entry counts
+    metaclip-spark match   --worldwide --metadata DIR ...            # MetaCLIP 2: every language ({lang}.json lists)
     metaclip-spark extract --input ... --output DIR                    # pairs with LID and drop reasons
     metaclip-spark balance --pool DIR [--pool DIR2] --t N --output DIR # stage 2: curated set
     metaclip-spark curate  --input ... --output DIR                    # stage 1 then stage 2
@@ -50,7 +51,11 @@ def _stage1(p: argparse.ArgumentParser, metadata: bool = True) -> None:
     p.add_argument("--input", action="append", default=None, metavar="PATH",
                    help="WARC/WAT file, glob, folder, s3 prefix or paths list (repeatable)")
     if metadata:
-        p.add_argument("--metadata", help="MetaCLIP metadata.json (local path, https:// or s3://)")
+        p.add_argument("--metadata", help="MetaCLIP metadata.json (local path, https:// or s3://); with "
+                       "--worldwide: a folder of {lang}.json lists or a Parquet of (lang, entry)")
+        p.add_argument("--worldwide", action="store_true", default=None,
+                       help="MetaCLIP 2 worldwide curation (worldwide.enabled): texts of every language, each "
+                       "matched against its language's metadata (--metadata DIR) with its own t")
     p.add_argument("--lid-model", help="fastText lid.176 model (.ftz or .bin)")
     p.add_argument("--lid-threshold", type=float, help="minimum English probability")
     g = p.add_argument_group("crawl-scale inputs and fault tolerance")
@@ -166,8 +171,13 @@ def config_from_args(args: argparse.Namespace):
         "metadata_build.wikipedia": getattr(args, "wikipedia", None),
         "metadata_build.pageviews": getattr(args, "pageviews", None),
         "metadata_build.budget": getattr(args, "budget", None),
+        "worldwide.enabled": getattr(args, "worldwide", None),
     }
-    return load_config(args.config, args.set, flags)
+    cfg = load_config(args.config, args.set, flags)
+    if cfg.worldwide.enabled and flags["match.metadata"] is not None:   # worldwide mode: --metadata is its folder
+        flags["worldwide.metadata"] = flags.pop("match.metadata")
+        cfg = load_config(args.config, args.set, flags)
+    return cfg
 
 
 def _print_summary(summary: dict, output: str) -> None:

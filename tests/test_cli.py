@@ -237,3 +237,33 @@ def test_expected_error_types():
         2, "metaclip-spark: error: AWS Error ACCESS_DENIED")
     assert cli.expected_error(Stage1Failed("1 of 2 inputs failed")) == (1, "metaclip-spark: failed: 1 of 2 inputs failed")
     assert cli.expected_error(KeyError("k")) is None
+
+
+def test_worldwide_flag_makes_metadata_the_worldwide_folder(tmp_path):
+    def cfg(*argv):
+        return cli.config_from_args(cli.build_parser().parse_args(list(argv)))
+
+    english = cfg("match", "--metadata", "m.json", "--output", "o")
+    assert (english.worldwide.enabled, english.match.metadata, english.worldwide.metadata) == (False, "m.json", "")
+    world = cfg("match", "--worldwide", "--metadata", "meta/", "--output", "o")
+    assert (world.worldwide.enabled, world.match.metadata, world.worldwide.metadata) == (True, "", "meta/")
+    by_key = cfg("curate", "--set", "worldwide.enabled=true", "--metadata", "meta/", "--output", "o")
+    assert (by_key.worldwide.enabled, by_key.match.metadata, by_key.worldwide.metadata) == (True, "", "meta/")
+    from_config = cfg("curate", "--worldwide", "--set", "worldwide.metadata=w/", "--output", "o")
+    assert (from_config.worldwide.enabled, from_config.worldwide.metadata) == (True, "w/")
+    with pytest.raises(SystemExit):       # extract has no metadata and no worldwide flag
+        cli.build_parser().parse_args(["extract", "--worldwide"])
+
+
+def test_worldwide_without_metadata_is_one_line_before_spark(tmp_path):
+    p = run("match", "--worldwide", "--output", str(tmp_path / "o"))
+    assert p.returncode == 2
+    assert lines(p) == ["metaclip-spark: error: --worldwide needs the metadata folder: --metadata DIR "
+                        "(worldwide.metadata, a folder of {lang}.json lists or a Parquet of (lang, entry))"]
+    no_traceback(p)
+    assert not (tmp_path / "o").exists()
+    p = run("match", "--worldwide", "--metadata", str(tmp_path / "none"), "--output", str(tmp_path / "o"))
+    assert p.returncode == 2 and len(lines(p)) == 1 and lines(p)[0].startswith("metaclip-spark: error: ")
+    assert str(tmp_path / "none") in lines(p)[0]
+    no_traceback(p)
+    assert not (tmp_path / "o").exists()

@@ -12,6 +12,11 @@ chunks, and the final entry counts and statistics are the sums over chunks, so t
 result equals an uninterrupted run. Inputs that still fail after the readers' retries
 are listed in ``stats/<stage>.json`` (``failed_inputs``); more than
 ``input.max_failed_fraction`` of them fails the job after everything else is written.
+
+Worldwide mode (``worldwide.enabled``, ``--worldwide``; :mod:`metaclip_spark.spark.stage1_world`):
+the world metadata and the LID map are checked before Spark starts, the per-language automata
+are built once on the driver into the run folder, the tasks get a WorldMatcher and the
+worldwide language step, and the counts are one dense vector over the LanguageSpace's global ids.
 """
 
 from __future__ import annotations
@@ -33,7 +38,9 @@ from metaclip_spark.inputs.io import expand_inputs, probe, scheme
 from metaclip_spark.inputs.labels import crawl_label
 from metaclip_spark.steps.language import LanguageId, check_model
 from metaclip_spark.spark import sparkfiles
+from metaclip_spark.spark import stage1_world
 from metaclip_spark.steps.match import Matcher
+from metaclip_spark.metadata.languages import ENGLISH, LanguageSpace
 from metaclip_spark.metadata.load import load_metadata, metadata_digest
 from metaclip_spark.steps.pipeline import extract_file, match_file, part_name
 from metaclip_spark.run.progress import Progress
@@ -83,8 +90,10 @@ def prepare(cfg: Config, need_metadata: bool = True) -> dict:
     model_uri = cfg.lid.model or defaults.default_lid_model_path()
     model = sparkfiles.driver_path(model_uri, cfg.data_files)   # s3/gs/https: a local copy
     check_model(model)
-    entries = None
-    if need_metadata:
+    entries, world = None, None
+    if need_metadata and cfg.worldwide.enabled:
+        world = stage1_world.prepare_world(cfg)
+    elif need_metadata:
         entries = load_metadata(sparkfiles.driver_path(cfg.match.metadata or defaults.default_metadata_path(),
                                                        cfg.data_files))
     inputs = resolve_inputs(cfg)
@@ -102,7 +111,7 @@ def prepare(cfg: Config, need_metadata: bool = True) -> dict:
                                        budget_seconds=i.read_budget_seconds,
                                        min_bytes_per_second=i.min_bytes_per_second,
                                        slow_window_seconds=i.slow_window_seconds))
-    return {"model": model, "entries": entries, "inputs": inputs, "limits": limits,
+    return {"model": model, "entries": entries, "world": world, "inputs": inputs, "limits": limits,
             "lid": sparkfiles.language_id(model_uri, model, cfg.lid.threshold, cfg.data_files).batched(cfg.lid.batch_size)}
 
 
@@ -147,6 +156,8 @@ def _plan(cfg: Config, stage: str, inputs: list[str], entries, entries_digest: s
             "entries_sha256": entries_digest or metadata_digest(entries or []),
             "extract": cfg.to_dict()["extract"], "lid_threshold": cfg.lid.threshold,
             "batch_size": cfg.match.batch_size}
+    if stage == "match" and cfg.worldwide.enabled:   # a resume in the other mode / with other LID rules is refused
+        plan["worldwide"] = {k: v for k, v in cfg.to_dict()["worldwide"].items() if k != "automata_cache"}
     if stage == "match":          # the pool's crawl column: a resume with another label is refused
         plan["label"] = cfg.input.label
     return plan
@@ -167,7 +178,8 @@ def _progress_counters(sc):
 
 
 def _stage(cfg: Config, stage: str, folder: str, inputs: list[str], entries, run_chunk, finish,
-           after_chunk=None, entries_digest: str | None = None, progress: Progress | None = None) -> runner.Stage:
+           after_chunk=None, entries_digest: str | None = None, progress: Progress | None = None,
+           n_entries: int | None = None) -> runner.Stage:
     """The runner's view of stage 1: one chunk is ``chunk_size`` input files, each written by its
     task to ``<folder>/<part_name(input)>``."""
     out_dir = outputs.join(cfg.output, folder)
@@ -181,7 +193,8 @@ def _stage(cfg: Config, stage: str, folder: str, inputs: list[str], entries, run
     return runner.Stage(
         name=stage, output=cfg.output, plan=_plan(cfg, stage, inputs, entries, entries_digest), items=inputs,
         chunk_size=cfg.input.chunk_size, run_chunk=lambda i, part: run_chunk(part, out_dir), finish=finish,
-        config_json=cfg.to_json(), n_entries=len(entries) if entries is not None else 0,
+        config_json=cfg.to_json(),
+        n_entries=n_entries if n_entries is not None else len(entries) if entries is not None else 0,
         overwrite=bool(cfg.overwrite), reset=lambda: _reset(cfg, stage, folder), clean_chunk=clean_chunk,
         temp_dirs=(folder, "stats", "entry_counts"), check=_check_failures(cfg), progress=progress,
         after_chunk=after_chunk)
@@ -199,10 +212,17 @@ def run_match(cfg: Config, spark=None, after_chunk=None) -> dict:
 def _run_match(cfg: Config, res: dict, spark, after_chunk, start: float) -> dict:
     from metaclip_spark.spark.session import get_spark
 
-    entries, inputs, lid, limits = res["entries"], res["inputs"], res["lid"], res["limits"]
+    entries, inputs, lid, limits, world = res["entries"], res["inputs"], res["lid"], res["limits"], res["world"]
+    task_world = None
+    if world is not None:      # before Spark: the automata are built once, here, into the run folder
+        task_world, matcher = stage1_world.world_task(cfg, world, lid)
+        space, digest = world["world"].space, world["world"].digest
+    else:
+        matcher = Matcher(entries)
+        space, digest = LanguageSpace.english(len(entries)), matcher.digest
+    n_entries = len(space)
     spark = spark or get_spark(cfg.spark)
     sc = spark.sparkContext
-    matcher = Matcher(entries)
     matcher_bc = sc.broadcast(matcher)
     batch_size = cfg.match.batch_size
     counted, poll = _progress_counters(sc)
@@ -211,31 +231,40 @@ def _run_match(cfg: Config, res: dict, spark, after_chunk, start: float) -> dict
         def task(items):
             local_matcher = matcher_bc.value
             for uri, crawl in items:
-                yield counted(match_file(uri, pool_dir, local_matcher, lid, limits, batch_size, crawl))
+                yield counted(match_file(uri, pool_dir, local_matcher, lid, limits, batch_size, crawl, task_world))
 
         labelled = [(uri, crawl_label(cfg.input.label, cfg.input.crawl, uri, cfg.output)) for uri in part]
         return (sc.parallelize(labelled, len(labelled)).mapPartitions(task)
-                .treeAggregate(RunTotals(len(entries)), RunTotals.add_file, RunTotals.merge))
+                .treeAggregate(RunTotals(n_entries), RunTotals.add_file, RunTotals.merge))
 
     def finish(totals: RunTotals, chunk_info: dict) -> dict:
         matcher_bc.unpersist()
         counts = totals.dense_counts()
-        digest = runfolder.pool_digest([(f["output"], f["rows"]) for f in totals.files if f["output"]])
-        table = pa.table({"entry_id": pa.array(np.arange(len(entries), dtype=np.int32)),
-                          "entry": pa.array(entries, pa.string()),
-                          "count": pa.array(counts)},
-                         schema=ENTRY_COUNTS_SCHEMA.with_metadata({"pool_digest": digest}))
+        pool_digest = runfolder.pool_digest([(f["output"], f["rows"]) for f in totals.files if f["output"]])
+        if world is not None:
+            table = stage1_world.entry_counts_table(world["world"], counts, pool_digest)
+            mode = {"mode": stage1_world.MODE_WORLDWIDE,
+                    "languages": stage1_world.language_stats(space, counts, totals.stats),
+                    "metadata": world["world"].report(), "metadata_path": cfg.worldwide.metadata,
+                    "metadata_sha256": digest}
+        else:
+            table = pa.table({"entry_id": pa.array(np.arange(len(entries), dtype=np.int32)),
+                              "entry": pa.array(entries, pa.string()),
+                              "count": pa.array(counts), "lang": pa.array([ENGLISH] * len(entries), pa.string())},
+                             schema=ENTRY_COUNTS_SCHEMA.with_metadata({"pool_digest": pool_digest}))
+            mode = {"mode": stage1_world.MODE_ENGLISH, "metadata": cfg.match.metadata or "default",
+                    "languages": stage1_world.english_stats(len(entries), counts, totals.stats)}
         outputs.write_table(outputs.join(cfg.output, "entry_counts", "entry_counts.parquet"), table)
         return _summary(cfg, "match", totals, {
-            "entries": len(entries), "entries_zero_count": int((counts == 0).sum()),
+            "entries": n_entries, "entries_zero_count": int((counts == 0).sum()),
             "matches": int(counts.sum()), "pool_rows": totals.stats["pool_rows"],
-            "metadata": cfg.match.metadata or "default", "lid_model": res["model"],
-            "crawl": cfg.input.crawl or None, "pool_digest": digest,
+            **mode, "lid_model": res["model"],
+            "crawl": cfg.input.crawl or None, "pool_digest": pool_digest,
             "wall_seconds": round(time.monotonic() - start, 3), **chunk_info})
 
     with Progress("match", len(inputs), cfg.progress_seconds, poll) as progress:
         return runner.run(_stage(cfg, "match", "pool", inputs, entries, run_chunk, finish, after_chunk,
-                                 entries_digest=matcher.digest, progress=progress))
+                                 entries_digest=digest, progress=progress, n_entries=n_entries))
 
 
 def run_extract(cfg: Config, spark=None, after_chunk=None) -> dict:

@@ -3,7 +3,15 @@
 ``match_file`` and ``extract_file`` stream one WARC/WAT file and write one Parquet
 file under a name derived from the input URI, so a retried task rewrites the same
 file. They return a :class:`FileResult` with the file's statistics and its sparse
-entry counts; the Spark glue in ``jobs/`` only distributes files and adds results up.
+entry counts; the Spark glue in ``spark/`` only distributes files and adds results up.
+
+Worldwide mode (SPEC section 10, docs/worldwide.md): ``match_file(..., world=WorldTask)``
+runs the worldwide language step (every language, ``lang`` per text) and matches each text
+against its language's metadata (``WorldMatcher.match_many(texts, langs)``: positions in that
+language's list). The file's sparse counts are in GLOBAL ids (``LanguageSpace.globalize``), so
+the driver adds them up into one dense vector exactly as in English mode; per-language pool
+rows are counted under ``lang_matched.<lang>`` (:func:`matched_by_language`; the language step
+counts ``lang_texts.<lang>``).
 """
 
 from __future__ import annotations
@@ -11,7 +19,9 @@ from __future__ import annotations
 import hashlib
 import time
 import traceback
+from collections import Counter
 from dataclasses import dataclass, field
+from typing import Callable
 from urllib.parse import urlsplit
 
 import numpy as np
@@ -24,6 +34,7 @@ from metaclip_spark.inputs.io import open_binary
 from metaclip_spark.inputs.labels import crawl_label
 from metaclip_spark.steps.base import Step
 from metaclip_spark.steps.drops import MATCH
+from metaclip_spark.metadata.languages import ENGLISH, LanguageSpace
 from metaclip_spark.steps.language import Language, LanguageId
 from metaclip_spark.steps.match import Matcher
 from metaclip_spark.run.outputs import ParquetSink, join
@@ -114,19 +125,41 @@ def _run(uri: str, out_uri: str, schema: pa.Schema, body, policy=None) -> FileRe
         return FileResult(uri, None, 0, stats, failed=message, seconds=time.perf_counter() - start)
 
 
+@dataclass
+class WorldTask:
+    """What a worldwide stage-1 task needs beside its matcher (picklable; built on the driver):
+    the language space (global ids of the counts) and a factory of the per-file worldwide
+    language step (``language()`` -> a Step adding ``lang`` and ``lid_score``)."""
+    space: LanguageSpace
+    language: Callable[[], Step]
+
+
+MATCHED_PREFIX = "lang_matched."   # Stats counter ``lang_matched.<lang>``: pool rows of a language (worldwide)
+
+
+def matched_by_language(stats) -> dict[str, int]:
+    """``{lang: pool rows}`` from a Stats (``lang_matched.<lang>`` counters of worldwide mode)."""
+    return {k[len(MATCHED_PREFIX):]: int(v) for k, v in sorted(stats.counts.items()) if k.startswith(MATCHED_PREFIX)}
+
+
 class Match(Step):
     """Stage 1's match step: the batch's rows whose text matches at least one metadata entry,
-    with their ``entry_ids``. The Matcher's own text -> ids cache is the only text cache."""
+    with their ``entry_ids``. The Matcher's own text -> ids cache is the only text cache.
+    ``by_language``: worldwide, ``matcher.match_many(texts, langs)`` matches each text against
+    its ``lang``'s list (section 10); else ``matcher.match_many(texts)`` (section 4)."""
 
     name = "match"
     section = "match"
     kept_counter = "matched"
 
-    def __init__(self, matcher: Matcher):
-        self.matcher = matcher
+    def __init__(self, matcher, by_language: bool = False):
+        self.matcher, self.by_language = matcher, by_language
 
     def apply(self, batch: dict):
-        found = self.matcher.match_many(batch["text"])
+        if self.by_language:
+            found = self.matcher.match_many(batch["text"], batch["lang"])
+        else:
+            found = self.matcher.match_many(batch["text"])
         rows = [i for i, ids in enumerate(found) if ids]
         out = {k: [v[i] for i in rows] for k, v in batch.items() if k != "lid_score"}
         out["entry_ids"] = [found[i] for i in rows]
@@ -144,16 +177,19 @@ def index_columns(urls, texts, crawl: str) -> dict:
 
 
 def match_file(uri: str, out_dir: str, matcher: Matcher, lid: LanguageId,
-               limits: extract.ExtractLimits, batch_size: int = 8192, crawl: str | None = None) -> FileResult:
+               limits: extract.ExtractLimits, batch_size: int = 8192, crawl: str | None = None,
+               world: WorldTask | None = None) -> FileResult:
     """Stage 1 on one file: Extract -> Language -> Match; the pool rows go to ``out_dir/<part_name(uri)>``.
     ``crawl`` is the rows' crawl label (the driver resolves it: inputs/labels.crawl_label); None:
-    the crawl id in ``uri``, else the name of the run folder holding ``out_dir``."""
+    the crawl id in ``uri``, else the name of the run folder holding ``out_dir``. ``world``:
+    worldwide mode (``matcher`` is a WorldMatcher; counts in global ids of ``world.space``)."""
     stored = scrub_uri(uri)      # the input's stored name (rows, results); the task opens ``uri``
     if crawl is None:
         crawl = crawl_label("", "", uri, out_dir.rstrip("/").rsplit("/", 1)[0])
 
     def body(fh, stats: Stats, sink: ParquetSink) -> dict:
-        language, match = Language(lid), Match(matcher)
+        language = Language(lid) if world is None else world.language()
+        match = Match(matcher, by_language=world is not None)
         all_ids: list[np.ndarray] = []
         for b in extract.Extract(limits, batch_size).batches(fh, stats, stored):
             b = match.run(language.run(b, stats), stats)
@@ -162,10 +198,15 @@ def match_file(uri: str, out_dir: str, matcher: Matcher, lid: LanguageId,
                 b["key_hash"] = key_hashes(b["url"], b["text"])
                 b.update(index_columns(b["url"], b["text"], crawl))
                 b.setdefault("text_field", ["alt"] * len(b["url"]))   # English mode: alt texts, language en
-                b.setdefault("lang", ["en"] * len(b["url"]))
+                b.setdefault("lang", [ENGLISH] * len(b["url"]))
                 batch = pa.RecordBatch.from_pydict(b, schema=POOL_SCHEMA)
                 sink.write(batch)
-                all_ids.append(batch.column("entry_ids").values.to_numpy(zero_copy_only=False))
+                ids = batch.column("entry_ids")
+                if world is not None:
+                    ids = world.space.globalize(batch.column("lang"), ids)
+                    for lang, n in Counter(b["lang"]).items():
+                        stats.add(MATCHED_PREFIX + lang, n)
+                all_ids.append(ids.values.to_numpy(zero_copy_only=False))
         flat = np.concatenate(all_ids) if all_ids else np.zeros(0, np.int32)
         ids, counts = np.unique(flat, return_counts=True)
         stats.add("pool_rows", sink.rows)
