@@ -74,6 +74,17 @@ def globalize_rows(rows: list[dict], space: LanguageSpace | None) -> list[dict]:
     return rows
 
 
+def entry_t(r: dict) -> np.ndarray | None:
+    """Per entry (global order) its language's t_lang from balance.json ``languages`` (the run's
+    t where a language has none); None for an English run or without per-language t."""
+    space, bl = r.get("space"), ((r.get("balance") or {}).get("languages") or {})
+    if not r.get("worldwide") or space is None or not bl:
+        return None
+    t = float(r["balance"]["t"])
+    per = np.array([float((bl.get(k) or {}).get("t", t)) for k in space.languages], dtype=np.float64)
+    return per[space.lang_of(np.asarray(r["ids"], dtype=np.int64))]
+
+
 def is_worldwide(match: dict | None, space: LanguageSpace | None) -> bool:
     return (match or {}).get("mode") == WORLDWIDE or (space is not None and len(space.languages) > 1)
 
@@ -299,6 +310,6 @@ def header_metadata(match: dict):
     return md
 
 
-__all__ = ["TOP_CURVES", "space_order", "globalize_ids", "globalize_rows", "is_worldwide", "language_rows",
+__all__ = ["TOP_CURVES", "space_order", "entry_t", "globalize_ids", "globalize_rows", "is_worldwide", "language_rows",
            "total_row", "curve", "metadata_rows", "load", "section", "table_cells", "metadata_cells", "curves_png",
            "header_metadata", "LID_NOTE"]

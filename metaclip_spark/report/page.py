@@ -241,13 +241,13 @@ def _sections(r: dict, run_dir: str) -> tuple[list[str], tuple]:
                   if failed else "<p>None: every input was read.</p>"))
     plot_data = (stages, drops)
     # (6) samples --------------------------------------------------------------------------
-    srows, nk = [], 0
+    srows, nk, t_of = [], 0, languages.entry_t(r)       # worldwide: each entry's t_lang
     for s in r["samples"]:
         ents, keep_q = [], 1.0
         for e in s["entry_ids"] or []:
             i = _entry_index(r, e)
             name = r["entries"][i] if i is not None else "#%d" % e
-            hot = b is not None and i is not None and c[i] > t
+            hot = b is not None and i is not None and c[i] > (t if t_of is None else t_of[i])
             ents.append('<code%s title="count %s">%s</code>' % (' class="head"' if hot else "",
                                                                  _n(c[i]) if i is not None else "?", _e(name)))
             if r["p"] is not None and i is not None:

@@ -177,6 +177,11 @@ def test_worldwide_other_sections_use_global_ids(world):
     samples = rows_of(page.tables["samples"][0])
     # pool rows (zh [0, 5]), (en [0, 3]), (de [2]), (ja [1]), (zh [1]): each language's own entries
     assert [s[3] for s in samples[:5]] == ["中国 照片", "dog photo", "katze", "犬", "猫"]
+    # head entries highlighted at their language's t_lang: 中国 30 > 6, 照片 6 = t_zh (English t 4 would mark it),
+    # dog 5 > 4, photo 9 > 4, katze 7 > 4, 犬 10 > 1, 猫 (zh) 2 <= 6
+    raw = open(world / "report" / "index.html", encoding="utf-8").read()
+    heads = re.findall(r'<code class="head" title="count [^"]+">([^<]+)</code>', raw)
+    assert sorted(set(heads)) == sorted(["中国", "dog", "photo", "katze", "犬"])
 
 
 def test_worldwide_stage1_only(tmp_path):
