@@ -22,7 +22,8 @@ open at that tag; quadratic in nesting depth) exceeds ``max_nesting_work`` is no
 Images: every ``<img>`` element of the Lexbor DOM (scripting off, so ``<noscript>``
 content is markup; comments, ``<script>``, ``<style>``, ``<textarea>``, ``<title>`` and
 ``<template>`` contents are not elements). Lexbor keeps the first of repeated attributes,
-lower-cases names and decodes entities; a valueless ``alt`` is "".
+lower-cases names and decodes entities; a valueless ``alt`` is "". The same rules give the
+other text attributes (``title``, ``data-image-title``: :func:`html_images` ``fields``).
 """
 
 from __future__ import annotations
@@ -354,21 +355,33 @@ def parser_input(payload: bytes, codec: str):
     return payload.decode(codec, "replace")
 
 
-def html_images(html, max_nesting_work: int | None = None) -> tuple[list, str | None]:
+def html_images(html, max_nesting_work: int | None = None, fields: tuple = ("alt",)) -> tuple[list, str | None]:
     """``([(src, alt), ...], base_href)``: every <img> with a src attribute, in document order
     (alt None when absent, "" when valueless), and the first <base href> (None if none).
-    With ``max_nesting_work``, a page over it raises :class:`HtmlTooDeep` before parsing."""
+    With ``max_nesting_work``, a page over it raises :class:`HtmlTooDeep` before parsing.
+    ``fields`` (attribute names, e.g. ``("alt", "title", "data-image-title")``): each image is
+    ``(src, value of fields[0], value of fields[1], ...)`` under alt's rules (None when absent,
+    "" when valueless, the first of repeated attributes, entities decoded)."""
     if max_nesting_work is not None:
         check_nesting(html, max_nesting_work)
     tree = LexborHTMLParser(html)
     images = []
-    for node in tree.css("img"):
-        attrs = node.attributes
-        src = attrs.get("src", False)
-        if src is False:
-            continue
-        alt = attrs.get("alt", False)
-        images.append((src or "", None if alt is False else (alt or "")))
+    if fields == ("alt",):
+        for node in tree.css("img"):
+            attrs = node.attributes
+            src = attrs.get("src", False)
+            if src is False:
+                continue
+            alt = attrs.get("alt", False)
+            images.append((src or "", None if alt is False else (alt or "")))
+    else:
+        for node in tree.css("img"):
+            attrs = node.attributes
+            src = attrs.get("src", False)
+            if src is False:
+                continue
+            values = [attrs.get(name, False) for name in fields]
+            images.append((src or "", *[None if v is False else (v or "") for v in values]))
     base = tree.css_first("base[href]")
     base_href = None
     if base is not None:

@@ -23,6 +23,23 @@ Rules, in the order they are applied to each image (the reasons are the registry
 Drops of rules 1-3 are never candidates; rules 4-6 make candidates with a ``drop`` reason
 (returned only when ``keep_dropped``; their url/text are clipped to the limits then, so a
 100 kB ``data:`` URI does not travel further).
+
+Texts of an image (semantics section 10; ``fields`` other than ``("alt",)``, in
+:data:`TEXT_FIELDS` order): each image is ``(src, value of fields[0], ...)``; every value is
+a text candidate of its field, taken in document order, then field order. alt goes through
+rules 1-6 exactly as above (``no_alt``, ``images_with_alt``, ``empty_alt`` stay per image). A
+``title`` / ``data-image-title`` value that is absent or empty after normalisation is no
+text and no drop; a non-empty one counts in ``texts.title`` / ``texts.data_image_title`` and
+goes through rules 3-6 under the same reasons (one drop per text: an image with an empty src
+and two texts counts ``empty_src`` twice); the dedup of rule 6 is over all fields, so an
+identical title after an alt is ``duplicate_in_page``. Kept ones also count in
+``pairs.title`` / ``pairs.data_image_title``, and in ``pairs`` as every kept pair. Candidates
+are ``(url, text, drop, field)``. Invariants per page (alt among the fields)::
+
+    images = no_alt + images_with_alt
+    images_with_alt + texts.title + texts.data_image_title = empty_alt + empty_src + non_http_url
+        + invalid_url + text_too_long + url_too_long + duplicate_in_page + pairs
+    pairs = (kept alt pairs) + pairs.title + pairs.data_image_title
 """
 
 from __future__ import annotations
@@ -37,6 +54,7 @@ from metaclip_spark.steps import drops as registry
 # BaseURL doing the URL resolution it does not shortcut
 _native_page_pairs = native.get("page_pairs")
 
+TEXT_FIELDS = ("alt", "title", "data-image-title")   # the texts of an <img>, in field order
 CANDIDATE_DROPS = registry.CANDIDATE     # rules 4-6: the image is a candidate with a drop reason
 (NO_ALT, EMPTY_ALT, EMPTY_SRC, NON_HTTP_URL, INVALID_URL, TEXT_TOO_LONG, URL_TOO_LONG,
  DUPLICATE_IN_PAGE) = registry.IMAGE      # the C loop's counters are in this order too
@@ -53,6 +71,15 @@ _ABSOLUTE = re.compile(r"https?://[\x21\x22\x24-\x2e\x30-\x3e\x40-\x7e]+(?=[/?#]
 def _unsafe(s: str) -> bool:   # substring tests: ~7x faster than one alternation regex
     return ("/." in s or ";" in s or "?#" in s or "\n" in s or "\t" in s or "\r" in s
             or "[" in s or "]" in s or s[-1] in "?#")
+
+
+def canonical_fields(fields) -> tuple:
+    """``fields`` once each, in :data:`TEXT_FIELDS` order; ValueError for another name or none."""
+    fields = tuple(fields)
+    unknown = sorted(set(fields) - set(TEXT_FIELDS))
+    if unknown or not fields:
+        raise ValueError("text fields %s: unknown or none (known: %s)" % (unknown, ", ".join(TEXT_FIELDS)))
+    return tuple(f for f in TEXT_FIELDS if f in fields)
 
 
 def normalize_text(alt: str) -> str:
@@ -208,7 +235,7 @@ class PageCounts:
     __slots__ = ADDS + DROPS
 
     def __init__(self):
-        for name in self.__slots__:
+        for name in PageCounts.__slots__:
             setattr(self, name, 0)
 
     def flush(self, stats) -> None:
@@ -224,6 +251,33 @@ class PageCounts:
                 setattr(self, name, 0)
 
 
+class FieldCounts(PageCounts):
+    """:class:`PageCounts` plus the counters of the texts that are not alt (``texts.<field>``,
+    ``pairs.<field>``, "-" written "_"): the counts :func:`page_pairs` needs for ``fields``
+    other than ``("alt",)``."""
+
+    __slots__ = ("by_field",)
+
+    def __init__(self):
+        super().__init__()
+        self.by_field = {}
+
+    def count_text(self, field: str) -> None:
+        name = "texts." + field.replace("-", "_")
+        self.by_field[name] = self.by_field.get(name, 0) + 1
+
+    def count_pair(self, field: str) -> None:
+        name = "pairs." + field.replace("-", "_")
+        self.by_field[name] = self.by_field.get(name, 0) + 1
+
+    def flush(self, stats) -> None:
+        super().flush(stats)
+        for name, n in self.by_field.items():
+            if n:
+                stats.add(name, n)
+        self.by_field = {}
+
+
 def page_base(page_url: str, base_href: str | None) -> BaseURL:
     """The page's BaseURL (an unparsable page URL or <base href> resolves nothing)."""
     try:
@@ -233,46 +287,63 @@ def page_base(page_url: str, base_href: str | None) -> BaseURL:
 
 
 def page_pairs(images, page_url: str, base_href: str | None, counts: PageCounts,
-               max_text_chars: int, max_url_chars: int, keep_dropped: bool = False) -> list:
-    """Apply the rules above to one page; returns ``[(url, text, drop), ...]``."""
-    if _native_page_pairs is not None:
+               max_text_chars: int, max_url_chars: int, keep_dropped: bool = False, fields: tuple = ("alt",)) -> list:
+    """Apply the rules above to one page; returns ``[(url, text, drop), ...]`` (``fields`` other
+    than ``("alt",)``: ``[(url, text, drop, field), ...]``, see "Texts of an image" above)."""
+    if _native_page_pairs is not None and fields == ("alt",):
         got = _native_page_pairs(images, lambda: page_base(page_url, base_href), max_text_chars,
                                  max_url_chars, keep_dropped, counts)
         if got is not NotImplemented:
             return got
-    return page_pairs_py(images, page_url, base_href, counts, max_text_chars, max_url_chars, keep_dropped)
+    return page_pairs_py(images, page_url, base_href, counts, max_text_chars, max_url_chars, keep_dropped, fields)
 
 
 def page_pairs_py(images, page_url: str, base_href: str | None, counts: PageCounts,
-                  max_text_chars: int, max_url_chars: int, keep_dropped: bool = False) -> list:
+                  max_text_chars: int, max_url_chars: int, keep_dropped: bool = False, fields: tuple = ("alt",)) -> list:
     """:func:`page_pairs` in Python: the reference the compiled loop is tested against."""
     base = None
     out = []
     seen = set()
-    n_img = n_alt = 0
-    for src, alt in images:
+    n_img = 0
+    tagged = fields != ("alt",)
+    fields = tuple(enumerate(fields, 1))
+    for image in images:
         n_img += 1
-        if alt is None:
-            counts.no_alt += 1
-            continue
-        n_alt += 1
-        text = " ".join(alt.split())
-        if not text:
-            counts.empty_alt += 1
-            continue
-        src = src.strip()
-        if not src:
-            counts.empty_src += 1
-            continue
-        if base is None:
-            base = page_base(page_url, base_href)
-        try:
-            url = base.join(src)
-        except ValueError:                       # urlsplit rejects it (bad IPv6 brackets ...)
-            url, drop = src, INVALID_URL
-        else:
-            i = url.find(":")
-            if not (0 < i < 6 and url[:i].lower() in ("http", "https")):
+        url = src = None
+        for k, field in fields:
+            value = image[k]
+            if field == "alt":
+                if value is None:
+                    counts.no_alt += 1
+                    continue
+                counts.images_with_alt += 1
+                text = " ".join(value.split())
+                if not text:
+                    counts.empty_alt += 1
+                    continue
+            else:
+                if value is None:
+                    continue
+                text = " ".join(value.split())
+                if not text:
+                    continue
+                counts.count_text(field)
+            if src is None:
+                src = image[0].strip()
+            if not src:
+                counts.empty_src += 1
+                continue
+            if url is None:
+                if base is None:
+                    base = page_base(page_url, base_href)
+                try:
+                    url = base.join(src)
+                    http = is_http_url(url)
+                except ValueError:               # urlsplit rejects it (bad IPv6 brackets ...)
+                    url, http = src, None
+            if http is None:
+                drop = INVALID_URL
+            elif not http:
                 drop = NON_HTTP_URL
             elif len(text) > max_text_chars:
                 drop = TEXT_TOO_LONG
@@ -282,12 +353,14 @@ def page_pairs_py(images, page_url: str, base_href: str | None, counts: PageCoun
                 drop = DUPLICATE_IN_PAGE
             else:
                 seen.add((url, text))
-                out.append((url, text, None))
+                out.append((url, text, None, field) if tagged else (url, text, None))
+                if field != "alt":
+                    counts.count_pair(field)
                 continue
-        setattr(counts, drop, getattr(counts, drop) + 1)
-        if keep_dropped:
-            out.append((url[:max_url_chars], text[:max_text_chars], drop))
+            setattr(counts, drop, getattr(counts, drop) + 1)
+            if keep_dropped:
+                cand = (url[:max_url_chars], text[:max_text_chars], drop)
+                out.append(cand + (field,) if tagged else cand)
     counts.images += n_img
-    counts.images_with_alt += n_alt
     counts.pairs += len(seen)
     return out

@@ -4,7 +4,9 @@ A WAT ``metadata`` record (``Content-Type: application/json``) describes one rec
 the WARC it was made from (``WARC-Refers-To``). For an HTML response its JSON holds
 ``Envelope.Payload-Metadata.HTTP-Response-Metadata.HTML-Metadata`` with ``Head.Base`` and
 ``Links``; the ``Links`` entries with ``path == "IMG@/src"`` are the page's ``<img src>``
-in document order, ``url`` and ``alt`` already entity-decoded (never unescaped again).
+in document order, ``url`` and ``alt`` already entity-decoded (never unescaped again). The
+other text attributes of an image are the same link's keys ``title`` and ``data-image-title``
+(MetaCLIP 2's parse_wat reads those three keys), also decoded already.
 
 Byte-level triage keeps the hot path cheap: JSON without ``IMG@`` is never walked
 (``"HTML-Metadata"`` / ``"HTTP-Response-Metadata"`` byte tests classify it instead). Inside
@@ -53,13 +55,23 @@ def is_response(body: bytes) -> bool:
     return _contains(body, RESPONSE_META_KEY)
 
 
-def wat_images(body: bytes):
-    """:func:`wat_images_py`'s result, from the compiled scanner when it is sure."""
+def wat_images(body: bytes, fields: tuple = ("alt",)):
+    """:func:`wat_images_py`'s result, from the compiled scanner when it is sure. The scanner
+    reads ``url`` and ``alt`` only; for other ``fields`` its answer is used when no link can
+    hold them (the body has no ``"<key>"`` of theirs: an escaped key in a link makes the
+    scanner defer anyway), else the Python path reads them."""
     if _scan is not None:
-        got = _scan(body)
-        if got is not NotImplemented:
-            return got
-    return wat_images_py(body)
+        if fields == ("alt",):
+            got = _scan(body)
+            if got is not NotImplemented:
+                return got
+        elif not any(_contains(body, b'"%s"' % f.encode()) for f in fields if f != "alt"):
+            got = _scan(body)
+            if got is None:
+                return None
+            if got is not NotImplemented:
+                return got[0], [(src, *[alt if f == "alt" else None for f in fields]) for src, alt in got[1]], got[2]
+    return wat_images_py(body, fields)
 
 
 def check_json(body: bytes) -> None:
@@ -70,11 +82,12 @@ def check_json(body: bytes) -> None:
     orjson.loads(body)
 
 
-def wat_images_py(body: bytes):
+def wat_images_py(body: bytes, fields: tuple = ("alt",)):
     """Parse one WAT JSON body (bytes).
 
     Returns ``(page_url, images, base_href)`` for an HTML response -- ``images`` as
-    ``[(src, alt), ...]`` for every IMG@/src link (alt None when absent), page_url from
+    ``[(src, alt), ...]`` for every IMG@/src link (alt None when absent; with ``fields``,
+    ``(src, value of fields[0], ...)``, each None unless a string), page_url from
     ``Envelope.WARC-Header-Metadata.WARC-Target-URI`` (None when absent) -- or None when the
     record has no HTML-Metadata. Raises ValueError (orjson.JSONDecodeError) on malformed JSON;
     well-formed JSON of an unexpected shape never raises (wrong types count as absent).
@@ -105,6 +118,10 @@ def wat_images_py(body: bytes):
             except (KeyError, TypeError, IndexError):
                 continue
             if isinstance(src, str):
-                alt = link.get("alt")
-                images.append((src, alt if isinstance(alt, str) else None))
+                if fields == ("alt",):
+                    alt = link.get("alt")
+                    images.append((src, alt if isinstance(alt, str) else None))
+                else:
+                    values = [link.get(name) for name in fields]
+                    images.append((src, *[v if isinstance(v, str) else None for v in values]))
     return page_url if isinstance(page_url, str) else None, images, base

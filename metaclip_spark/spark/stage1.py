@@ -33,7 +33,7 @@ from metaclip_spark.run import runfolder
 from metaclip_spark.run import runner
 from metaclip_spark.run.config import Config, ConfigError
 from metaclip_spark.inputs.crawl import crawl_inputs, crawl_output, sample
-from metaclip_spark.steps.extract import ExtractLimits
+from metaclip_spark.steps.extract import ExtractLimits, text_fields
 from metaclip_spark.inputs.io import expand_inputs, probe, scheme
 from metaclip_spark.inputs.labels import crawl_label
 from metaclip_spark.steps.language import LanguageId, check_model
@@ -110,7 +110,8 @@ def prepare(cfg: Config, need_metadata: bool = True) -> dict:
                            RetryPolicy(connect_timeout=i.connect_timeout, read_timeout=i.read_timeout,
                                        budget_seconds=i.read_budget_seconds,
                                        min_bytes_per_second=i.min_bytes_per_second,
-                                       slow_window_seconds=i.slow_window_seconds))
+                                       slow_window_seconds=i.slow_window_seconds),
+                           text_fields=text_fields(cfg))
     return {"model": model, "entries": entries, "world": world, "inputs": inputs, "limits": limits,
             "lid": sparkfiles.language_id(model_uri, model, cfg.lid.threshold, cfg.data_files).batched(cfg.lid.batch_size)}
 

@@ -21,6 +21,12 @@ clipped to the limits).
 record_offset, pairs)`` per page with at least one pair, ``pairs`` a list of ``(url, text,
 drop)``: the same pairs in the same order without a dict per pair (the stage-1 loop
 consumes it; ``pairs_from_file`` is this, flattened).
+Texts of an image (semantics section 10): ``limits.text_fields`` names the ``<img>``
+attributes (WAT: ``IMG@/src`` link keys) whose values are texts, default ``("alt",)``
+(:func:`text_fields` reads it from a run's config). With any other set every pair also
+carries its attribute: candidates are ``(url, text, drop, text_field)``, dicts gain
+``text_field`` (``alt``, ``title``, ``data-image-title``); with ``("alt",)`` everything is as
+described here, the batches' ``text_field`` column is "alt" (:func:`pair_batches`).
 Order: file order, then document order within a page. An optional ``reader`` argument
 (a function or a name in :data:`metaclip_spark.formats.warc.READERS`) swaps the record reader.
 
@@ -43,6 +49,9 @@ flushed into ``stats`` when the iterator is exhausted or closed):
   those, with an alt attribute; ``pairs``: kept pairs. Per page
   ``images = no_alt + images_with_alt`` and ``images_with_alt = empty_alt + empty_src +
   non_http_url + invalid_url + text_too_long + url_too_long + duplicate_in_page + pairs``.
+  Other text fields add ``texts.title``, ``texts.data_image_title`` (non-empty values) and
+  ``pairs.title``, ``pairs.data_image_title`` (kept); their drops count under the same
+  reasons, one per text (invariants: :mod:`metaclip_spark.formats.pairs`).
 - drops (``dropped.<reason>``): the ``extract`` step's reasons of the registry
   (:mod:`metaclip_spark.steps.drops`: ``drops.PAGE`` per record / page, counted here;
   ``drops.IMAGE`` per image, counted by :mod:`metaclip_spark.formats.pairs`)
@@ -67,7 +76,7 @@ from typing import Iterable, Iterator, NamedTuple
 
 from metaclip_spark.formats import html as htmlpairs
 from metaclip_spark.formats import wat
-from metaclip_spark.formats.pairs import PageCounts, page_pairs
+from metaclip_spark.formats.pairs import FieldCounts, PageCounts, TEXT_FIELDS, canonical_fields, page_pairs
 from metaclip_spark.run.stats import Stats
 from metaclip_spark.inputs.streams import DEFAULT_POLICY, RetryPolicy
 from metaclip_spark.formats.warc import READERS, read_records
@@ -84,6 +93,16 @@ class ExtractLimits:
     max_url_chars: int = 2_048        # longer resolved URL: pair dropped (drops.IMAGE)
     max_nesting_work: int | None = 200_000_000   # HTML page over it (htmlpairs.check_nesting): HTML_TOO_DEEP
     read: RetryPolicy = DEFAULT_POLICY            # retries and time rules of remote input reads (streams)
+    text_fields: tuple[str, ...] = ("alt",)       # the <img> attributes whose values are texts (TEXT_FIELDS)
+
+
+def text_fields(cfg) -> tuple[str, ...]:
+    """The texts of an image a run extracts (``extract.text_fields``, semantics section 10):
+    the configured list if not empty, else all of :data:`TEXT_FIELDS` in worldwide mode and
+    ``("alt",)`` in English mode; always in field order (alt, title, data-image-title)."""
+    if cfg.extract.text_fields:
+        return canonical_fields(cfg.extract.text_fields)
+    return TEXT_FIELDS if cfg.worldwide.enabled else ("alt",)
 
 
 class Page(NamedTuple):
@@ -127,9 +146,12 @@ def pages_from_file(src, stats=None, source=None, limits=ExtractLimits(), keep_d
 def _as_dicts(pages: Iterator[Page]) -> Iterator[dict]:
     try:
         for source, page_url, record_id, offset, cands in pages:
-            for url, text, drop in cands:
-                yield {"url": url, "text": text, "page_url": page_url, "source": source,
-                       "record_id": record_id, "record_offset": offset, "drop": drop}
+            for cand in cands:
+                row = {"url": cand[0], "text": cand[1], "page_url": page_url, "source": source,
+                       "record_id": record_id, "record_offset": offset, "drop": cand[2]}
+                if len(cand) > 3:
+                    row["text_field"] = cand[3]
+                yield row
     finally:
         pages.close()       # flushes the counters into stats, closes the file, if stopped early
 
@@ -154,7 +176,8 @@ def _extract(src, stats, source, limits, keep_dropped, reader, types) -> Iterato
     except Exception as exc:
         stats.error(str(source if source is not None else src), "open_error", "%s: %s" % (type(exc).__name__, exc))
         return
-    adds, drops, counts = Counter(), Counter(), PageCounts()
+    fields = canonical_fields(limits.text_fields)
+    adds, drops, counts = Counter(), Counter(), PageCounts() if fields == ("alt",) else FieldCounts()
     max_block = limits.max_html_bytes + (1 << 20)
     mt, mu = limits.max_text_chars, limits.max_url_chars
     do_warc, do_wat = "response" in types, "metadata" in types
@@ -166,10 +189,10 @@ def _extract(src, stats, source, limits, keep_dropped, reader, types) -> Iterato
             adds["records." + (rtype or "unknown")] += 1
             try:
                 if rtype == "response" and do_warc:
-                    got = _html_page(rec, limits, adds, drops, counts, keep_dropped)
+                    got = _html_page(rec, limits, adds, drops, counts, keep_dropped, fields)
                     record_id = rec.headers.get("warc-record-id")
                 elif rtype == "metadata" and do_wat and "json" in rec.headers.get("content-type", "").lower():
-                    got = _wat_page(rec, stats, source, adds, drops, counts, mt, mu, keep_dropped)
+                    got = _wat_page(rec, stats, source, adds, drops, counts, mt, mu, keep_dropped, fields)
                     record_id = rec.headers.get("warc-refers-to")
                 else:
                     continue
@@ -202,7 +225,7 @@ def _target_uri(rec) -> str:
     return uri
 
 
-def _html_page(rec, limits, adds, drops, counts, keep_dropped):
+def _html_page(rec, limits, adds, drops, counts, keep_dropped, fields):
     block = rec.block
     http = htmlpairs.split_http(block) if block is not None else None
     if http is None:
@@ -225,7 +248,7 @@ def _html_page(rec, limits, adds, drops, counts, keep_dropped):
         if len(payload) > max_html:
             raise htmlpairs.PayloadTooLarge()
         html = htmlpairs.parser_input(payload, htmlpairs.page_codec(payload, ctype))
-        images, base_href = htmlpairs.html_images(html, limits.max_nesting_work)
+        images, base_href = htmlpairs.html_images(html, limits.max_nesting_work, fields)
     except htmlpairs.PayloadTooLarge:
         drops[HTML_TOO_LARGE] += 1
         return None
@@ -237,10 +260,10 @@ def _html_page(rec, limits, adds, drops, counts, keep_dropped):
         return None
     page_url = _target_uri(rec)
     return page_url, page_pairs(images, page_url, base_href, counts, limits.max_text_chars,
-                                limits.max_url_chars, keep_dropped)
+                                limits.max_url_chars, keep_dropped, fields)
 
 
-def _wat_page(rec, stats, source, adds, drops, counts, mt, mu, keep_dropped):
+def _wat_page(rec, stats, source, adds, drops, counts, mt, mu, keep_dropped, fields):
     body = rec.block
     if body is None:
         return None
@@ -253,7 +276,7 @@ def _wat_page(rec, stats, source, adds, drops, counts, mt, mu, keep_dropped):
         return None
     kind = wat.classify(body)
     try:     # bodies without IMG@ are only validated: a cut one is malformed, not a page without images
-        got = wat.wat_images(body) if kind == wat.HTML else wat.check_json(body)
+        got = wat.wat_images(body, fields) if kind == wat.HTML else wat.check_json(body)
     except ValueError as exc:
         stats.error(source, "malformed_json", "WAT record %s (member %d): %s"
                     % (rec.headers.get("warc-record-id"), rec.offset, exc))
@@ -267,27 +290,29 @@ def _wat_page(rec, stats, source, adds, drops, counts, mt, mu, keep_dropped):
             page_url, images, base_href = got
             if page_url is None:
                 page_url = _target_uri(rec)
-            return page_url, page_pairs(images, page_url, base_href, counts, mt, mu, keep_dropped)
+            return page_url, page_pairs(images, page_url, base_href, counts, mt, mu, keep_dropped, fields)
     adds["wat_no_html_metadata"] += 1
     if wat.is_response(body):
         drops[NOT_HTML] += 1
     return None
 
 
-_URL, _TEXT, _DROP = itemgetter(0), itemgetter(1), itemgetter(2)
-BATCH_COLUMNS = ("url", "text", "page_url", "source", "record_id", "record_offset", "drop")
+_URL, _TEXT, _DROP, _FIELD = itemgetter(0), itemgetter(1), itemgetter(2), itemgetter(3)
+BATCH_COLUMNS = ("url", "text", "page_url", "source", "record_id", "record_offset", "drop", "text_field")
 
 
 def pair_batches(pages: Iterable[Page], n: int) -> Iterator[dict]:
     """The pairs of consecutive pages as column lists (:data:`BATCH_COLUMNS`), cut into
-    batches of exactly ``n`` pairs (the last shorter)."""
+    batches of exactly ``n`` pairs (the last shorter). ``text_field`` is "alt" for the
+    ``(url, text, drop)`` candidates of English mode."""
     cols = {k: [] for k in BATCH_COLUMNS}
-    url, text, page_url, source, record_id, offset, drop = (cols[k] for k in BATCH_COLUMNS)
+    url, text, page_url, source, record_id, offset, drop, field = (cols[k] for k in BATCH_COLUMNS)
     for src, purl, rid, off, cands in pages:
         k = len(cands)
         url.extend(map(_URL, cands))
         text.extend(map(_TEXT, cands))
         drop.extend(map(_DROP, cands))
+        field.extend(map(_FIELD, cands) if k and len(cands[0]) > 3 else itertools.repeat("alt", k))
         page_url.extend(itertools.repeat(purl, k))
         source.extend(itertools.repeat(src, k))
         record_id.extend(itertools.repeat(rid, k))

@@ -92,7 +92,7 @@ def _kept(urls, pages):
         "url": urls, "text": texts, "entry_ids": pa.array([[0]] * n, pa.list_(pa.int32())), "page_url": pages,
         "lid_score": pa.array(np.full(n, 0.9, np.float32)), "source": ["s"] * n, "record_id": ["r"] * n,
         "record_offset": pa.array(np.zeros(n, np.int64)), "key_hash": pa.array(key_hashes(urls, texts)),
-        **index_columns(urls, texts, "c"),
+        **index_columns(urls, texts, "c"), "text_field": ["alt"] * n, "lang": ["en"] * n,
     }, schema=POOL_SCHEMA)
 
 

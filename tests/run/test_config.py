@@ -165,9 +165,7 @@ def test_readme_and_help_list_every_key_from_the_same_source():
 
 
 # Keys whose reader is being changed elsewhere (issue #15 coordination): read or removed there.
-PENDING_KEYS = {"lid.batch_size",
-                # issue #17 in progress: read by the worldwide steps as they land (emptied before the stop)
-                "extract.text_fields"}
+PENDING_KEYS = {"lid.batch_size"}
 
 
 def _config_reads():
