@@ -57,11 +57,13 @@ import json
 from typing import Any, Iterable, Iterator, Mapping
 
 import numpy as np
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 from metaclip_spark.index import ids, layout
 from metaclip_spark.index import schema as index_schema
 from metaclip_spark.run import outputs
+from metaclip_spark.run.pools import read_counts
 from metaclip_spark.steps import balance, draws
 
 __all__ = ["OnlineBalancer", "BalancedIterable", "epoch_seed", "OnlineIndexBalancer", "release_dir",
@@ -77,16 +79,30 @@ def epoch_seed(seed: int, epoch: int) -> int:
     return draws.fmix64(int(seed) + (int(epoch) + 1) * EPOCH_MULT)
 
 
+def _probabilities(counts, t: float, space):
+    """p over global ids: English (``space`` None or only en) ``t / max(c, t)``; worldwide each
+    language at its t (``balance.language_ts`` with en's t = ``t``)."""
+    if space is None or space.languages == ("en",):
+        return balance.probabilities(counts, t), {"en": float(t)}
+    ts = balance.language_ts(counts, space, float(t))
+    return balance.probabilities(counts, balance.t_vector(ts, space)), ts
+
+
 class OnlineBalancer:
     """Per-epoch MetaCLIP balancing: ``p_e = t / max(count_e, t)``, a pair is kept in
-    epoch k iff some entry's draw under ``epoch_seed(seed, k)`` is below ``p_e``."""
+    epoch k iff some entry's draw under ``epoch_seed(seed, k)`` is below ``p_e``.
+
+    Worldwide: ``entry_counts`` over the global ids of ``space`` (``run.pools.read_counts``),
+    ``t`` is en's and every other language's t follows (SPEC section 10); samples carry ``lang``
+    (``lang_key``; absent: en) and their language's local ``entry_ids``."""
 
     def __init__(self, entry_counts, t: float, seed: int = 0, *,
                  entry_ids_key: str = "entry_ids", key_hash_key: str = "key_hash",
-                 url_key: str = "url", text_key: str = "text"):
+                 url_key: str = "url", text_key: str = "text", space=None, lang_key: str = "lang"):
         self.t = float(t)
         self.seed = int(seed)
-        self.probs = balance.probabilities(entry_counts, t)
+        self.space, self.lang_key = space, lang_key
+        self.probs, self.ts = _probabilities(entry_counts, t, space)
         self._thr = draws.draw_thresholds(self.probs)
         self._thr_list = self._thr.tolist()          # Python ints for the scalar path
         self.entry_ids_key, self.key_hash_key = entry_ids_key, key_hash_key
@@ -97,28 +113,33 @@ class OnlineBalancer:
         return epoch_seed(self.seed, epoch)
 
     # -- one sample -------------------------------------------------------------------
-    def keep(self, key, entry_ids: Iterable[int], epoch: int) -> bool:
+    def keep(self, key, entry_ids: Iterable[int], epoch: int, lang: str | None = None) -> bool:
         """Whether the pair is used in ``epoch``.  ``key`` is the pair's ``key_hash``
-        (int) or a ``(url, text)`` tuple.  Same answer as the vectorised kernel."""
+        (int) or a ``(url, text)`` tuple; ``lang``: the entry ids' language (worldwide; None: en).
+        Same answer as the vectorised kernel."""
         if isinstance(key, tuple):
             key = draws.pair_key_hash(key[0], key[1])
-        return draws.keeps(entry_ids, key, self.probs, self.epoch_seed(epoch), self._thr_list)
+        return draws.keeps(_globalised(self.space, entry_ids, lang), key, self.probs, self.epoch_seed(epoch),
+                           self._thr_list)
 
-    def keep_probability(self, entry_ids: Iterable[int]) -> float:
+    def keep_probability(self, entry_ids: Iterable[int], lang: str | None = None) -> float:
         """``1 - prod (1 - p_e)``: the chance that the pair is used in a given epoch."""
         q = 1.0
-        for e in entry_ids:
+        for e in _globalised(self.space, entry_ids, lang):
             q *= 1.0 - float(self.probs[int(e)])
         return 1.0 - q
 
     # -- a whole pool ---------------------------------------------------------------
-    def epoch_mask(self, pool_entry_ids, key_hashes, epoch: int) -> np.ndarray:
-        """Boolean mask over the pool rows for ``epoch`` (vectorised kernel)."""
+    def epoch_mask(self, pool_entry_ids, key_hashes, epoch: int, langs=None) -> np.ndarray:
+        """Boolean mask over the pool rows for ``epoch`` (vectorised kernel); worldwide ``langs``:
+        the rows' ``lang`` column (their ``entry_ids`` are local to it)."""
+        if self.space is not None and langs is not None:
+            pool_entry_ids = self.space.globalize(langs, pool_entry_ids)
         return draws.keep_mask(pool_entry_ids, key_hashes, self.probs, self.epoch_seed(epoch), self._thr)
 
-    def epoch_indices(self, pool_entry_ids, key_hashes, epoch: int) -> np.ndarray:
+    def epoch_indices(self, pool_entry_ids, key_hashes, epoch: int, langs=None) -> np.ndarray:
         """Indices (int64, ascending) of the pool rows used in ``epoch``."""
-        return np.flatnonzero(self.epoch_mask(pool_entry_ids, key_hashes, epoch))
+        return np.flatnonzero(self.epoch_mask(pool_entry_ids, key_hashes, epoch, langs))
 
     # -- streams --------------------------------------------------------------------
     def _sample_key(self, sample: Mapping[str, Any]) -> int:
@@ -144,7 +165,7 @@ class OnlineBalancer:
         """Yield the samples (dicts with ``entry_ids`` and ``key_hash`` or ``url`` +
         ``text``) that are used in ``epoch``, in order, unchanged."""
         for s in samples:
-            if self.keep(self._sample_key(s), self._sample_entries(s), epoch):
+            if self.keep(self._sample_key(s), self._sample_entries(s), epoch, s.get(self.lang_key)):
                 yield s
 
     def stage(self, epoch: int):
@@ -168,8 +189,16 @@ class BalancedIterable:
         return self.balancer.filter_stream(iter(self.source), self.epoch)
 
 
+def _globalised(space, entry_ids, lang):
+    """Local ``entry_ids`` of ``lang`` as global ids of ``space`` (English: unchanged)."""
+    if space is None or len(space.languages) == 1:
+        return entry_ids
+    off = space.offset(lang or "en")
+    return [int(e) + off for e in entry_ids]
+
+
 # -- an image index release, image by image -------------------------------------------------
-INDEX_COLUMNS = ["image_id", "text_hash", "text", "url", "entry_ids"]
+INDEX_COLUMNS = ["image_id", "text_hash", "text", "url", "entry_ids", "lang"]
 
 
 def release_dir(path: str, release: int | None = None) -> str:
@@ -184,17 +213,16 @@ def release_dir(path: str, release: int | None = None) -> str:
     return layout.release_dir(path, int(release))
 
 
-def release_counts(rdir: str, column: str = "count") -> np.ndarray:
+def release_counts(rdir: str, column: str = "count", with_space: bool = False):
     """The release's entry counts (``count``: section 9; ``occurrences``: section 5) as an
-    int64 vector indexed by entry id (ids absent from the file count 0)."""
-    t = outputs.read_tables(outputs.list_files(outputs.join(rdir, "entry_counts"), ".parquet"),
-                            ["entry_id", column])
+    int64 vector indexed by global id (English: entry id; ids absent from the file count 0);
+    ``with_space``: (vector, LanguageSpace) (``run.pools.read_counts``)."""
+    files = outputs.list_files(outputs.join(rdir, "entry_counts"), ".parquet")
+    t = outputs.read_tables(files) if files else None
     if t is None:
         raise FileNotFoundError("no entry_counts/*.parquet in index release %s" % rdir)
-    e = t.column("entry_id").to_numpy().astype(np.int64)
-    out = np.zeros(int(e.max()) + 1 if e.size else 0, dtype=np.int64)
-    out[e] = t.column(column).to_numpy()
-    return out
+    got = read_counts(t, column)
+    return (got.vector, got.space) if with_space else got.vector
 
 
 bucket_files = layout.bucket_files           # the release's bucket files, in bucket order
@@ -208,7 +236,11 @@ def iter_images(files: Iterable[str], columns=INDEX_COLUMNS, batch_size: int = 8
         fs, path = outputs.resolve(uri)
         with fs.open_input_file(path) as fh:
             current, rows = None, []
-            for batch in pq.ParquetFile(fh).iter_batches(batch_size=batch_size, columns=list(columns)):
+            f = pq.ParquetFile(fh)
+            names = f.schema_arrow.names
+            for batch in f.iter_batches(batch_size=batch_size, columns=[c for c in columns if c in names]):
+                if "lang" in columns and "lang" not in batch.schema.names:    # written before worldwide mode
+                    batch = batch.append_column("lang", pa.array(["en"] * batch.num_rows, pa.string()))
                 for row in batch.to_pylist():
                     if row["image_id"] != current:
                         if rows:
@@ -230,8 +262,10 @@ class OnlineIndexBalancer:
     def __init__(self, path: str, t: float, seed: int = 0, release: int | None = None, entry_counts=None):
         self.release_dir = release_dir(path, release)
         self.t, self.seed = float(t), int(seed)
-        counts = release_counts(self.release_dir) if entry_counts is None else entry_counts
-        self.probs = balance.probabilities(counts, t)
+        counts, self.space = release_counts(self.release_dir, with_space=True)
+        if entry_counts is not None:
+            counts = entry_counts
+        self.probs, self.ts = _probabilities(counts, t, self.space)
         self._thr_list = draws.draw_thresholds(self.probs).tolist()
         self.files = bucket_files(self.release_dir)
         self.n_buckets = len(self.files)
@@ -252,14 +286,16 @@ class OnlineIndexBalancer:
                 best, best_key = r, k
         return best
 
-    def keep(self, image_id: str, entry_ids: Iterable[int], epoch: int | None = None) -> bool:
-        """Whether the image is kept with this text's entry ids: one draw per (seed, image, entry)."""
-        return draws.keeps(entry_ids, ids.image_key(image_id), self.probs, self.seed_of(epoch), self._thr_list)
+    def keep(self, image_id: str, entry_ids: Iterable[int], epoch: int | None = None, lang: str | None = None) -> bool:
+        """Whether the image is kept with this text's entry ids (local to ``lang``; None: en): one
+        draw per (seed, image, global id)."""
+        return draws.keeps(_globalised(self.space, entry_ids, lang), ids.image_key(image_id), self.probs,
+                           self.seed_of(epoch), self._thr_list)
 
-    def keep_probability(self, entry_ids: Iterable[int]) -> float:
+    def keep_probability(self, entry_ids: Iterable[int], lang: str | None = None) -> float:
         """``1 - prod (1 - p_e)`` over the chosen text's entry ids."""
         q = 1.0
-        for e in entry_ids:
+        for e in _globalised(self.space, entry_ids, lang):
             q *= 1.0 - float(self.probs[int(e)])
         return 1.0 - q
 
@@ -267,7 +303,7 @@ class OnlineIndexBalancer:
         """The image's chosen row if the image is kept, else None (``rows``: the image's index
         rows, with ``image_id``, ``text_hash``, ``text`` and ``entry_ids``)."""
         row = self.choose(rows, epoch)
-        if row is None or not self.keep(row["image_id"], row["entry_ids"] or (), epoch):
+        if row is None or not self.keep(row["image_id"], row["entry_ids"] or (), epoch, row.get("lang")):
             return None
         return row
 
@@ -281,4 +317,4 @@ class OnlineIndexBalancer:
             row = self.decide(rows, epoch)
             if row is not None:
                 yield {"url": row["url"], "text": row["text"], "image_id": row["image_id"],
-                       "entry_ids": row["entry_ids"]}
+                       "entry_ids": row["entry_ids"], "lang": row.get("lang") or "en"}

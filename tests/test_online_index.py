@@ -46,7 +46,8 @@ def index_rows(images):
             rows.append({"image_id": iid, "text_hash": h, "text": t if k < K else None, "url": url,
                          "key_hash": draws.pair_key_hash(url, t), "entry_ids": e, "lid_score": 0.9,
                          "occurrences": 2, "crawls": ["c1"], "first_crawl": "c1", "first_source": "s",
-                         "first_record_offset": 0, "first_page_url": "http://p/"})
+                         "first_record_offset": 0, "first_page_url": "http://p/", "text_field": "alt",
+                         "lang": "en"})
     return sorted(rows, key=lambda r: (r["image_id"], r["text_hash"]))
 
 
@@ -72,7 +73,7 @@ def make_release(root, images, release=1):
     c = section9_counts(images)
     pq.write_table(pa.table({"entry_id": pa.array(range(N_ENTRIES), pa.int32()),
                              "entry": ["e%d" % e for e in range(N_ENTRIES)], "count": pa.array(c, pa.int64()),
-                             "occurrences": pa.array(2 * c, pa.int64())}, schema=schema.INDEX_COUNTS_SCHEMA),
+                             "lang": ["en"] * N_ENTRIES, "occurrences": pa.array(2 * c, pa.int64())}, schema=schema.INDEX_COUNTS_SCHEMA),
                    rel / "entry_counts" / "entry_counts.parquet")
     (rel / "_SUCCESS").write_text("")
     (root / schema.CURRENT).write_text(schema.release_name(release) + "\n")
@@ -89,7 +90,7 @@ def recount(images, t, seed, buckets=range(BUCKETS)):
         hashes = sorted((ids.text_hash(iid, tx), tx, e) for tx, e in texts)[:K]     # the stored texts
         h, text, e = min(hashes, key=lambda x: ids.choice_key(x[0], seed))
         if draws.keeps(e, int(iid[:16], 16), probs, seed):
-            kept.append({"url": url, "text": text, "image_id": iid, "entry_ids": e})
+            kept.append({"url": url, "text": text, "image_id": iid, "entry_ids": e, "lang": "en"})
     kept = [k for k in kept if ids.bucket(k["image_id"], BUCKETS) in set(buckets)]
     return sorted(kept, key=lambda k: (int(k["image_id"][16:24], 16) % BUCKETS, k["image_id"]))
 

@@ -15,12 +15,13 @@ import json
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
+from metaclip_spark.index.merge import with_languages
 from metaclip_spark.index.schema import BUCKET_RE, CURRENT, INDEX_MARKER, RELEASE_RE, bucket_name, release_name
 from metaclip_spark.run import outputs
 from metaclip_spark.run.config import ConfigError
 from metaclip_spark.run.redact import scrub
 
-__all__ = ["entries_sha256", "open_index", "read_marker", "current", "write_current", "release_dir",
+__all__ = ["entries_sha256", "metadata_sha256", "open_index", "read_marker", "current", "write_current", "release_dir",
            "bucket_uri", "read_bucket", "release_stats", "finished", "adopt_finished", "releases"]
 
 
@@ -28,6 +29,16 @@ def entries_sha256(entries: list[str]) -> str:
     """sha256 of the metadata entry list (JSON, in entry-id order)."""
     return hashlib.sha256(json.dumps(list(entries), ensure_ascii=False, separators=(",", ":"))
                           .encode("utf-8")).hexdigest()
+
+
+def metadata_sha256(entries: list[str], space=None) -> str:
+    """What an index is tied to: English (``space`` None or only en) :func:`entries_sha256` as
+    before worldwide mode; worldwide the sha256 of ``[[lang, [entries...]], ...]`` in LanguageSpace
+    order (the same entries under other languages are other metadata)."""
+    if space is None or space.languages in ((), ("en",)):
+        return entries_sha256(entries)
+    doc = [[k, list(entries[space.span(k)])] for k in space.languages]
+    return hashlib.sha256(json.dumps(doc, ensure_ascii=False, separators=(",", ":")).encode("utf-8")).hexdigest()
 
 
 def read_marker(index: str) -> dict | None:
@@ -90,10 +101,17 @@ def read_bucket(index: str, release: int | None, bucket: int):
 
 
 def read_bucket_file(uri: str, columns=None):
-    """A whole bucket file (an image's rows are never split), on one thread (one core per task)."""
+    """A whole bucket file (an image's rows are never split), on one thread (one core per task);
+    a file written before worldwide mode reads with text_field ``alt`` and lang ``en``."""
     fs, path = outputs.resolve(uri)
     with fs.open_input_file(path) as fh:
-        return pq.ParquetFile(fh).read(columns=columns, use_threads=False)
+        f = pq.ParquetFile(fh)
+        names = f.schema_arrow.names
+        table = f.read(columns=None if columns is None else [c for c in columns if c in names], use_threads=False)
+    if "lang" in names:
+        return table
+    table = with_languages(table)
+    return table.select(list(columns)) if columns is not None else table
 
 
 def bucket_files(release_folder: str) -> list[str]:

@@ -2,7 +2,9 @@
 
 - :func:`add_ids` gives pool rows written before stage 1 wrote ``image_id``, ``text_hash`` and
   ``crawl`` those columns (``crawl`` = the ``CC-MAIN-YYYY-WW`` id in the row's ``source``, else
-  the pool's label).
+  the pool's label), and ``text_field``/``lang`` (alt, en) to rows written before worldwide mode.
+- Index rows keep local ``entry_ids`` with their ``lang`` (from the first provenance row; one text
+  has one language); counts are over global ids (:func:`global_ids`, ``space`` of merge_bucket).
 - :func:`aggregate_occurrences` groups pool rows by (image_id, text_hash): the reference of the
   Spark SQL aggregation of ``spark/index_job.py`` (same rows), usable for small inputs.
 - :func:`merge_bucket` merges a bucket of the previous release with the bucket's aggregated new
@@ -28,7 +30,7 @@ from metaclip_spark.index import keys as keys_
 from metaclip_spark.index.schema import INDEX_SCHEMA
 from metaclip_spark.inputs.labels import CC_ID_PATTERN
 
-__all__ = ["CRAWL_RE", "ID_COLUMNS", "add_ids", "crawl_labels", "aggregate_occurrences", "aggregate_file",
+__all__ = ["CRAWL_RE", "ID_COLUMNS", "add_ids", "with_languages", "global_ids", "crawl_labels", "aggregate_occurrences", "aggregate_file",
            "merge_bucket", "top_repeated",
            "BucketResult", "sparse_counts"]
 
@@ -40,6 +42,28 @@ FIRST = ("first_crawl", "first_source", "first_record_offset", "url", "key_hash"
 POOL_FIRST = ("crawl", "source", "record_offset", "url", "key_hash", "page_url")
 
 
+LANGUAGE_DEFAULTS = (("text_field", "alt"), ("lang", "en"))   # rows written before these columns
+
+
+def with_languages(table: pa.Table) -> pa.Table:
+    """``table`` with ``text_field`` and ``lang`` appended where absent (English mode: alt, en)."""
+    for name, value in LANGUAGE_DEFAULTS:
+        if name not in table.column_names:
+            table = table.append_column(name, pa.array([value] * table.num_rows, pa.string()))
+    return table
+
+
+def global_ids(table, space=None):
+    """The rows' ``entry_ids`` as global ids of ``space`` (metadata/languages.LanguageSpace) by their
+    ``lang`` (absent: en); None or an English space: the column itself."""
+    ids_ = table.column("entry_ids")
+    if space is None or (len(space.languages) == 1 and space.offsets[0] == 0):
+        return ids_
+    names = table.schema.names
+    langs = table.column("lang") if "lang" in names else ["en"] * table.num_rows
+    return space.globalize(langs, ids_)
+
+
 def crawl_labels(sources, fallback: str) -> pa.Array:
     """The CC-MAIN-YYYY-WW crawl id in each source, else ``fallback``."""
     if isinstance(sources, pa.ChunkedArray):
@@ -49,7 +73,13 @@ def crawl_labels(sources, fallback: str) -> pa.Array:
 
 
 def add_ids(table: pa.Table, label: str) -> pa.Table:
-    """``table`` (pool rows) with image_id, text_hash and crawl computed where absent."""
+    """``table`` (pool rows) with image_id, text_hash and crawl computed where absent, then
+    text_field and lang (:func:`with_languages`: alt, en) where absent."""
+    table = _add_ids(table, label)
+    return with_languages(table)
+
+
+def _add_ids(table: pa.Table, label: str) -> pa.Table:
     names = table.column_names
     if "image_id" not in names:
         table = table.append_column("image_id", ids.image_ids(table.column("url")))
@@ -282,15 +312,16 @@ def _per_crawl(new_rows: np.ndarray, pair: np.ndarray, image_of_pair: np.ndarray
             for r, c in enumerate(uniq.to_pylist(), start=1)}
 
 
-def merge_bucket(old: pa.Table | None, new: pa.Table, max_texts: int, top: int = 20) -> tuple[pa.Table, BucketResult]:
+def merge_bucket(old: pa.Table | None, new: pa.Table, max_texts: int, top: int = 20,
+                 space=None) -> tuple[pa.Table, BucketResult]:
     """Merge ``new`` (new rows, INDEX_SCHEMA, possibly several per (image_id, text_hash): one per
     pool file and crawl) into ``old`` (the previous release's bucket, or None) -> (merged bucket,
-    its statistics)."""
-    old = _empty() if old is None else old.select(INDEX_SCHEMA.names).cast(INDEX_SCHEMA)
-    new = new.select(INDEX_SCHEMA.names).cast(INDEX_SCHEMA)
+    its statistics; entry counts over the global ids of ``space``, None: English)."""
+    old = _empty() if old is None else with_languages(old).select(INDEX_SCHEMA.names).cast(INDEX_SCHEMA)
+    new = with_languages(new).select(INDEX_SCHEMA.names).cast(INDEX_SCHEMA)
     res = BucketResult(input_occurrences=int(pc.sum(new.column("occurrences")).as_py() or 0))
     if new.num_rows:
-        res.occ_ids, res.occ_counts = sparse_counts(new.column("entry_ids"), new.column("occurrences").to_numpy())
+        res.occ_ids, res.occ_counts = sparse_counts(global_ids(new, space), new.column("occurrences").to_numpy())
     both = _one(pa.concat_tables([old, new]))
     n = both.num_rows
     if n == 0:
@@ -329,7 +360,7 @@ def merge_bucket(old: pa.Table | None, new: pa.Table, max_texts: int, top: int =
         res.per_crawl = _per_crawl(np.arange(old.num_rows, n), pair, image, both.column("occurrences").to_numpy(),
                                    crawls_col)
     res.new_pairs = int(all_new.sum())
-    res.pair_ids, res.pair_counts = sparse_counts(rep.column("entry_ids").filter(pa.array(all_new)))
+    res.pair_ids, res.pair_counts = sparse_counts(global_ids(rep.filter(pa.array(all_new)), space))
     new_image = np.minimum.reduceat(all_new.astype(np.int8), img_starts) == 1
     res.new_images = int(new_image.sum())
     if res.new_images:

@@ -23,10 +23,12 @@ INDEX_SCHEMA = pa.schema([
     ("first_source", pa.string()),
     ("first_record_offset", pa.int64()),
     ("first_page_url", pa.string()),
+    ("text_field", pa.string()),          # of the first provenance row (alt, title, data-image-title)
+    ("lang", pa.string()),                # the text's metadata language: entry_ids index its list
 ])
 
 # Entry counts of a release: `count` per docs/semantics.md section 9 (distinct (image, text)),
-# `occurrences` per section 5 (pool rows; dedup none).
+# `occurrences` per section 5 (pool rows; dedup none); one row per (lang, entry) in LanguageSpace order.
 INDEX_COUNTS_SCHEMA = ENTRY_COUNTS_SCHEMA.append(pa.field("occurrences", pa.int64()))
 
 # Curated rows of a balance over the index (dedup image or pair): img2dataset reads url + text.
@@ -43,6 +45,8 @@ CURATED_INDEX_SCHEMA = pa.schema([
     ("occurrences", pa.int64()),
     ("key_hash", pa.int64()),
     ("text_hash", pa.int64()),
+    ("text_field", pa.string()),
+    ("lang", pa.string()),                # entry_ids are positions in this language's list
 ])
 
 RELEASE_DIGITS = 5

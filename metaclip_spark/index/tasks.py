@@ -22,7 +22,7 @@ from metaclip_spark.index.schema import INDEX_SCHEMA
 from metaclip_spark.run import outputs
 
 ROW_COLUMNS = ("url", "text", "entry_ids", "page_url", "lid_score", "source", "record_offset", "key_hash",
-               "image_id", "text_hash", "crawl")
+               "image_id", "text_hash", "crawl", "text_field", "lang")
 DICT_COLUMNS = ("source", "crawl", "page_url")       # read as dictionaries (few distinct values)
 BLOB_SCHEMA = pa.schema([("bucket", pa.int32()), ("blob", pa.binary())])
 STAT_KEYS = ("rows", "images", "occurrences", "texts_stored", "new_pairs", "new_images", "input_pairs",
@@ -107,13 +107,14 @@ _NO_COUNTS = {"pair_ids": pa.array([[]], pa.list_(pa.int32())), "pair_counts": p
               "occ_ids": pa.array([[]], pa.list_(pa.int32())), "occ_counts": pa.array([[]], pa.list_(pa.int64()))}
 
 
-def bucket_task(index: str, prev: int | None, release: int, k: int, top: int):
+def bucket_task(index: str, prev: int | None, release: int, k: int, top: int, space=None):
     """The mapInArrow function: rows sorted by bucket, one marker row (null blob) per bucket ->
-    one result row per bucket; the task's entry counts ride on its last row (``_Sums``)."""
+    one result row per bucket; the task's entry counts (global ids of ``space``, a
+    LanguageSpace; None: English) ride on its last row (``_Sums``)."""
 
     def finish(bucket: int, parts: list[pa.Table], sums: _Sums) -> dict:
         new = pa.concat_tables(parts) if parts else INDEX_SCHEMA.empty_table()
-        merged, res = merge_bucket(layout.read_bucket(index, prev, bucket), new, k, top)
+        merged, res = merge_bucket(layout.read_bucket(index, prev, bucket), new, k, top, space)
         sink = outputs.ParquetSink(layout.bucket_uri(index, release, bucket), INDEX_SCHEMA)
         try:
             sink.write(merged)

@@ -1,43 +1,95 @@
 """Finished stage-1 pools as later stages read them (Spark-free): their entry counts, their
-(file, rows) list, and the checks that the run folder is what stage 1 wrote (docs/outputs.md)."""
+(file, rows) list, and the checks that the run folder is what stage 1 wrote (docs/outputs.md).
+
+Also the one reader of entry-count tables (:func:`read_counts`: stage 1's ``entry_counts/``, an
+index release's, ``balance_counts/``; a table without ``lang`` is an English one) and the key
+columns of one written from a global vector (:func:`count_columns`)."""
 
 from __future__ import annotations
 
 import json
+from typing import NamedTuple
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
+from metaclip_spark.metadata.languages import ENGLISH, LanguageSpace
 from metaclip_spark.run import outputs
 from metaclip_spark.run import runfolder
 from metaclip_spark.run.config import ConfigError
 
+class Counts(NamedTuple):
+    vector: np.ndarray          # int64, one slot per global id of ``space``
+    space: LanguageSpace
+    entries: list               # entry text per global id (None where the table has no row)
 
-def load_pools(pools: list[str]) -> tuple[list[str], np.ndarray, list[tuple[str, int]]]:
-    """Entries, summed counts and the (file, rows) list of finished stage-1 pools.
+
+def read_counts(table: pa.Table, column: str = "count") -> Counts:
+    """An entry-count table (rows ``lang``, ``entry_id`` local to the language, ``column``) -> the
+    dense vector over global ids and its LanguageSpace (each language sized by its largest
+    entry_id + 1; ids absent from the table count 0). No ``lang`` column: an English file."""
+    if "lang" not in table.column_names:
+        table = table.append_column("lang", pa.array([ENGLISH] * table.num_rows, pa.string()))
+    ids = table.column("entry_id").to_numpy().astype(np.int64) if table.num_rows else np.zeros(0, np.int64)
+    sizes = {}
+    if table.num_rows:
+        agg = table.select(["lang", "entry_id"]).group_by("lang").aggregate([("entry_id", "max")])
+        sizes = dict(zip(agg.column("lang").to_pylist(), (int(m) + 1 for m in agg.column("entry_id_max").to_pylist())))
+    space = LanguageSpace(sizes if sizes else {ENGLISH: 0})
+    langs = table.column("lang")
+    codes = pc.index_in(langs, value_set=pa.array(space.languages, pa.string())).to_numpy(zero_copy_only=False)
+    g = space.offsets[codes.astype(np.int64)] + ids if len(ids) else ids
+    vector = np.zeros(len(space), np.int64)
+    vector[g] = table.column(column).to_numpy()
+    entries = [None] * len(space)
+    if "entry" in table.column_names:
+        for i, e in zip(g.tolist(), table.column("entry").to_pylist()):
+            entries[i] = e
+    return Counts(vector, space, entries)
+
+
+def count_columns(space: LanguageSpace) -> dict:
+    """``entry_id`` (local) and ``lang`` of every global id of ``space``, in order: the key columns
+    of an entry-count table written from a global vector (row i = global id i)."""
+    code = space.lang_of(np.arange(len(space)))
+    local = np.arange(len(space)) - space.offsets[code] if len(space) else np.zeros(0, np.int64)
+    langs = pa.DictionaryArray.from_arrays(pa.array(code.astype(np.int32)), pa.array(space.languages, pa.string()))
+    return {"entry_id": pa.array(local.astype(np.int32)), "lang": langs.cast(pa.string())}
+
+
+class Pools(NamedTuple):
+    entries: list               # entry text per global id
+    counts: np.ndarray          # summed counts per global id
+    files: list                 # (pool file, rows)
+    space: LanguageSpace
+
+
+def load_pools(pools: list[str]) -> Pools:
+    """Entries, summed counts, the (file, rows) list and the language space of finished stage-1 pools.
 
     Each pool is read from its own run folder (manifests name files relative to it), and only
     if its file list and row counts are the ones its entry counts came from (the digest stage 1
     wrote) and every listed file is there."""
     if not pools:
         raise ConfigError("give at least one --pool (a stage-1 output folder)")
-    entries, counts, files = None, None, []
+    entries, counts, files, space = None, None, [], None
     for pool in (runfolder.absolute(p) for p in pools):
         if not outputs.exists(outputs.join(pool, "_SUCCESS")):
             raise ConfigError("%s is not a finished stage-1 output (no _SUCCESS)" % pool)
         table = outputs.read_tables(outputs.list_files(outputs.join(pool, "entry_counts"), ".parquet"))
-        ents = table.column("entry").to_pylist()
+        got = read_counts(table)
         if entries is None:
-            entries, counts = ents, np.zeros(len(ents), dtype=np.int64)
-        elif ents != entries:
+            entries, counts, space = got.entries, np.zeros(len(got.space), dtype=np.int64), got.space
+        elif got.entries != entries or got.space != space:
             raise ConfigError("%s was matched against other metadata than %s: counts cannot be summed"
                               % (pool, pools[0]))
-        counts += table.column("count").to_numpy()
+        counts += got.vector
         manifest = json.loads(outputs.read_text(outputs.join(pool, "stats", "match-files.json")))
         listed = sorted((f["output"], int(f["rows"])) for f in manifest if f["output"])
         _check_pool(pool, listed, table)
         files.extend((runfolder.inside(pool, name), rows) for name, rows in listed)
-    return entries, counts, files
+    return Pools(entries, counts, files, space)
 
 
 def _check_pool(pool: str, listed: list[tuple[str, int]], counts_table: pa.Table) -> None:

@@ -27,8 +27,10 @@ from metaclip_spark.index import layout, select
 from metaclip_spark.run import outputs, runfolder, runner
 from metaclip_spark.run.config import Config, ConfigError
 from metaclip_spark.run.totals import RunTotals
-from metaclip_spark.steps.balance import BalanceSummary, PoolSizeModel, choose_t, probabilities
-from metaclip_spark.steps.curated import dropped_summary, plan_groups
+from metaclip_spark.index.merge import global_ids
+from metaclip_spark.run.pools import count_columns, read_counts
+from metaclip_spark.steps.balance import PoolSizeModel, choose_ts, probabilities, t_vector
+from metaclip_spark.steps.curated import balance_stats, dropped_summary, plan_groups
 
 SIZE_MODEL_ROWS = 2_000_000   # index rows read on the driver to model E(t) (all of a smaller release)
 GROUP_CHUNK_SIZE = 100        # groups per committed chunk (as stage 2)
@@ -40,25 +42,26 @@ RESULT_SCHEMA = pa.schema([
     ("rows_out", pa.int64()), ("images", pa.int64()), ("expected", pa.float64()),
     ("entry_ids", pa.list_(pa.int32())), ("counts", pa.list_(pa.int64())), ("file_rows", pa.list_(pa.int64())),
     ("url_unencodable", pa.int64()),
+    ("lang_rows", pa.list_(pa.int64())), ("lang_kept", pa.list_(pa.int64())), ("lang_expected", pa.list_(pa.float64())),
 ])
 RESULT_DDL = ("`group` int, output string, rows_in bigint, candidates bigint, rows_out bigint, images bigint, "
               "expected double, entry_ids array<int>, counts array<bigint>, file_rows array<bigint>, "
-              "url_unencodable bigint")
+              "url_unencodable bigint, lang_rows array<bigint>, lang_kept array<bigint>, lang_expected array<double>")
 CURATED_DDL = ("url string, text string, entry_ids array<int>, image_id string, page_url string, lid_score float, "
                "crawl string, source string, record_offset bigint, occurrences bigint, key_hash bigint, "
-               "text_hash bigint")
+               "text_hash bigint, text_field string, lang string")
 
 
 # ------------------------------------------------------------------------------ the release
 
 def load_release(folder: str):
-    """Entries, counts (section 9), occurrence counts (section 5) and the (bucket file, rows) list."""
+    """Entries, counts (section 9), occurrence counts (section 5), the (bucket file, rows) list and
+    the LanguageSpace (all over global ids; run/pools.read_counts)."""
     counts_file = outputs.join(folder, "entry_counts", "entry_counts.parquet")
     table = outputs.read_tables([counts_file]) if outputs.exists(counts_file) else None
     if table is None or not {"entry", "count", "occurrences"} <= set(table.column_names):
         raise ConfigError("%s has no entry counts (entry_counts/entry_counts.parquet)" % folder)
-    order = np.argsort(table.column("entry_id").to_numpy(), kind="stable")
-    table = table.take(pa.array(order))
+    got = read_counts(table)
     names = layout.bucket_files(folder)
 
     def rows(uri):
@@ -67,11 +70,10 @@ def load_release(folder: str):
 
     with ThreadPoolExecutor(16) as pool:
         files = list(pool.map(rows, names))
-    return (table.column("entry").to_pylist(), table.column("count").to_numpy().astype(np.int64),
-            table.column("occurrences").to_numpy().astype(np.int64), files)
+    return got.entries, got.vector, read_counts(table, "occurrences").vector, files, got.space
 
 
-def size_models(files, counts, occurrences, dedup: str, seed: int):
+def size_models(files, counts, occurrences, dedup: str, seed: int, space=None):
     """E(t) over the candidates (counts) and over the occurrences (occurrence counts: the size without
     de-duplication), from the first SIZE_MODEL_ROWS index rows (buckets are uniform hash samples),
     scaled to the release."""
@@ -80,9 +82,9 @@ def size_models(files, counts, occurrences, dedup: str, seed: int):
     for uri, n in files:
         if read >= SIZE_MODEL_ROWS:
             break
-        table = select.read_bucket(uri, ["image_id", "text_hash", "text", "entry_ids", "occurrences"])
-        lists.append(select.candidate_lists(table, dedup, seed))
-        occ_lists.append(table.column("entry_ids"))
+        table = select.read_bucket(uri, ["image_id", "text_hash", "text", "entry_ids", "occurrences", "lang"])
+        lists.append(select.candidate_lists(table, dedup, seed, space))
+        occ_lists.append(global_ids(table, space))
         occ_weights.append(table.column("occurrences").to_numpy())
         read += table.num_rows
     scale = total / read if read else 1.0
@@ -92,7 +94,8 @@ def size_models(files, counts, occurrences, dedup: str, seed: int):
 
 # ------------------------------------------------------------------------------ the Spark job
 
-def curation_frame(spark, groups, curated: str, dedup: str, probs_bc, seed: int, partitions=None, first: int = 0):
+def curation_frame(spark, groups, curated: str, dedup: str, probs_bc, seed: int, partitions=None, first: int = 0,
+                   space=None):
     """One row per group -> ``mapInArrow`` -> one result row per group (``partitions`` never changes
     the output)."""
 
@@ -100,12 +103,13 @@ def curation_frame(spark, groups, curated: str, dedup: str, probs_bc, seed: int,
         p = probs_bc.value
         for batch in batches:
             for g, fl in zip(batch.column("group").to_pylist(), batch.column("files").to_pylist()):
-                r = select.curate_files(g, fl, outputs.join(curated, "part-%05d.parquet" % g), dedup, p, seed)
+                r = select.curate_files(g, fl, outputs.join(curated, "part-%05d.parquet" % g), dedup, p, seed, space)
                 yield pa.RecordBatch.from_pydict({
                     "group": [r.group], "output": [r.output], "rows_in": [r.rows_in], "candidates": [r.candidates],
                     "rows_out": [r.rows_out], "images": [r.images], "expected": [r.expected],
                     "entry_ids": [r.entry_ids.tolist()], "counts": [r.counts.tolist()], "file_rows": [r.file_rows],
-                    "url_unencodable": [r.url_unencodable]}, schema=RESULT_SCHEMA)
+                    "url_unencodable": [r.url_unencodable], "lang_rows": [r.lang_rows], "lang_kept": [r.lang_kept],
+                    "lang_expected": [r.lang_expected]}, schema=RESULT_SCHEMA)
 
     rows = list(enumerate(groups, first))
     return (spark.sparkContext.parallelize(rows, min(partitions or len(rows), len(rows)))
@@ -132,17 +136,21 @@ def run_balance_index(cfg: Config, index_dir: str, release: int | None = None, s
     chunk_size = chunk_size or getattr(cfg.balance, "chunk_size", None) or GROUP_CHUNK_SIZE
     if chunk_size <= 0:
         raise ConfigError("balance.chunk_size must be > 0, got %r" % chunk_size)
-    entries, counts, occurrences, files = load_release(folder)
+    entries, counts, occurrences, files, space = load_release(folder)
     models: list = []
 
     def model(which: int):
         if not models:
-            models.extend(size_models(files, counts, occurrences, dedup, cfg.balance.seed))
+            models.extend(size_models(files, counts, occurrences, dedup, cfg.balance.seed, space))
         return models[which]
 
-    t, t_source = choose_t(cfg.balance, counts, lambda: model(0))
-    t_occ = choose_t(cfg.balance, occurrences, lambda: model(1))[0] if t_source in ("tail_share", "target_size") else t
-    probs = probabilities(counts, t)
+    try:
+        ts, t_source, p = choose_ts(cfg.balance, counts, space, lambda: model(0))
+        ts_occ = choose_ts(cfg.balance, occurrences, space, lambda: model(1))[0] \
+            if t_source in ("tail_share", "target_size") else ts
+    except ValueError as e:
+        raise ConfigError("balance: %s" % e) from None
+    probs = probabilities(counts, t_vector(ts, space))
     groups = plan_groups(files, cfg.balance.rows_per_file)
     curated = outputs.join(cfg.output, "curated")
     expected_rows = dict(files)
@@ -157,7 +165,8 @@ def run_balance_index(cfg: Config, index_dir: str, release: int | None = None, s
     def run_chunk(i: int, part) -> RunTotals:
         if "bc" not in state:
             state["bc"] = session().sparkContext.broadcast(probs)
-        df = curation_frame(session(), part, curated, dedup, state["bc"], cfg.balance.seed, partitions, i * chunk_size)
+        df = curation_frame(session(), part, curated, dedup, state["bc"], cfg.balance.seed, partitions, i * chunk_size,
+                            space)
         results = sorted(df.collect(), key=lambda r: r["group"])
         for r in results:
             if list(r["file_rows"]) != [expected_rows[u] for u in groups[r["group"]]]:
@@ -168,7 +177,8 @@ def run_balance_index(cfg: Config, index_dir: str, release: int | None = None, s
             got.files.append({"source": "group-%05d" % r["group"], "output": r["output"], "rows": r["rows_out"],
                               "failed": None, "rows_in": r["rows_in"], "candidates": r["candidates"],
                               "images": r["images"], "expected": r["expected"],
-                              "url_unencodable": r["url_unencodable"]})
+                              "url_unencodable": r["url_unencodable"], "lang_rows": list(r["lang_rows"]),
+                              "lang_kept": list(r["lang_kept"]), "lang_expected": list(r["lang_expected"])})
         return got
 
     def clean_chunk(i: int, part) -> None:
@@ -179,11 +189,13 @@ def run_balance_index(cfg: Config, index_dir: str, release: int | None = None, s
         if "bc" in state:
             state["bc"].unpersist()
         res = totals.files
+        keys = count_columns(space)
         outputs.write_table(outputs.join(cfg.output, "balance_counts", "balance_counts.parquet"), pa.table({
-            "entry_id": pa.array(np.arange(len(entries), dtype=np.int32)), "entry": pa.array(entries, pa.string()),
-            "count": pa.array(counts), "p": pa.array(probs), "balanced_count": pa.array(totals.dense_counts())}))
+            "entry_id": keys["entry_id"], "entry": pa.array(entries, pa.string()),
+            "count": pa.array(counts), "p": pa.array(probs), "balanced_count": pa.array(totals.dense_counts()),
+            "lang": keys["lang"]}))
         summary = {"stage": "balance", "dedup": dedup, "index": _stored_path(cfg.output, index_dir),
-                   "release": number, "t": t,
+                   "release": number, "t": ts.get("en"),
                    "t_source": t_source, "seed": cfg.balance.seed,
                    "pool_rows": int(sum(r["rows_in"] for r in res)),
                    "candidates": int(sum(r["candidates"] for r in res)),
@@ -192,9 +204,9 @@ def run_balance_index(cfg: Config, index_dir: str, release: int | None = None, s
                    "expected_size": float(sum(r["expected"] for r in res)),
                    "files": [r["output"] for r in res if r["output"]], "groups": len(groups),
                    "dropped": dropped_summary(sum(r["url_unencodable"] for r in res)),
-                   **BalanceSummary.from_counts(counts, t).to_dict(),
-                   "t_without_dedup": t_occ,
-                   "head_entries_without_dedup": BalanceSummary.from_counts(occurrences, t_occ).head_entries,
+                   **balance_stats(counts, space, ts, p, res),
+                   "t_without_dedup": ts_occ.get("en"),
+                   "head_entries_without_dedup": int(np.count_nonzero(occurrences > t_vector(ts_occ, space))),
                    "occurrences_total_matches": int(occurrences.sum())}
         summary["keep_rate"] = summary["curated_rows"] / summary["candidates"] if summary["candidates"] else 0.0
         if previous is not None:
@@ -207,7 +219,8 @@ def run_balance_index(cfg: Config, index_dir: str, release: int | None = None, s
         return summary
 
     files_doc = json.dumps(sorted((runfolder.relative(index_dir, u), n) for u, n in files)).encode("utf-8")
-    plan = {"stage": "balance", "index": index_dir, "release": number, "dedup": dedup, "t": float(t),
+    t_plan = {"t": float(ts["en"])} if list(ts) == ["en"] else {"ts": {k: float(v) for k, v in ts.items()}}
+    plan = {"stage": "balance", "index": index_dir, "release": number, "dedup": dedup, **t_plan,
             "seed": cfg.balance.seed, "chunk_size": chunk_size, "groups": len(groups),
             "bucket_files_sha256": hashlib.sha256(files_doc).hexdigest(),
             "counts_sha256": hashlib.sha256(np.ascontiguousarray(counts, dtype="<i8").tobytes()).hexdigest(),

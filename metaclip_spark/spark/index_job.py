@@ -32,7 +32,7 @@ from metaclip_spark.run import runfolder
 from metaclip_spark.run import runner
 from metaclip_spark.run.config import Config, ConfigError
 from metaclip_spark.run.totals import RunTotals
-from metaclip_spark.run.pools import load_pools
+from metaclip_spark.run.pools import count_columns, load_pools, read_counts
 from metaclip_spark.inputs.labels import run_name
 
 log = logging.getLogger("metaclip_spark")
@@ -60,21 +60,22 @@ def pool_digests(pools: list[str]) -> list[str]:
             for p in pools]
 
 
-def _load(pools: list[str]) -> tuple[list[str], list[dict]]:
-    """Entries and, per distinct pool (by digest), its folder, files, rows and digest."""
-    entries, out, seen = None, [], set()
+def _load(pools: list[str]):
+    """Entries, their LanguageSpace and, per distinct pool (by digest), its folder, files, rows and digest."""
+    entries, space, out, seen = None, None, [], set()
     for pool in (runfolder.absolute(p) for p in pools):
-        ents, _, files = load_pools([pool])
+        got = load_pools([pool])
+        files = got.files
         if entries is None:
-            entries = ents
-        elif ents != entries:
+            entries, space = got.entries, got.space
+        elif got.entries != entries or got.space != space:
             raise ConfigError("%s was matched against other metadata than %s: they cannot share an index"
                               % (pool, pools[0]))
         digest = json.loads(outputs.read_text(outputs.join(pool, "stats", "match.json")))["pool_digest"]
         if digest not in seen:
             seen.add(digest)
             out.append({"pool": pool, "files": files, "rows": sum(n for _, n in files), "digest": digest})
-    return entries, out
+    return entries, space, out
 
 
 def build_index(cfg: Config, pools: list[str], index: str, spark=None, partitions: int | None = None,
@@ -83,8 +84,8 @@ def build_index(cfg: Config, pools: list[str], index: str, spark=None, partition
     summary (the release's stats/index.json), or the current one's when every pool is in it."""
     start = time.monotonic()
     index = runfolder.absolute(index)
-    entries, loaded = _load(pools)
-    sha = layout.entries_sha256(entries)
+    entries, space, loaded = _load(pools)
+    sha = layout.metadata_sha256(entries, space)
     chunk_size = chunk_size or cfg.index.chunk_size
     if chunk_size <= 0:
         raise ConfigError("index.chunk_size must be > 0, got %r" % chunk_size)
@@ -103,6 +104,7 @@ def build_index(cfg: Config, pools: list[str], index: str, spark=None, partition
             return {**prev_stats, "added": 0, "message": "already in the index"}
         release = (prev or 0) + 1
         job = _Merge(cfg, index, marker, entries, todo, prev, prev_stats, release, spark, partitions, start)
+        job.space = space
         summary = job.run(chunk_size, after_chunk)
         layout.write_current(index, release)
         return summary
@@ -118,6 +120,7 @@ class _Merge:
         self._spark, self.partitions, self.start = spark, partitions, start
         self._frames: dict = {}
         self.chunks = 2
+        self.space = None                       # the pools' LanguageSpace (build_index sets it)
 
     # --- Spark ---------------------------------------------------------------------------
     @property
@@ -150,7 +153,7 @@ class _Merge:
             "bucket", F.lit(None).cast("binary").alias("blob"))
         rows = self.new_rows().where(F.col("bucket").isin([int(b) for b in part])).unionByName(markers)
         n = self.partitions or max(1, min(len(part), 2 * self.spark.sparkContext.defaultParallelism))
-        task = bucket_task(self.index, self.prev, self.release, self.k, self.cfg.index.top_repeated)
+        task = bucket_task(self.index, self.prev, self.release, self.k, self.cfg.index.top_repeated, self.space)
         return rows.repartition(n, "bucket").sortWithinPartitions("bucket").mapInArrow(task, RESULT_DDL)
 
     # --- the runner's stage ----------------------------------------------------------------
@@ -251,11 +254,12 @@ class _Merge:
         if self.prev is not None:
             old = pq.read_table(outputs.resolve(outputs.join(layout.release_dir(self.index, self.prev), "entry_counts",
                                                              "entry_counts.parquet"))[1])
-            count += old.column("count").to_numpy()
-            occ += old.column("occurrences").to_numpy()
+            count += read_counts(old).vector
+            occ += read_counts(old, "occurrences").vector
+        keys = count_columns(self.space)
         outputs.write_table(outputs.join(self.out, "entry_counts", "entry_counts.parquet"), pa.table({
-            "entry_id": pa.array(np.arange(n, dtype=np.int32)), "entry": pa.array(self.entries, pa.string()),
-            "count": pa.array(count), "occurrences": pa.array(occ)}, schema=INDEX_COUNTS_SCHEMA))
+            "entry_id": keys["entry_id"], "entry": pa.array(self.entries, pa.string()),
+            "count": pa.array(count), "lang": keys["lang"], "occurrences": pa.array(occ)}, schema=INDEX_COUNTS_SCHEMA))
         files = totals.files
         tot = {k: int(sum(f[k] for f in files)) for k in ("occurrences", "images", "texts_stored")}
         tot["pairs"] = int(sum(f["rows"] for f in files))

@@ -25,11 +25,12 @@ import pyarrow as pa
 from metaclip_spark.run import outputs
 from metaclip_spark.run import runfolder
 from metaclip_spark.run import runner
-from metaclip_spark.run.pools import load_pools
+from metaclip_spark.run.pools import count_columns, load_pools
 from metaclip_spark.run.totals import RunTotals
-from metaclip_spark.steps.balance import BalanceSummary, PoolSizeModel, choose_t, probabilities
+from metaclip_spark.index.merge import global_ids
+from metaclip_spark.steps.balance import PoolSizeModel, choose_ts, probabilities, t_vector
 from metaclip_spark.run.config import Config, ConfigError
-from metaclip_spark.steps.curated import balance_group, dropped_summary, iter_pool_batches, plan_groups
+from metaclip_spark.steps.curated import balance_group, balance_stats, dropped_summary, iter_pool_batches, plan_groups
 
 SIZE_MODEL_ROWS = 2_000_000   # pool rows read on the driver to model E(t) (all of a smaller pool)
 GROUP_CHUNK_SIZE = 100        # groups per committed chunk (``balance.chunk_size`` when the config has it)
@@ -38,27 +39,30 @@ RESULT_SCHEMA = pa.schema([
     ("group", pa.int32()), ("output", pa.string()), ("rows_in", pa.int64()), ("rows_out", pa.int64()),
     ("expected", pa.float64()), ("entry_ids", pa.list_(pa.int32())), ("counts", pa.list_(pa.int64())),
     ("file_rows", pa.list_(pa.int64())), ("url_unencodable", pa.int64()),
+    ("lang_rows", pa.list_(pa.int64())), ("lang_kept", pa.list_(pa.int64())), ("lang_expected", pa.list_(pa.float64())),
 ])
 RESULT_DDL = ("`group` int, output string, rows_in bigint, rows_out bigint, expected double, "
               "entry_ids array<int>, counts array<bigint>, file_rows array<bigint>, "
-              "url_unencodable bigint")
+              "url_unencodable bigint, lang_rows array<bigint>, lang_kept array<bigint>, lang_expected array<double>")
 
 
-def size_model(files: list[tuple[str, int]], counts: np.ndarray) -> PoolSizeModel:
-    """E(t) modelled from the first SIZE_MODEL_ROWS pool rows (in file order), scaled to the pool."""
+def size_model(files: list[tuple[str, int]], counts: np.ndarray, space=None) -> PoolSizeModel:
+    """E(t) modelled from the first SIZE_MODEL_ROWS pool rows (in file order), scaled to the pool
+    (rows' ids globalised over ``space``: E takes one t or a t vector)."""
     total = sum(n for _, n in files)
     arrays, read = [], 0
+    worldwide = space is not None and len(space.languages) > 1
     for uri, n in files:
         if read >= SIZE_MODEL_ROWS:
             break
-        for batch in iter_pool_batches(uri, columns=["entry_ids"]):
-            arrays.append(batch.column("entry_ids"))
+        for batch in iter_pool_batches(uri, columns=["entry_ids", "lang"] if worldwide else ["entry_ids"]):
+            arrays.append(global_ids(batch, space))
             read += batch.num_rows
     return PoolSizeModel(arrays, counts, scale=(total / read) if read else 1.0)
 
 
 def curation_frame(spark, groups: list[list[str]], curated: str, probs_bc, seed: int,
-                   partitions: int | None = None, first: int = 0):
+                   partitions: int | None = None, first: int = 0, space=None):
     """The map-only plan: one row per group → ``mapInArrow`` → one result row per group.
     ``groups[k]`` is group number ``first + k`` (its file is ``part-<first + k>.parquet``).
 
@@ -68,11 +72,12 @@ def curation_frame(spark, groups: list[list[str]], curated: str, probs_bc, seed:
         p = probs_bc.value
         for batch in batches:
             for g, fl in zip(batch.column("group").to_pylist(), batch.column("files").to_pylist()):
-                r = balance_group(g, fl, outputs.join(curated, "part-%05d.parquet" % g), p, seed)
+                r = balance_group(g, fl, outputs.join(curated, "part-%05d.parquet" % g), p, seed, space)
                 yield pa.RecordBatch.from_pydict({
                     "group": [r.group], "output": [r.output], "rows_in": [r.rows_in], "rows_out": [r.rows_out],
                     "expected": [r.expected], "entry_ids": [r.entry_ids.tolist()], "counts": [r.counts.tolist()],
-                    "file_rows": [r.file_rows], "url_unencodable": [r.url_unencodable],
+                    "file_rows": [r.file_rows], "url_unencodable": [r.url_unencodable], "lang_rows": [r.lang_rows],
+                    "lang_kept": [r.lang_kept], "lang_expected": [r.lang_expected],
                 }, schema=RESULT_SCHEMA)
 
     rows = list(enumerate(groups, first))
@@ -137,12 +142,13 @@ def _reset(out: str) -> None:
     runfolder.remove_file(outputs.join(out, runner.config_name("balance")))
 
 
-def _plan(pools: list[str], files: list[tuple[str, int]], counts: np.ndarray, t: float, seed: int,
+def _plan(pools: list[str], files: list[tuple[str, int]], counts: np.ndarray, ts: dict, seed: int,
           groups: list[list[str]], chunk_size: int) -> dict:
-    """What the curated files depend on: the pools (their files and rows), the counts, t, the
-    seed and the grouping."""
+    """What the curated files depend on: the pools (their files and rows), the counts, t (worldwide:
+    every language's), the seed and the grouping."""
     files_doc = json.dumps(sorted(files), separators=(",", ":")).encode("utf-8")
-    return {"stage": "balance", "pools": list(pools), "t": float(t), "seed": seed, "chunk_size": chunk_size,
+    t = {"t": float(ts["en"])} if list(ts) == ["en"] else {"ts": {k: float(v) for k, v in ts.items()}}
+    return {"stage": "balance", "pools": list(pools), **t, "seed": seed, "chunk_size": chunk_size,
             "groups": len(groups),
             "pool_files_sha256": hashlib.sha256(files_doc).hexdigest(),
             "counts_sha256": hashlib.sha256(np.ascontiguousarray(counts, dtype="<i8").tobytes()).hexdigest(),
@@ -153,18 +159,19 @@ def _run_balance(cfg: Config, pools: list[str], loaded, spark, partitions, chunk
                  start: float) -> dict:
     from metaclip_spark.spark.session import get_spark
 
-    entries, counts, files = loaded
+    entries, counts, files, space = loaded
     model_cache: list = []
 
     def model():
         if not model_cache:
-            model_cache.append(size_model(files, counts))
+            model_cache.append(size_model(files, counts, space))
         return model_cache[0]
 
-    t, t_source = choose_t(cfg.balance, counts, model)
-    probs = probabilities(counts, t)
+    ts, t_source, p = _choose(cfg, counts, space, model)
+    t_vec = t_vector(ts, space)
+    probs = probabilities(counts, t_vec)
     pool_rows = sum(n for _, n in files)
-    keep_rate = model()(t) / pool_rows if pool_rows else 1.0
+    keep_rate = model()(t_vec) / pool_rows if pool_rows else 1.0
     per_group = max(1, math.ceil(cfg.balance.rows_per_file / max(keep_rate, 1e-9)))
     groups = plan_groups(files, per_group)
     curated = outputs.join(cfg.output, "curated")
@@ -176,7 +183,7 @@ def _run_balance(cfg: Config, pools: list[str], loaded, spark, partitions, chunk
             state["spark"] = spark or get_spark(cfg.spark)
             state["bc"] = state["spark"].sparkContext.broadcast(probs)
         first = i * chunk_size
-        df = curation_frame(state["spark"], part, curated, state["bc"], cfg.balance.seed, partitions, first)
+        df = curation_frame(state["spark"], part, curated, state["bc"], cfg.balance.seed, partitions, first, space)
         results = sorted(df.collect(), key=lambda r: r["group"])
         _check_results(groups, expected_rows, results)
         got = RunTotals(len(entries))
@@ -184,7 +191,8 @@ def _run_balance(cfg: Config, pools: list[str], loaded, spark, partitions, chunk
             got.add_counts(r["entry_ids"], r["counts"])
             got.files.append({"source": "group-%05d" % r["group"], "output": r["output"], "rows": r["rows_out"],
                               "failed": None, "rows_in": r["rows_in"], "expected": r["expected"],
-                              "url_unencodable": r["url_unencodable"]})
+                              "url_unencodable": r["url_unencodable"], "lang_rows": list(r["lang_rows"]),
+                              "lang_kept": list(r["lang_kept"]), "lang_expected": list(r["lang_expected"])})
         return got
 
     def clean_chunk(i: int, part) -> None:        # curated files of a killed attempt of this chunk
@@ -196,28 +204,38 @@ def _run_balance(cfg: Config, pools: list[str], loaded, spark, partitions, chunk
             state["bc"].unpersist()
         kept = totals.dense_counts()
         results = totals.files                    # group order: chunks in order, groups sorted in each
+        keys = count_columns(space)
         outputs.write_table(outputs.join(cfg.output, "balance_counts", "balance_counts.parquet"), pa.table({
-            "entry_id": pa.array(np.arange(len(entries), dtype=np.int32)), "entry": pa.array(entries, pa.string()),
-            "count": pa.array(counts), "p": pa.array(probs), "balanced_count": pa.array(kept)}))
-        summary = {"stage": "balance", "pools": list(pools), "t": t, "t_source": t_source, "seed": cfg.balance.seed,
+            "entry_id": keys["entry_id"], "entry": pa.array(entries, pa.string()),
+            "count": pa.array(counts), "p": pa.array(probs), "balanced_count": pa.array(kept), "lang": keys["lang"]}))
+        summary = {"stage": "balance", "pools": list(pools), "t": ts.get("en"), "t_source": t_source,
+                   "seed": cfg.balance.seed,
                    "pool_rows": int(sum(r["rows_in"] for r in results)),
                    "curated_rows": int(sum(r["rows"] for r in results)),
                    "expected_size": float(sum(r["expected"] for r in results)),
                    "files": [r["output"] for r in results if r["output"]],
                    "groups": len(groups),
                    "dropped": dropped_summary(sum(r["url_unencodable"] for r in results)),
-                   **BalanceSummary.from_counts(counts, t).to_dict()}
+                   **balance_stats(counts, space, ts, p, results)}
         summary["keep_rate"] = summary["curated_rows"] / summary["pool_rows"] if summary["pool_rows"] else 0.0
         summary["wall_seconds"] = round(time.monotonic() - start, 3)
         summary.update(chunk_info)
         return summary
 
     return runner.run(runner.Stage(
-        name="balance", output=cfg.output, plan=_plan(pools, files, counts, t, cfg.balance.seed, groups, chunk_size),
+        name="balance", output=cfg.output, plan=_plan(pools, files, counts, ts, cfg.balance.seed, groups, chunk_size),
         items=groups, chunk_size=chunk_size, run_chunk=run_chunk, finish=finish, config_json=cfg.to_json(),
         n_entries=len(entries), overwrite=bool(cfg.overwrite), reset=lambda: _reset(cfg.output),
         clean_chunk=clean_chunk, temp_dirs=("curated", "balance_counts", "stats"),
         success="curated/_SUCCESS", files_manifest=False, after_chunk=after_chunk))
+
+
+def _choose(cfg: Config, counts: np.ndarray, space, model) -> tuple[dict, str, float]:
+    """t per language (steps/balance.choose_ts), its errors as ConfigError (before Spark starts)."""
+    try:
+        return choose_ts(cfg.balance, counts, space, model)
+    except ValueError as e:
+        raise ConfigError("balance: %s" % e) from None
 
 
 def _check_results(groups: list[list[str]], expected_rows: dict, results) -> None:

@@ -4,11 +4,9 @@ Every pool pair matched a set S of metadata entries.  Entry ``e`` is *drawn* wit
 probability ``p_e = t / max(count_e, t)`` and the pair is kept iff at least one of its
 entries is drawn, i.e. with probability ``1 - prod_{e in S} (1 - p_e)``.
 
-This module holds the probabilities, the choice of t (from a tail share or a target
-size), the expected curated size and the summary statistics.  The seeded draws that
-decide each pair (pair key, ``keep_mask``, ``keeps``, ``sample_batch``, ``order_keys``)
-are in :mod:`metaclip_spark.steps.draws`; the accepted forms of entry-id lists and key
-hashes in :mod:`metaclip_spark.steps.entry_lists`.
+This module: the probabilities, the choice of t (a tail share, a target size; worldwide one t
+per language, SPEC section 10), the expected curated size and the statistics. The seeded draws
+are in :mod:`metaclip_spark.steps.draws`, the forms of entry-id lists in ``steps.entry_lists``.
 """
 
 from __future__ import annotations
@@ -27,13 +25,11 @@ if TYPE_CHECKING:                                   # annotation only: steps nev
 __all__ = [
     "probabilities", "tail_share", "solve_t_for_tail_share", "log_miss", "keep_probability",
     "expected_size", "expected_sizes", "PoolSizeModel", "solve_t_for_target_size",
-    "BalanceSummary",
+    "BalanceSummary", "p_to_t", "t_to_p", "t_vector", "language_ts", "choose_ts", "language_stats",
 ]
 
 
-# ---------------------------------------------------------------------------------------
-# Probabilities and the choice of t
-# ---------------------------------------------------------------------------------------
+# --- probabilities and the choice of t ---------------------------------------------------
 
 def _check_t(t: float) -> float:
     t = float(t)
@@ -56,8 +52,10 @@ def _counts(counts) -> np.ndarray:
     return c
 
 
-def probabilities(counts, t: float) -> np.ndarray:
-    """``p_e = t / max(count_e, t)`` as float64, one slot per entry.
+def probabilities(counts, t) -> np.ndarray:
+    """``p_e = t / max(count_e, t)`` as float64, one slot per entry. ``t``: one number, or one per
+    entry (worldwide: :func:`t_vector`; a language's t may be 0, see :func:`p_to_t`, and then its
+    entries with count > 0 get p = 0, those with count 0 get 1).
 
     Tail entries (``count_e <= t``) get exactly 1.0, head entries exactly ``t / count_e``.
     Zero-count entries fall under the same formula and get 1.0: they never occur in the
@@ -65,8 +63,14 @@ def probabilities(counts, t: float) -> np.ndarray:
     probabilities are applied to other data (another crawl, a sample, an online loader)
     an entry that was never seen is by definition in the tail and must not be
     down-sampled."""
-    t = _check_t(t)
     c = _counts(counts)
+    if np.ndim(t):
+        tv = np.asarray(t, np.float64)
+        if tv.shape != c.shape or not np.all(np.isfinite(tv)) or (tv.size and tv.min() < 0):
+            raise ValueError("a t vector needs one finite t >= 0 per entry")
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.where(c > 0, tv / np.maximum(c.astype(np.float64), tv), 1.0)
+    t = _check_t(t)
     return t / np.maximum(c.astype(np.float64), t)
 
 
@@ -103,10 +107,7 @@ def solve_t_for_tail_share(counts, share: float) -> float:
     return float(int(vals[idx]) + 1)
 
 
-
-# ---------------------------------------------------------------------------------------
-# Expected size and t from a target size
-# ---------------------------------------------------------------------------------------
+# --- expected size and t from a target size ---------------------------------------------
 
 def _row_sum(x: np.ndarray, offsets: np.ndarray) -> np.ndarray:
     lens = np.diff(offsets)
@@ -124,9 +125,8 @@ def log_miss(probs) -> np.ndarray:
 
 
 def keep_probability(entry_ids, probs, log_q: np.ndarray | None = None) -> np.ndarray:
-    """Per-row ``1 - prod_{e in S} (1 - p_e)`` (0 for an empty or null list), computed as
-    ``-expm1(sum log1p(-p_e))`` for accuracy at small p. ``log_q``: ``log_miss(probs)``,
-    when the caller keeps it across batches (the same values, without a log per element)."""
+    """Per-row ``1 - prod_{e in S} (1 - p_e)`` (0 for an empty or null list) as ``-expm1(sum
+    log1p(-p_e))``; ``log_q``: ``log_miss(probs)``, kept by callers across batches."""
     if log_q is None:
         log_q = log_miss(probs)
     if isinstance(entry_ids, pa.ChunkedArray):
@@ -173,15 +173,17 @@ class PoolSizeModel:
         """``weights``: one array per list array, one weight per row (e.g. the occurrences of an
         image index's rows, for E(t) without de-duplication); None: every row weighs 1."""
         c = _counts(counts).astype(np.float64)
-        offs, vals = [np.zeros(1, dtype=np.int64)], []
+        offs, vals, ids = [np.zeros(1, dtype=np.int64)], [], []
         base = 0
         for a in iter_lists(entry_id_arrays):
             o, v = list_parts(a)
             vals.append(c[v])
+            ids.append(v)
             offs.append(o[1:].astype(np.int64) + base)
             base += int(o[-1])
         self.offsets = np.concatenate(offs)
         self.elem_counts = np.concatenate(vals) if vals else np.zeros(0)
+        self.elem_ids = np.concatenate(ids) if ids else np.zeros(0, np.int32)    # for a t vector
         if self.elem_counts.size and self.elem_counts.min() <= 0:
             raise ValueError("an entry id in the pool has count 0: counts and pool disagree")
         self.scale = float(scale)
@@ -190,8 +192,9 @@ class PoolSizeModel:
         self.n_nonempty = int(np.count_nonzero(np.diff(self.offsets)))
         self.max_count = float(self.elem_counts.max()) if self.elem_counts.size else 0.0
 
-    def expected_size(self, t: float) -> float:
-        t = _check_t(t)
+    def expected_size(self, t) -> float:
+        """E(t); ``t`` one number or one per entry id (worldwide: ``t_vector``)."""
+        t = np.asarray(t, np.float64)[self.elem_ids] if np.ndim(t) else _check_t(t)
         with np.errstate(divide="ignore"):
             lq = np.log1p(-(t / np.maximum(self.elem_counts, t)))
         keep = -np.expm1(_row_sum(lq, self.offsets))
@@ -243,9 +246,7 @@ def solve_t_for_target_size(counts, pool, target: float, *, scale: float = 1.0,
     return hi
 
 
-# ---------------------------------------------------------------------------------------
-# Summary
-# ---------------------------------------------------------------------------------------
+# --- summary ---------------------------------------------------------------------------
 
 @dataclass(frozen=True)
 class BalanceSummary:
@@ -294,3 +295,105 @@ def choose_t(b: "BalanceConfig", counts, model) -> tuple[float, str]:
     if b.target_size is not None:
         return solve_t_for_target_size(counts, model(), b.target_size), "target_size"
     return float(b.default_t), "default"
+
+
+# --- worldwide: one t per language (SPEC section 10; MetaCLIP 2's t_to_p / p_to_t) ------
+
+def t_to_p(counts, t: float) -> float:
+    """MetaCLIP 2's ``t_to_p``: a language's tail share at t, ``sum_{c_e < t} c_e / sum_e c_e``
+    (:func:`tail_share`; 0.0 for a language without matches)."""
+    return tail_share(counts, t)
+
+
+def _share_curve(counts):
+    """(counts sorted ascending, zeros included; their cumulative share, None without matches)."""
+    c = np.sort(_counts(counts))
+    total = int(c.sum())
+    return c, (np.cumsum(c) / total if total else None)
+
+
+def _t_at(curve, p: float) -> float:
+    c, share = curve
+    return float(c[int(np.argmin(np.abs(share - p)))])     # argmin: the first index on ties
+
+
+def p_to_t(counts, p: float) -> float:
+    """MetaCLIP 2's ``p_to_t``: sort the counts ascending (zeros included), take their cumulative
+    share s_i, ``t = count_(i*)`` with ``i* = argmin_i |s_i - p|`` (the first on ties). ``p`` in
+    [0, 1]; p = 1 gives the largest count. The result is 0 when the language has zero-count
+    entries and 0 is nearer to p than its first positive share (MetaCLIP 2 computes the same;
+    :func:`probabilities` then gives its matched entries p = 0). No match: ValueError."""
+    p = float(p)
+    if not (0.0 <= p <= 1.0):
+        raise ValueError("p must be in [0, 1], got %r" % p)
+    curve = _share_curve(counts)
+    if curve[1] is None:
+        raise ValueError("all counts are zero: p_to_t is undefined")
+    return _t_at(curve, p)
+
+
+def t_vector(ts: dict, space) -> np.ndarray:
+    """One t per global id of ``space`` (metadata/languages.LanguageSpace): ``ts[lang]`` over the
+    language's span, so that ``probabilities(counts, t_vector(ts, space))`` is ``p_e = t_lang /
+    max(c_e, t_lang)`` for every entry of every language."""
+    return np.repeat(np.array([float(ts[k]) for k in space.languages], np.float64), space.sizes)
+
+
+def choose_ts(b, counts, space, model=None) -> tuple[dict, str, float]:
+    """(t per language, where en's t came from, p) for the global count vector ``counts`` over
+    ``space``. ``b``: a balance config section (run/config.BalanceConfig) or en's t (a number).
+
+    - en with matches: t_en as :func:`choose_t` on en's counts (English mode: exactly today's t;
+      worldwide ``target_size``: t_en solved so that the expected size over all languages, each at
+      its own t, meets the target; ``model()`` must then take a t vector, see PoolSizeModel);
+      p = ``t_to_p(en, t_en)``.
+    - no en (or en without matches): p cannot come from en; ``balance.tail_share`` is then p itself
+      (required: ValueError otherwise), and t_en is ``balance.default_t``.
+    - every other language with matches: ``p_to_t(its counts, p)``; a language without matches
+      (nothing of it to balance): t_en."""
+    c = _counts(counts)
+    if c.size != len(space):
+        raise ValueError("counts have %d entries, the language space %d" % (c.size, len(space)))
+    curves = {k: _share_curve(c[space.span(k)]) for k in space.languages}
+    en = c[space.span("en")] if "en" in space.index else None
+    number = not hasattr(b, "default_t")
+
+    def ts_at(p, t_en):
+        return {k: (t_en if k == "en" or curves[k][1] is None else _t_at(curves[k], p)) for k in space.languages}
+
+    if en is not None and en.sum() > 0:
+        if number:
+            t_en, source = _check_t(b), "t"
+        elif b.t is None and b.tail_share is None and b.target_size is not None and len(space.languages) > 1:
+            f = lambda t: model()(t_vector(ts_at(t_to_p(en, t), t), space))     # noqa: E731
+            t_en, source = solve_t_for_target_size(en, f, b.target_size), "target_size"
+        else:
+            t_en, source = choose_t(b, en, model)
+        p = t_to_p(en, t_en)
+        return ts_at(p, t_en), source, p
+    if number or b.tail_share is None:
+        raise ValueError("the metadata has %s: its tail share fixes every other language's t (SPEC section 10); "
+                         "give balance.tail_share (then the share itself) or match English texts too"
+                         % ("no en" if en is None else "en, but no English text matched"))
+    t_en = float(b.default_t)
+    return ts_at(float(b.tail_share), t_en), "tail_share", float(b.tail_share)
+
+
+def language_ts(counts, space, b, model=None) -> dict:
+    """t per language (:func:`choose_ts`'s first value)."""
+    return choose_ts(b, counts, space, model)[0]
+
+
+def language_stats(counts, space, ts: dict, pool=None, curated=None, expected=None) -> dict:
+    """stats/balance.json ``languages``: per language its rows considered (``pool``), matches,
+    t, tail share at t, head entries (count > t), rows kept (``curated``) and expected kept;
+    ``pool``/``curated``/``expected``: one value per language of ``space`` (None: 0)."""
+    c = _counts(counts)
+    out = {}
+    for i, k in enumerate(space.languages):
+        ck, t = c[space.span(k)], float(ts[k])
+        out[k] = {"pool": int(pool[i]) if pool is not None else 0, "matches": int(ck.sum()), "t": t,
+                  "tail_share": tail_share(ck, t) if t > 0 else 0.0, "head_entries": int(np.count_nonzero(ck > t)),
+                  "curated": int(curated[i]) if curated is not None else 0,
+                  "expected": float(expected[i]) if expected is not None else 0.0}
+    return out

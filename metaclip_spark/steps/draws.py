@@ -317,15 +317,17 @@ def order_keys(key_hash, seed: int) -> np.ndarray:
 
 
 def sample_batch(batch, probs, seed: int, *, entry_ids_column: str = "entry_ids",
-                 key_column: str = "key_hash", thresholds: np.ndarray | None = None):
+                 key_column: str = "key_hash", thresholds: np.ndarray | None = None, entry_ids=None):
     """The kept rows of a ``pa.RecordBatch`` (or ``pa.Table``), columns unchanged.
 
     Uses the ``key_hash`` column; when it is absent the key is computed from ``url`` and
-    ``text`` (slower)."""
+    ``text`` (slower). ``entry_ids``: the lists drawn with instead of the column (worldwide: the
+    rows' global ids, ``LanguageSpace.globalize``; the rows keep their own column)."""
     names = batch.schema.names
     if key_column in names:
         keys = batch.column(key_column)
     else:
         keys = key_hashes(batch.column("url"), batch.column("text"))
-    mask = keep_mask(batch.column(entry_ids_column), keys, probs, seed, thresholds)
+    lists = batch.column(entry_ids_column) if entry_ids is None else entry_ids
+    mask = keep_mask(lists, keys, probs, seed, thresholds)
     return batch.filter(pa.array(mask, type=pa.bool_()))

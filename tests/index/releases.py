@@ -3,7 +3,9 @@ bucket files sorted by (image_id, text_hash) in INDEX_SCHEMA, entry_counts/entry
 INDEX_COUNTS_SCHEMA, stats/index.json, _SUCCESS, then CURRENT.
 
 A row is a dict with ``url``, ``text``, ``entry_ids`` and optionally ``occurrences`` (default 1),
-``crawl``, ``source``, ``record_offset``, ``page_url``, ``lid_score``. Rows with the same
+``crawl``, ``source``, ``record_offset``, ``page_url``, ``lid_score``, ``lang`` (default en; the
+entry ids are positions in its list) and ``text_field`` (default alt). ``entries``: a list (English)
+or {lang: list} (worldwide). Rows with the same
 (image_id, text_hash) must not repeat (the merge's job); a release's ``count_e`` is the number of
 its (image, text) rows whose entry ids hold e, ``occurrences_e`` the sum of their occurrences.
 """
@@ -19,6 +21,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from metaclip_spark.index import ids
+from metaclip_spark.metadata.languages import LanguageSpace
 from metaclip_spark.index.schema import (CURRENT, INDEX_COUNTS_SCHEMA, INDEX_MARKER, INDEX_SCHEMA, bucket_name,
                                          release_name)
 from metaclip_spark.steps.draws import pair_key_hash
@@ -40,7 +43,8 @@ def index_rows(rows: list[dict], max_texts: int = 64) -> list[dict]:
                     "lid_score": float(r.get("lid_score", 0.9)), "occurrences": int(r.get("occurrences", 1)),
                     "crawls": [crawl], "first_crawl": crawl, "first_source": r.get("source", "s3://x/w.warc.gz"),
                     "first_record_offset": int(r.get("record_offset", 0)),
-                    "first_page_url": r.get("page_url", "https://page.example/")})
+                    "first_page_url": r.get("page_url", "https://page.example/"),
+                    "text_field": r.get("text_field", "alt"), "lang": r.get("lang", "en")})
     out.sort(key=lambda r: (r["image_id"], r["text_hash"]))
     rank = 0
     for i, r in enumerate(out):
@@ -50,15 +54,21 @@ def index_rows(rows: list[dict], max_texts: int = 64) -> list[dict]:
     return out
 
 
-def entry_counts(rows: list[dict], entries: list[str]) -> pa.Table:
-    count = np.zeros(len(entries), np.int64)
-    occ = np.zeros(len(entries), np.int64)
+def entry_counts(rows: list[dict], entries) -> pa.Table:
+    """One row per (lang, entry) in LanguageSpace order (en first, then sorted), counted per row."""
+    lists = entries if isinstance(entries, dict) else {"en": list(entries)}
+    space = LanguageSpace({k: len(v) for k, v in lists.items()})
+    count = np.zeros(len(space), np.int64)
+    occ = np.zeros(len(space), np.int64)
     for r in rows:
+        off = space.offset(r.get("lang", "en"))
         for e in set(r["entry_ids"]):
-            count[e] += 1
-            occ[e] += int(r.get("occurrences", 1))
-    return pa.table({"entry_id": np.arange(len(entries), dtype=np.int32), "entry": entries, "count": count,
-                     "occurrences": occ}, schema=INDEX_COUNTS_SCHEMA)
+            count[off + e] += 1
+            occ[off + e] += int(r.get("occurrences", 1))
+    return pa.table({"entry_id": np.concatenate([np.arange(len(lists[k]), dtype=np.int32) for k in space.languages]),
+                     "entry": [e for k in space.languages for e in lists[k]], "count": count,
+                     "lang": [k for k in space.languages for _ in lists[k]], "occurrences": occ},
+                    schema=INDEX_COUNTS_SCHEMA)
 
 
 def build_release(index_dir, release: int, rows: list[dict], entries: list[str], buckets: int = 4,

@@ -455,7 +455,7 @@ def test_sample_batch_keeps_rows_and_columns():
     batch = pa.RecordBatch.from_arrays([
         pa.array(urls), pa.array(texts), list_array(rows), pa.array(["p"] * n), pa.array(np.ones(n, np.float32)),
         pa.array(["s"] * n), pa.array([str(i) for i in range(n)]), pa.array(np.arange(n)), pa.array(kh),
-        index["image_id"], pa.array(index["text_hash"]), index["crawl"],
+        index["image_id"], pa.array(index["text_hash"]), index["crawl"], pa.array(["alt"] * n), pa.array(["en"] * n),
     ], schema=POOL_SCHEMA)
     probs = rng.random(20)
     out = D.sample_batch(batch, probs, 3)

@@ -42,7 +42,8 @@ def pool_rows(prefix, items):
         rows.append({"url": url, "text": text, "entry_ids": ids, "page_url": "http://page.example/%s" % prefix,
                      "lid_score": 0.5, "source": "%s.warc.gz" % prefix, "record_id": "<urn:%s:%d>" % (prefix, i),
                      "record_offset": 100 * i, "key_hash": int(key_hashes([url], [text])[0]),
-                     "image_id": image_id(url), "text_hash": text_hash(image_id(url), text), "crawl": prefix})
+                     "image_id": image_id(url), "text_hash": text_hash(image_id(url), text), "crawl": prefix,
+                     "text_field": "alt", "lang": "en"})
     return rows
 
 

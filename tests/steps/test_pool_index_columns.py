@@ -23,7 +23,7 @@ def sha_id(url: str) -> str:
 
 def test_pool_schema_ends_with_the_index_columns():
     assert POOL_SCHEMA.names == ["url", "text", "entry_ids", "page_url", "lid_score", "source", "record_id",
-                                 "record_offset", "key_hash", "image_id", "text_hash", "crawl"]
+                                 "record_offset", "key_hash", "image_id", "text_hash", "crawl", "text_field", "lang"]
     assert [POOL_SCHEMA.field(n).type for n in ("image_id", "text_hash", "crawl")] == [
         pa.string(), pa.int64(), pa.string()]
 
