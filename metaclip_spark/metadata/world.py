@@ -241,6 +241,9 @@ def _from_parquet(data: bytes | str, source: str) -> WorldMetadata:
                             % (source, type(exc).__name__, exc)) from exc
     for name in ("lang", "entry"):
         col = table.column(name)
+        if pa.types.is_dictionary(col.type):     # e.g. a pandas category column
+            col = col.cast(col.type.value_type)
+            table = table.set_column(table.schema.get_field_index(name), name, col)
         if not (pa.types.is_string(col.type) or pa.types.is_large_string(col.type)):
             raise MetadataError("worldwide metadata %s: column %s must be strings, got %s" % (source, name, col.type))
         if col.null_count:

@@ -126,6 +126,10 @@ def test_parquet_equals_the_folder(tmp_path, interleave):
     for lang in ORDER:
         assert w.entries(lang) == LISTS[lang]
         assert w.matchable(lang).tolist() == folder.matchable(lang).tolist()
+    # a dictionary-encoded (pandas category) lang column reads the same
+    table = pq.read_table(str(path))
+    pq.write_table(table.set_column(0, "lang", table.column("lang").dictionary_encode()), str(tmp_path / "d.parquet"))
+    assert load_world_metadata(str(tmp_path / "d.parquet")).digest == folder.digest
     # the magic, not the name, tells a local Parquet file
     renamed = tmp_path / "meta.bin"
     renamed.write_bytes(path.read_bytes())
