@@ -24,6 +24,7 @@ from __future__ import annotations
 import os
 import re
 import string
+from functools import lru_cache
 from typing import Iterable, Sequence
 
 import numpy as np
@@ -44,6 +45,7 @@ FULL_WIDTH_MARKS = "，。、；：？！“”‘’（）【】《》〈〉「
 NO_SPACE_PUNCTUATION = frozenset(string.punctuation) | frozenset(FULL_WIDTH_MARKS)
 
 
+@lru_cache(maxsize=None)   # per character: world_key of 15M entries calls it 30M times
 def is_cjk_or_similar(char: str) -> bool:
     """Whether ``char`` needs no space next to it in a worldwide key (section 10's class)."""
     if char in NO_SPACE_PUNCTUATION:

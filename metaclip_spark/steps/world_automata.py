@@ -62,15 +62,22 @@ def key_table(entries: Sequence[str], matchable: Sequence[bool]) -> tuple[list[s
     """``(keys, ids, dups)`` of one language: each distinct ``world_key`` of a matchable entry
     once with the first position that gives it; ``dups[first] = [first, other positions...]``
     for keys given by several entries. Dropped entries (``matchable`` False) are left out."""
-    first: dict[str, int] = {}
+    mask = np.asarray(matchable, dtype=bool)
+    if len(mask) != len(entries):
+        raise ValueError("key_table: %d entries but %d matchable flags" % (len(entries), len(mask)))
+    if mask.all():
+        positions, kept = range(len(entries)), entries
+    else:
+        positions = np.flatnonzero(mask).tolist()
+        kept = [entries[i] for i in positions]
+    keys = list(map(world_key, kept))               # C-level loops: ~1/3 of a Python loop's time
+    first = dict(zip(reversed(keys), reversed(positions)))    # later items overwrite: first ids win
     dups: dict[int, list[int]] = {}
-    for i, (entry, ok) in enumerate(zip(entries, matchable)):
-        if not ok:
-            continue
-        key = world_key(entry)
-        j = first.setdefault(key, i)
-        if j != i:
-            dups.setdefault(j, [j]).append(i)
+    if len(first) != len(keys):
+        for key, i in zip(keys, positions):
+            j = first[key]
+            if j != i:
+                dups.setdefault(j, [j]).append(i)
     return list(first), list(first.values()), dups
 
 
