@@ -10,13 +10,12 @@ import pickle
 import subprocess
 import sys
 
-import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
 from metaclip_spark.metadata.defaults import default_lid_model_path
-from metaclip_spark.metadata.languages import (MAX_ENTRY_CHARS, NO_SPACE_PUNCTUATION, LanguageSpace,
-                                               is_cjk_or_similar, is_punctuation_only, world_key)
+from metaclip_spark.metadata.world import world_metadata_from_lists
+from metaclip_spark.metadata.languages import NO_SPACE_PUNCTUATION, is_cjk_or_similar, world_key
 from metaclip_spark.steps import world_automata
 from metaclip_spark.steps.language import LanguageId
 from metaclip_spark.steps.world_match import WorldMatcher, naive_world_match
@@ -28,26 +27,8 @@ KINDS = [pytest.param("native", marks=pytest.mark.skipif(not world_automata.nati
                                                          reason="compiled WorldAutomaton not built")), "python"]
 
 
-class StandIn:
-    """The WorldMetadata interface (metadata/world.py): languages in LanguageSpace order,
-    entries(lang), matchable(lang) (section 10's drops), digest."""
-
-    def __init__(self, lists):
-        self.space = LanguageSpace({k: len(v) for k, v in lists.items()})
-        self.languages = self.space.languages
-        self._lists = {k: list(v) for k, v in lists.items()}
-        self.digest = hashlib.sha256(json.dumps([[k, self._lists[k]] for k in self.languages],
-                                                ensure_ascii=True).encode()).hexdigest()
-
-    def entries(self, lang):
-        return list(self._lists[lang])
-
-    def matchable(self, lang):
-        return np.array([len(e) <= MAX_ENTRY_CHARS and not is_punctuation_only(e) for e in self._lists[lang]], bool)
-
-
 def matcher(kind, lists, tmp_path):
-    meta = StandIn(lists)
+    meta = world_metadata_from_lists(lists)
     return WorldMatcher.build(meta, str(tmp_path / ("automata-" + kind)), native=kind == "native"), meta
 
 
@@ -85,7 +66,7 @@ HAND_CASES = [
 
 
 def test_oracle_on_hand_cases():
-    meta = StandIn(HAND)
+    meta = world_metadata_from_lists(HAND)
     for lang, text, want in HAND_CASES:
         assert naive_world_match(text, meta.entries(lang), meta.matchable(lang)) == want, (lang, text)
     assert naive_world_match("hot dog.", HAND["en"]) == [3, 4, 5, 11]        # matchable=None: every entry
@@ -108,7 +89,7 @@ def test_hand_cases(kind, tmp_path):
 
 
 def test_manifest_and_files(tmp_path):
-    meta = StandIn(HAND)
+    meta = world_metadata_from_lists(HAND)
     py = world_automata.build_automata(meta, str(tmp_path / "py"), native=False)
     assert sorted(os.listdir(tmp_path / "py")) == ["manifest.json"]
     assert py == json.loads((tmp_path / "py" / "manifest.json").read_text())
@@ -135,12 +116,12 @@ def test_manifest_and_files(tmp_path):
 
 
 def test_digest_checked_and_python_kind_needs_entries(tmp_path):
-    meta = StandIn(HAND)
+    meta = world_metadata_from_lists(HAND)
     world_automata.build_automata(meta, str(tmp_path / "py"), native=False)
     with pytest.raises(ValueError, match="pass world_metadata"):
         WorldMatcher(str(tmp_path / "py"))
     with pytest.raises(ValueError, match="was built for metadata"):
-        WorldMatcher(str(tmp_path / "py"), StandIn({"en": ["x"]}))
+        WorldMatcher(str(tmp_path / "py"), world_metadata_from_lists({"en": ["x"]}))
 
 
 # ------------------------------------------------------------------------------ the captions
@@ -173,7 +154,7 @@ def captions():
     rows = [(t, l) for t, l in zip(texts, labels) if l in keep]
     lists = {lang: ngram_entries([t for t, l in rows if l == lang]) for lang in keep}
     texts, langs = [t for t, _ in rows], [l for _, l in rows]
-    return texts, langs, lists, oracle(StandIn(lists), texts, langs)
+    return texts, langs, lists, oracle(world_metadata_from_lists(lists), texts, langs)
 
 
 def test_caption_metadata(captions):
@@ -228,7 +209,7 @@ def test_pickled_matcher_in_a_subprocess(kind, tmp_path):
 def test_remote_folder_copied_once_per_node(tmp_path):
     if not world_automata.native_available():
         pytest.skip("compiled WorldAutomaton not built")
-    meta = StandIn(HAND)
+    meta = world_metadata_from_lists(HAND)
     manifest = world_automata.build_automata(meta, str(tmp_path / "served"))
     server = FaultServer(root=str(tmp_path / "served"))
     try:
