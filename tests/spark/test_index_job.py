@@ -53,7 +53,8 @@ def write_pool(folder, seed: int, rows: int = 3000, files: int = 3, images: int 
     digest = runfolder.pool_digest([(m["output"], m["rows"]) for m in manifest])
     outputs.write_table(os.path.join(folder, "entry_counts", "entry_counts.parquet"), pa.table({
         "entry_id": pa.array(np.arange(N_ENTRIES, dtype=np.int32)),
-        "entry": entries or ["entry%d" % i for i in range(N_ENTRIES)], "count": pa.array(np.zeros(N_ENTRIES, np.int64))},
+        "entry": entries or ["entry%d" % i for i in range(N_ENTRIES)], "count": pa.array(np.zeros(N_ENTRIES, np.int64)),
+        "lang": ["en"] * N_ENTRIES},
         schema=ENTRY_COUNTS_SCHEMA.with_metadata({"pool_digest": digest})))
     outputs.write_text(os.path.join(folder, "stats", "match-files.json"), json.dumps(manifest))
     outputs.write_text(os.path.join(folder, "stats", "match.json"), json.dumps({"pool_digest": digest}))

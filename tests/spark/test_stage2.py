@@ -48,6 +48,7 @@ def write_pool(folder, rows: int, files: int, seed: int, id_offset: int = 0) -> 
             "record_id": ["<urn:uuid:%d>" % (start + i) for i in range(per)],
             "record_offset": pa.array(np.arange(per, dtype=np.int64)),
             "key_hash": pa.array(key_hashes(urls, texts)), **index_columns(urls, texts, "synthetic"),
+            "text_field": ["alt"] * per, "lang": ["en"] * per,
         }, schema=POOL_SCHEMA)
         uri = os.path.join(folder, "pool", "part-%05d.parquet" % f)
         outputs.write_table(uri, table)
@@ -57,7 +58,7 @@ def write_pool(folder, rows: int, files: int, seed: int, id_offset: int = 0) -> 
     digest = runfolder.pool_digest([(m["output"], m["rows"]) for m in manifest])   # as stage 1 writes it
     outputs.write_table(os.path.join(folder, "entry_counts", "entry_counts.parquet"), pa.table({
         "entry_id": pa.array(np.arange(N_ENTRIES, dtype=np.int32)),
-        "entry": ["entry%d" % i for i in range(N_ENTRIES)], "count": pa.array(counts)},
+        "entry": ["entry%d" % i for i in range(N_ENTRIES)], "count": pa.array(counts), "lang": ["en"] * N_ENTRIES},
         schema=ENTRY_COUNTS_SCHEMA.with_metadata({"pool_digest": digest})))
     outputs.write_text(os.path.join(folder, "stats", "match-files.json"), json.dumps(manifest))
     outputs.write_text(os.path.join(folder, "stats", "match.json"), json.dumps({"pool_digest": digest}))
