@@ -94,21 +94,102 @@ def run_index(res: dict, quick: bool) -> None:
                                 out=os.path.join(WORK, "index-curated-nospark"))
 
 
+def world_run(mode: str, master: str, inputs: list[str], metadata: str, out: str, start: str = "cold") -> dict:
+    flags = {"cold": [], "prebuilt": ["--prebuilt"], "warm": ["--warm"]}[start]
+    proc = subprocess.run([PY, "-m", "bench.world_child", mode, master, out, metadata] + flags + inputs,
+                          cwd=ROOT, capture_output=True, text=True)
+    for line in proc.stdout.splitlines():
+        if line.startswith("BENCH-RESULT "):
+            return json.loads(line[13:])
+    raise RuntimeError("Spark %s run (%s) failed:\n%s" % (mode, master, proc.stderr[-3000:]))
+
+
+def run_world(res: dict, quick: bool, corpus: dict, metadata: str, captions: str | None) -> dict:
+    """Issue #17 (bench/world_metadata.py, bench/world_child.py, bench/world_report.py): English and
+    worldwide stage 1 on the same WAT, side by side, one process per measurement; RESULTS-world.md."""
+    from bench import world_metadata
+    from bench.report import _machine
+
+    w: dict = {"started": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "load_start": os.getloadavg(),
+               "machine": _machine(), "english_metadata": metadata,
+               "wat": {"path": corpus["wat"], "mb": os.path.getsize(corpus["wat"]) / 2**20}}
+    t0 = time.perf_counter()
+    total = 1_500_000 if quick else 15_000_000
+    folder = world_metadata.ensure(total=total, k=30, texts=[p for p in (captions, corpus["wat"]) if p], log=log)
+    w["metadata"] = {"folder": folder, "manifest": world_metadata.manifest(folder)}
+    res["world"] = w
+    inputs = copies(corpus["wat"], 2)
+
+    def spark(mode, master, start, reps):
+        md = folder if mode == "worldwide" else metadata
+        log("world: Spark stage 1, %s, %s, 2 WAT files, %s (best of %d; load %.1f)"
+            % (mode, master, start, reps, os.getloadavg()[0]))
+        out = os.path.join(WORK, "world-spark-" + mode)
+        try:
+            w.setdefault("spark", {}).setdefault(mode, {})["%s-%s" % (master, start)] = \
+                best_of(lambda: world_run(mode, master, inputs, md, out, start), reps, key="wall")
+        except RuntimeError as exc:                # recorded: the other rows still run
+            w.setdefault("errors", []).append("Spark %s %s %s: %s" % (mode, master, start, str(exc)[-1500:]))
+            log("world: FAILED %s" % str(exc)[-500:])
+
+    # cold: the worldwide job builds its automata (once per job, on the driver: minutes for 15M
+    # entries) inside the timed part, once, local[1] (the build is serial: local[2] would only
+    # add the same minutes); the automata it leaves are then reused (hard links) by the
+    # one-process rows and the "prebuilt" rows: cold workers, the job's automata folder found
+    # (English has no such build: its cold rows); warm: workers up and automata mapped
+    spark("worldwide", "local[1]", "cold", 1)
+    built = os.path.join(WORK, "world-spark-worldwide", "automata")
+    for mode in ("english", "worldwide"):
+        log("world: stage 1 in one process, %s (best of 2; load %.1f)" % (mode, os.getloadavg()[0]))
+        md = folder if mode == "worldwide" else metadata
+        out = os.path.join(WORK, "world-stage1-" + mode)
+        if mode == "worldwide" and os.path.isdir(built):
+            shutil.rmtree(out, ignore_errors=True)
+            shutil.copytree(built, os.path.join(out, "automata"), copy_function=os.link)
+        try:
+            w.setdefault("stage1", {})[mode] = task("world_child.stage1", mode=mode, path=corpus["wat"], metadata=md,
+                                                    out=out, reps=2)
+        except RuntimeError as exc:
+            w.setdefault("errors", []).append("stage 1 %s: %s" % (mode, str(exc)[-1500:]))
+            log("world: FAILED %s" % str(exc)[-500:])
+    for master in ("local[1]", "local[2]"):
+        spark("english", master, "cold", 2)
+        spark("worldwide", master, "prebuilt", 2)
+    for mode in ("english", "worldwide"):
+        spark(mode, "local[1]", "warm", 1)
+    w["seconds"] = time.perf_counter() - t0
+    w["load_end"] = os.getloadavg()
+    return w
+
+
+def write_world(res: dict, out: str) -> None:
+    from bench import world_report
+
+    if res.get("world"):
+        with open(out, "w") as fh:
+            fh.write(world_report.render(res["world"]))
+        log("wrote %s" % out)
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="small corpus and pool (a few minutes), for iterating")
     ap.add_argument("--pages", type=int, help="captures in the generated corpus (default 45000; quick 3000)")
     ap.add_argument("--pool-rows", type=int, help="stage-2 pool rows (default 10M; quick 1M)")
-    ap.add_argument("--skip", default="", help="comma list of parts to skip: cc2dataset,warc,spark,stage2,index")
+    ap.add_argument("--skip", default="", help="comma list of parts to skip: cc2dataset,warc,spark,stage2,index,world")
+    ap.add_argument("--only", choices=["world"], help="run only this part (with its inputs) and write its report")
+    ap.add_argument("--world-out", default=os.path.join(ROOT, "bench", "RESULTS-world.md"))
     ap.add_argument("--out", default=os.path.join(ROOT, "bench", "RESULTS.md"))
     ap.add_argument("--render", metavar="JSON", help="only re-write the report from a saved bench/work/results-*.json")
     args = ap.parse_args(argv)
     if args.render:
         with open(args.render) as fh:
             res = json.load(fh)
-        with open(args.out, "w") as fh:
-            fh.write(report.render(res))
-        print(report.table(res))
+        if args.only != "world":
+            with open(args.out, "w") as fh:
+                fh.write(report.render(res))
+            print(report.table(res))
+        write_world(res, args.world_out)
         return 1 if "correctness_error" in res else 0
     skip = set(filter(None, args.skip.split(",")))
     pages = args.pages or (3000 if args.quick else 45000)
@@ -120,6 +201,13 @@ def main(argv=None) -> int:
     os.makedirs(WORK, exist_ok=True)
     metadata = shared("data", "metadata", "metadata-standin-500k.json") or ""
     captions = shared("data", "captions", "img2dataset-test_10000.parquet")
+    if args.only == "world":
+        res = {"quick": args.quick, "pages": pages}
+        run_world(res, args.quick, ensure_corpus(pages, log=log), metadata, captions)
+        with open(os.path.join(WORK, "results-world%s.json" % ("-quick" if args.quick else "")), "w") as fh:
+            json.dump(res, fh, indent=1)
+        write_world(res, args.world_out)
+        return 0
     res: dict = {"quick": args.quick, "pages": pages, "pool_target": pool_rows, "metadata": metadata or "default",
                  "started": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "load_start": os.getloadavg()}
     try:
@@ -172,6 +260,8 @@ def main(argv=None) -> int:
             res["kernel"] = task("stage2.kernel", pool=pool)
         if "index" not in skip:
             run_index(res, args.quick)
+        if "world" not in skip:
+            run_world(res, args.quick, corpus, metadata, captions)
         if "spark" not in skip:
             # 2 files (the goal) from a cold start and with warm workers (the steady state of a
             # crawl), and 4 cold: per-worker one-off costs (worker start, automaton build, model
@@ -195,6 +285,7 @@ def main(argv=None) -> int:
     text = report.render(res)
     with open(args.out, "w") as fh:
         fh.write(text)
+    write_world(res, args.world_out)
     print(report.table(res))
     log("wrote %s (%.0f s)" % (args.out, res["bench_seconds"]))
     return 1 if "correctness_error" in res else 0
