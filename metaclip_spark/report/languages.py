@@ -269,9 +269,10 @@ def section(d: dict | None) -> str:
     lead = ("<p>A worldwide run (MetaCLIP 2, SPEC section 10): each text is matched against the metadata of its "
             "language, and each language has its own t. %s The page's other sections (Fig. 2, summary, top-20, "
             "samples) count all languages together, entry ids being global ids (language-space order: "
-            "<code>en</code> first, then the others sorted); t there is English's. Pool: rows matched (stage 1) or "
-            "considered by balancing (stage 2); matches: sum of the language's entry counts; tail share: matches in "
-            "entries with count &lt; t_lang over all its matches.</p>"
+            "<code>en</code> first, then the others sorted); their head entries, tail share, "
+            "<code>min(count, t)</code> and highlighted samples use each entry's t_lang, Fig. 2's expected curve "
+            "English's t. Pool: rows matched (stage 1) or considered by balancing (stage 2); matches: sum of the "
+            "language's entry counts; tail share: matches in entries with count &lt; t_lang over all its matches.</p>"
             % ("English's tail share p = <b>%s</b> fixes every other language's t_lang (the count whose cumulative "
                "share of the sorted counts is nearest p, MetaCLIP 2's <code>p_to_t</code>)." % _e(_pct(p))
                if p is not None else

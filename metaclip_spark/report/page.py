@@ -141,7 +141,9 @@ def _sections(r: dict, run_dir: str) -> tuple[list[str], tuple]:
     total = int(c.sum())
     pool_rows = int(m.get("pool_rows", counts.get("pool_rows", counts.get("matched", 0))))
     curated = int(b["curated_rows"]) if b else None
-    head = c > t if b else None
+    tv = languages.entry_t(r)                      # worldwide: each entry's t_lang (English: t)
+    tv = t if tv is None else tv
+    head = c > tv if b else None
     out = []
     # (1) header ---------------------------------------------------------------------------
     t_desc = "n/a (stage 2 not run)"
@@ -190,7 +192,7 @@ def _sections(r: dict, run_dir: str) -> tuple[list[str], tuple]:
         hs = int(c[head].sum())
         rows += [("t", _n(t)), ("head entries (count > t)", _n(head.sum())),
                  ("share of matches in head entries", _pct(hs / total if total else 0.0)),
-                 ("tail share (matches in entries with count < t)", _pct(c[c < t].sum() / total if total else 0.0)),
+                 ("tail share (matches in entries with count < t)", _pct(c[c < tv].sum() / total if total else 0.0)),
                  ("curated size (actual)", _n(curated)), ("curated size (expected)", _n(round(b["expected_size"], 2))),
                  ("keep rate (curated / pool)", _pct(curated / pool_rows if pool_rows else None)),
                  ("balanced matches (sum of balanced counts)", _n(r["balanced"].sum()) if r["balanced"] is not None else "n/a")]
@@ -199,7 +201,7 @@ def _sections(r: dict, run_dir: str) -> tuple[list[str], tuple]:
     # (4) top-20 ---------------------------------------------------------------------------
     order = np.lexsort((r["ids"], -c))[:20]
     top = [(k + 1, int(r["ids"][i]), r["entries"][i], _n(c[i]), _pct(c[i] / total if total else 0.0))
-           + ((("%.6f" % r["p"][i]) if r["p"] is not None else "n/a", _n(min(c[i], t)),
+           + ((("%.6f" % r["p"][i]) if r["p"] is not None else "n/a", _n(min(c[i], tv if np.ndim(tv) == 0 else tv[i])),
                _n(r["balanced"][i]) if r["balanced"] is not None else "n/a") if b else ())
            for k, i in enumerate(order)]
     hdr = ["#", "entry id", "entry", "count", "share of matches"] + (["p", "min(count, t)", "balanced count"] if b else [])
@@ -241,13 +243,13 @@ def _sections(r: dict, run_dir: str) -> tuple[list[str], tuple]:
                   if failed else "<p>None: every input was read.</p>"))
     plot_data = (stages, drops)
     # (6) samples --------------------------------------------------------------------------
-    srows, nk, t_of = [], 0, languages.entry_t(r)       # worldwide: each entry's t_lang
+    srows, nk = [], 0
     for s in r["samples"]:
         ents, keep_q = [], 1.0
         for e in s["entry_ids"] or []:
             i = _entry_index(r, e)
             name = r["entries"][i] if i is not None else "#%d" % e
-            hot = b is not None and i is not None and c[i] > (t if t_of is None else t_of[i])
+            hot = b is not None and i is not None and c[i] > (tv if np.ndim(tv) == 0 else tv[i])
             ents.append('<code%s title="count %s">%s</code>' % (' class="head"' if hot else "",
                                                                  _n(c[i]) if i is not None else "?", _e(name)))
             if r["p"] is not None and i is not None:

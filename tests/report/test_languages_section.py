@@ -169,11 +169,16 @@ def test_worldwide_other_sections_use_global_ids(world):
     _, page = parse(report.write_report(str(world), input_files=0))
     summary = dict(tuple(r) for r in rows_of(page.tables["summary"][0]))
     assert summary["metadata entries"] == "18" and summary["total matches (sum of counts)"] == "80"
+    # at each language's t_lang (en 4, de 4, ja 1, zh 6): head en 5, 9 / de 7 / ja 10 / zh 30; tail en 3, 1 / zh 1, 1, 2
+    assert summary["t"] == "4" and summary["head entries (count > t)"] == "5"
+    assert summary["share of matches in head entries"] == "76.25%"                      # 61 / 80
+    assert summary["tail share (matches in entries with count < t)"] == "10.00%"       # 8 / 80
     top = rows_of(page.tables["top-entries"][0])
     # global ids: en 0-4, de 5-7, ja 8-11, zh 12-17; p from balance_counts (lang, entry_id) of each language
     assert [(r[1], r[2], r[3]) for r in top[:4]] == [("12", "中国", "30"), ("9", "犬", "10"), ("3", "photo", "9"),
                                                      ("7", "katze", "7")]
     assert top[0][5] == "%.6f" % (6 / 30) and top[1][5] == "%.6f" % (1 / 10)
+    assert [r[6] for r in top[:4]] == ["6", "1", "4", "4"]                              # min(count, t_lang)
     samples = rows_of(page.tables["samples"][0])
     # pool rows (zh [0, 5]), (en [0, 3]), (de [2]), (ja [1]), (zh [1]): each language's own entries
     assert [s[3] for s in samples[:5]] == ["中国 照片", "dog photo", "katze", "犬", "猫"]
