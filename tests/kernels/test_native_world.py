@@ -17,7 +17,7 @@ from metaclip_spark.steps.match import spacing
 pytestmark = pytest.mark.skipif(native.get("WorldAutomaton") is None,
                                 reason="metaclip_spark._speedups (WorldAutomaton) not built")
 HEADER = 80
-NODE = 20
+NODE = 16
 
 
 def W():
@@ -91,11 +91,11 @@ def test_flat_buffer_layout_and_determinism():
     assert data[:8] == b"MCLPAC\r\n"
     version, header_size, endian, node_size, flags, n_nodes, space, reserved = struct.unpack_from("=8I", data, 8)
     assert (version, header_size, endian, node_size, flags, n_nodes, reserved) == \
-        (1, HEADER, 0x01020304, NODE, 1, nodes, 0)
+        (2, HEADER, 0x01020304, NODE, 1, nodes, 0)
     n_keys, tables_off, nodes_off, labels_off, total = struct.unpack_from("=5Q", data, 40)
     assert (n_keys, tables_off, nodes_off, labels_off, total) == \
-        (4, HEADER, HEADER + 2048, HEADER + 2048 + NODE * nodes, len(data))
-    assert len(data) == HEADER + 2048 + (NODE + 1) * nodes
+        (4, HEADER, HEADER + 2048, HEADER + 2048 + NODE * (nodes + 1), len(data))
+    assert len(data) == HEADER + 2048 + NODE * (nodes + 1) + nodes     # + the sentinel node
     assert space == struct.unpack_from("=256I", data, HEADER)[ord(" ")] != 0
     # the same keys in any order give the same bytes; the mapped copy writes them back
     assert W()(keys[::-1], ids[::-1], keys=True).to_bytes() == data
@@ -143,7 +143,7 @@ def test_errors():
     data = A([" a ", " ab "], [0, 1], keys=True).to_bytes()
     for bad, why in [(b"", "too short"), (b"X" + data[1:], "bad magic"), (data[:-1], "truncated"),
                      (data + b"\0", "truncated or too long"),
-                     (data[:8] + struct.pack("=I", 2) + data[12:], "other version"),
+                     (data[:8] + struct.pack("=I", 1) + data[12:], "other version"),
                      (data[:16] + struct.pack("=I", 0x04030201) + data[20:], "other byte order"),
                      (data[:24] + struct.pack("=I", 2) + data[28:], "bad header fields")]:
         with pytest.raises(ValueError, match=why):

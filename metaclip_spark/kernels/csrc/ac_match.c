@@ -28,15 +28,18 @@
  * the node after ' ' exists only if some key starts with a space, and the table then is that
  * node's children as in default mode). Each node keeps its failure link and its dictionary
  * link (the nearest node on the failure chain where a key ends), so every occurrence, nested
- * and overlapping ones included, is reported. Breadth-first numbering gives fail[v] < v,
- * dict[v] < v and child[v] > v, which from_buffer(verify=True) checks (a walk then ends).
+ * and overlapping ones included, is reported. Breadth-first numbering gives fail[v] < v and
+ * dict[v] < v, and children made in parent order tile [1, n_nodes) in node order, so a node
+ * stores only where its children start (16 bytes a node: its child count is the next node's
+ * start minus its own; a sentinel node ends the array). from_buffer(verify=True) checks all
+ * of that (every walk then ends and stays inside the buffer).
  * pyahocorasick (matching.py's fallback and the tests' oracle) answers the same question.
  *
  * Flat files: to_bytes() -> one buffer, native byte order (the header's endian mark refuses
  * a byte-swapped host):
  *   ac_header (80 bytes: magic "MCLPAC\r\n", version, sizes, flags, offsets)
  *   root_next[256], space_next[256]   uint32 (2048 bytes)
- *   nodes[n_nodes]                    ac_node (20 bytes each, zero padding)
+ *   nodes[n_nodes + 1]                ac_node (16 bytes each; the last one the sentinel)
  *   label[n_nodes]                    uint8
  * Automaton.from_buffer(obj, verify=False) uses any buffer-protocol object (bytes, a
  * memoryview of an mmap) in place: the node array and the labels are NOT copied (only the two
@@ -46,16 +49,16 @@
 #include <stdint.h>
 
 typedef struct {
-    uint32_t child;  /* first child (children are consecutive, labels ascending) */
+    uint32_t child;  /* first child (children are consecutive, labels ascending); a node
+                      * without children: where the next node's children start, so that
+                      * node v has nodes[v + 1].child - nodes[v].child children */
     uint32_t fail;   /* failure link */
     uint32_t dict;   /* nearest node on the failure chain where a key ends; 0 = none */
     int32_t out;     /* id of the key ending here, -1 = none */
-    uint16_t nchild;
-    uint16_t pad;    /* 0 (flat files: no undefined bytes) */
-} ac_node;
+} ac_node;           /* nodes[n_nodes] is a sentinel: child = n_nodes, out = -1 */
 
 #define AC_MAGIC "MCLPAC\r\n"
-#define AC_VERSION 1
+#define AC_VERSION 2   /* 1: 20-byte nodes with their child count (never released) */
 #define AC_ENDIAN 0x01020304u
 #define AC_FLAG_KEYS 1u
 
@@ -90,9 +93,13 @@ typedef struct {
     uint32_t space_next[256];
 } AcObject;
 
+static inline uint32_t ac_nchild(const AcObject *a, uint32_t u) {
+    return a->nodes[u + 1].child - a->nodes[u].child;
+}
+
 static inline uint32_t ac_child(const AcObject *a, uint32_t u, uint8_t b) {
     const ac_node *n = &a->nodes[u];
-    uint32_t lo = n->child, cnt = n->nchild;
+    uint32_t lo = n->child, cnt = n[1].child - lo;
     const uint8_t *lab = a->label + lo;
     if (cnt <= 8) {
         for (uint32_t i = 0; i < cnt; i++) {
@@ -273,15 +280,15 @@ static int ac_build(AcObject *a, PyObject *entries, PyObject *ids, int keys_mode
         goto done;
     }
     uint32_t nn = (uint32_t)total;
-    a->nodes = malloc(sizeof(ac_node) * nn);
+    a->nodes = malloc(sizeof(ac_node) * ((size_t)nn + 1));   /* + the sentinel */
     a->label = malloc(nn);
     parent = malloc(sizeof(uint32_t) * nn);
     if (!a->nodes || !a->label || !parent) {
         PyErr_NoMemory();
         goto done;
     }
-    memset(a->nodes, 0, sizeof(ac_node) * nn);
-    for (uint32_t v = 0; v < nn; v++)
+    memset(a->nodes, 0, sizeof(ac_node) * ((size_t)nn + 1));
+    for (uint32_t v = 0; v <= nn; v++)
         a->nodes[v].out = -1;
     a->label[0] = 0;
     parent[0] = 0;
@@ -306,9 +313,8 @@ static int ac_build(AcObject *a, PyObject *entries, PyObject *ids, int keys_mode
                 node = next++;
                 a->label[node] = b;
                 parent[node] = p;
-                if (a->nodes[p].nchild == 0)
+                if (a->nodes[p].child == 0)        /* 0: no child yet (node 0 is no one's child) */
                     a->nodes[p].child = node;
-                a->nodes[p].nchild++;
                 prev_parent = p;
                 prev_byte = b;
             }
@@ -321,15 +327,21 @@ static int ac_build(AcObject *a, PyObject *entries, PyObject *ids, int keys_mode
         nact = w;
     }
     a->n_nodes = next;
+    /* children were made in parent order, so the child ranges tile [1, next): a node without
+     * children starts where the next node's children start (the sentinel's: next) */
+    a->nodes[next].child = next;
+    for (uint32_t v = next; v-- > 0;)
+        if (a->nodes[v].child == 0)
+            a->nodes[v].child = a->nodes[v + 1].child;
     memset(a->root_next, 0, sizeof(a->root_next));
     memset(a->space_next, 0, sizeof(a->space_next));
-    for (uint32_t i = 0; i < a->nodes[0].nchild; i++) {
+    for (uint32_t i = 0; i < ac_nchild(a, 0); i++) {
         uint32_t v = a->nodes[0].child + i;
         a->root_next[a->label[v]] = v;
     }
     a->space = a->root_next[' '];
     if (a->space)
-        for (uint32_t i = 0; i < a->nodes[a->space].nchild; i++) {
+        for (uint32_t i = 0; i < ac_nchild(a, a->space); i++) {
             uint32_t v = a->nodes[a->space].child + i;
             a->space_next[a->label[v]] = v;
         }
@@ -419,7 +431,7 @@ static void ac_layout(const AcObject *a, ac_header *h) {
     h->n_keys = (uint64_t)a->n_keys;
     h->tables_off = sizeof(ac_header);
     h->nodes_off = h->tables_off + 2 * 256 * sizeof(uint32_t);
-    h->labels_off = h->nodes_off + (uint64_t)a->n_nodes * sizeof(ac_node);
+    h->labels_off = h->nodes_off + ((uint64_t)a->n_nodes + 1) * sizeof(ac_node);
     h->total = h->labels_off + a->n_nodes;
 }
 
@@ -433,7 +445,7 @@ static PyObject *ac_to_bytes(AcObject *a, PyObject *unused) {
     memcpy(d, &h, sizeof(h));
     memcpy(d + h.tables_off, a->root_next, sizeof(a->root_next));
     memcpy(d + h.tables_off + sizeof(a->root_next), a->space_next, sizeof(a->space_next));
-    memcpy(d + h.nodes_off, a->nodes, (size_t)a->n_nodes * sizeof(ac_node));
+    memcpy(d + h.nodes_off, a->nodes, ((size_t)a->n_nodes + 1) * sizeof(ac_node));
     memcpy(d + h.labels_off, a->label, a->n_nodes);
     return out;
 }
@@ -480,12 +492,12 @@ static int ac_check_body(const AcObject *a, int verify) {
         if (!a->space && a->space_next[b])
             return bad_file("bad space table");
     const ac_node *r = &a->nodes[0];
-    if (r->fail || r->dict || (r->nchild && ((uint64_t)r->child + r->nchild > nn || r->child == 0)))
-        return bad_file("bad root");
+    if (r->fail || r->dict || r->child != 1 || a->nodes[nn].child != nn)
+        return bad_file("bad root or sentinel");
     if (verify)
         for (uint32_t v = 1; v < nn; v++) {
             const ac_node *x = &a->nodes[v];
-            if (x->nchild && (x->child <= v || (uint64_t)x->child + x->nchild > nn))
+            if (x->child < a->nodes[v - 1].child || x->child > x[1].child || (x->child < x[1].child && x->child <= v))
                 return bad_file("bad child range");
             if (x->fail >= v || x->dict >= v || (x->dict && a->nodes[x->dict].out < 0))
                 return bad_file("bad failure link");
@@ -673,7 +685,7 @@ nomem:
 }
 
 static PyObject *ac_size(AcObject *a, PyObject *unused) {
-    size_t bytes = (size_t)a->n_nodes * (sizeof(ac_node) + 1) + sizeof(AcObject);
+    size_t bytes = ((size_t)a->n_nodes + 1) * sizeof(ac_node) + a->n_nodes + sizeof(AcObject);
     return Py_BuildValue("{s:n,s:k,s:n,s:O,s:O}", "keys", a->n_keys, "nodes", (unsigned long)a->n_nodes,
                          "bytes", (Py_ssize_t)bytes, "keys_mode", a->keys_mode ? Py_True : Py_False,
                          "mapped", a->mapped ? Py_True : Py_False);
