@@ -201,6 +201,12 @@ def language_entries(lang: str, n: int, seed: int, real: tuple[list[str], list[s
     return out
 
 
+def manifest(folder: str) -> dict:
+    """What :func:`ensure` wrote beside ``folder``: sizes, real words per language, seconds."""
+    with open(folder + ".manifest.json") as fh:
+        return json.load(fh)
+
+
 def ensure(total: int = 15_000_000, k: int = 30, seed: int = 17, texts: list[str] | None = None,
            english: str | None = None, log=print) -> str:
     """The metadata folder (generated once): {lang}.json for the first ``k`` LANGUAGES."""
@@ -229,15 +235,15 @@ def ensure(total: int = 15_000_000, k: int = 30, seed: int = 17, texts: list[str
         entries = language_entries(lang, m, seed, real.get(lang))
         with open(os.path.join(tmp, lang + ".json"), "wb") as fh:
             fh.write(orjson.dumps(entries))
-    manifest = {"total": total, "languages": n, "seed": seed, "english": english, "texts": texts,
+    info = {"total": total, "languages": n, "seed": seed, "english": english, "texts": texts,
                 "real_words": {lang: len(v[0]) for lang, v in sorted(real.items())},
                 "seconds": time.perf_counter() - t0, "version": VERSION}
-    with open(os.path.join(tmp, "MANIFEST.json"), "w") as fh:
-        json.dump(manifest, fh, indent=1)
+    with open(out + ".manifest.json", "w") as fh:          # beside the folder: it holds {lang}.json only
+        json.dump(info, fh, indent=1)
     open(os.path.join(tmp, ".done"), "w").close()
     shutil.rmtree(out, ignore_errors=True)
     os.rename(tmp, out)
-    log("world metadata written in %.0f s" % manifest["seconds"])
+    log("world metadata written in %.0f s" % info["seconds"])
     return out
 
 
