@@ -197,8 +197,8 @@ def match_file(uri: str, out_dir: str, matcher: Matcher, lid: LanguageId,
                 del b["drop"]
                 b["key_hash"] = key_hashes(b["url"], b["text"])
                 b.update(index_columns(b["url"], b["text"], crawl))
-                b.setdefault("text_field", ["alt"] * len(b["url"]))   # English mode: alt texts, language en
-                b.setdefault("lang", [ENGLISH] * len(b["url"]))
+                if world is None:                  # English mode: every row's language is en (texts: alt)
+                    b["lang"] = [ENGLISH] * len(b["url"])
                 batch = pa.RecordBatch.from_pydict(b, schema=POOL_SCHEMA)
                 sink.write(batch)
                 ids = batch.column("entry_ids")
@@ -224,7 +224,6 @@ def extract_file(uri: str, out_dir: str, lid: LanguageId, limits: extract.Extrac
     def body(fh, stats: Stats, sink: ParquetSink) -> dict:
         language = Language(lid)
         for b in extract.Extract(limits, batch_size, keep_dropped=True).batches(fh, stats, stored):
-            b.setdefault("text_field", ["alt"] * len(b["url"]))
             sink.write(pa.RecordBatch.from_pydict(language.mark(b, stats), schema=EXTRACT_SCHEMA))
         stats.add("extract_rows", sink.rows)
         return {}
