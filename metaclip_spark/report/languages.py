@@ -27,6 +27,7 @@ from matplotlib.ticker import FuncFormatter
 from metaclip_spark.metadata.languages import MAX_ENTRY_CHARS, LanguageSpace
 from metaclip_spark.report.html import _e, _n, _pct, _table, img
 from metaclip_spark.report.plots import _human, _png, _thin
+from metaclip_spark.run import pools
 from metaclip_spark.steps import balance as balancing
 
 TOP_CURVES = 8             # languages drawn in the cumulative-share figure (most matches first)
@@ -36,21 +37,15 @@ WORLDWIDE = "worldwide"    # stats/match.json "mode" of a worldwide run
 # --- the run's entry counts in language-space order --------------------------------------------------------------
 
 def space_order(ec: pa.Table) -> tuple[pa.Table, LanguageSpace | None]:
-    """Entry counts sorted by global id, and their language space (None without a ``lang``
-    column: entry ids are global ids). With a ``lang`` column, ``entry_id`` becomes
-    ``offset(lang) + entry_id`` (a language's size: its largest entry id + 1); one language
-    ``en`` gives the English ids unchanged."""
+    """Entry counts as ``entry_id`` (global id), ``entry``, ``count`` sorted by global id, and
+    their language space (None without a ``lang`` column: the table sorted by entry id, as
+    English runs always were). With ``lang``: read by the one entry-count reader
+    (:func:`metaclip_spark.run.pools.read_counts`); one language ``en`` keeps the English ids."""
     if "lang" not in ec.column_names:
         return ec.sort_by("entry_id"), None
-    langs = ec.column("lang").fill_null("en")
-    ids = ec.column("entry_id").to_numpy().astype(np.int64)
-    names = pc.unique(langs).to_pylist()
-    code = pc.index_in(langs, value_set=pa.array(names, pa.string())).to_numpy(zero_copy_only=False)
-    sizes = {k: int(ids[code == i].max()) + 1 if (code == i).any() else 0 for i, k in enumerate(names)}
-    space = LanguageSpace(sizes)
-    glob = np.array([space.offset(k) for k in names], dtype=np.int64)[code] + ids
-    out = ec.set_column(ec.column_names.index("entry_id"), "entry_id", pa.array(glob.astype(np.int32)))
-    return out.sort_by("entry_id"), space
+    c = pools.read_counts(ec)
+    return pa.table({"entry_id": pa.array(np.arange(len(c.space), dtype=np.int32)),
+                     "entry": pa.array(c.entries, pa.string()), "count": pa.array(c.vector, pa.int64())}), c.space
 
 
 def globalize_ids(table: pa.Table, space: LanguageSpace | None) -> pa.Table:
@@ -58,20 +53,18 @@ def globalize_ids(table: pa.Table, space: LanguageSpace | None) -> pa.Table:
     ``lang`` (else as it is: its ids are global already)."""
     if space is None or "lang" not in table.column_names:
         return table
-    langs = table.column("lang").fill_null("en").to_pylist()
-    off = np.array([space.offset(k) for k in langs], dtype=np.int64)
-    glob = off + table.column("entry_id").to_numpy().astype(np.int64)
-    return table.set_column(table.column_names.index("entry_id"), "entry_id", pa.array(glob.astype(np.int32)))
+    ids = pa.ListArray.from_arrays(pa.array(np.arange(table.num_rows + 1, dtype=np.int32)),
+                                   table.column("entry_id").combine_chunks().cast(pa.int32()))
+    glob = pc.list_flatten(space.globalize(table.column("lang"), ids))
+    return table.set_column(table.column_names.index("entry_id"), "entry_id", glob)
 
 
-def globalize_rows(rows: list[dict], space: LanguageSpace | None) -> list[dict]:
-    """Pool rows (dicts with ``lang``, ``entry_ids``) with global entry ids."""
+def globalize_rows(table: pa.Table, space: LanguageSpace | None) -> pa.Table:
+    """Pool rows with ``entry_ids`` as global ids (``LanguageSpace.globalize`` of ``lang``)."""
     if space is None:
-        return rows
-    for r in rows:
-        off = space.offset(r.get("lang") or "en")
-        r["entry_ids"] = [off + int(e) for e in r["entry_ids"] or []]
-    return rows
+        return table
+    glob = space.globalize(table.column("lang"), table.column("entry_ids"))
+    return table.set_column(table.column_names.index("entry_ids"), "entry_ids", glob)
 
 
 def entry_t(r: dict) -> np.ndarray | None:
@@ -233,7 +226,8 @@ def curves_png(d: dict, top: int = TOP_CURVES) -> bytes:
             continue
         idx = _thin(cv["x"].size)
         color = COLORS[k % len(COLORS)]
-        label = "%s (%s matches, t = %s)" % (r["lang"], _human(r["matches"]), _human(r["t"]) if r["t"] else "n/a")
+        label = "%s (%s matches, t = %s)" % (r["lang"], _human(int(cv["sorted"].sum())),    # stage 1's counts
+                                             _human(r["t"]) if r["t"] else "n/a")
         for ax, x in zip(axes, (cv["x"], cv["frac"])):
             ax.plot(x[idx], cv["share"][idx], "-", color=color, linewidth=1.6, label=label,
                     marker="." if cv["x"].size <= 60 else None)
@@ -272,7 +266,9 @@ def section(d: dict | None) -> str:
             "<code>en</code> first, then the others sorted); their head entries, tail share, "
             "<code>min(count, t)</code> and highlighted samples use each entry's t_lang, Fig. 2's expected curve "
             "English's t. Pool: rows matched (stage 1) or considered by balancing (stage 2); matches: sum of the "
-            "language's entry counts; tail share: matches in entries with count &lt; t_lang over all its matches.</p>"
+            "language's entry counts as balancing counted them (with image de-duplication: distinct images, so "
+            "fewer than stage 1's; the curves show stage 1's entry counts); tail share: matches in entries with "
+            "count &lt; t_lang over all its matches.</p>"
             % ("English's tail share p = <b>%s</b> fixes every other language's t_lang (the count whose cumulative "
                "share of the sorted counts is nearest p, MetaCLIP 2's <code>p_to_t</code>)." % _e(_pct(p))
                if p is not None else

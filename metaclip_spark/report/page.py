@@ -114,8 +114,8 @@ def _samples(run_dir: str, r: dict, n: int) -> list[dict]:
         if len(rows) >= n:
             break
         t = outputs.read_tables([uri], ["url", "text", "entry_ids", "key_hash"] + ["lang"] * r["worldwide"])
-        rows.extend(languages.globalize_rows(t.slice(0, n - len(rows)).to_pylist(),
-                                             r["space"] if r["worldwide"] else None))
+        rows.extend(languages.globalize_rows(t.slice(0, n - len(rows)), r["space"] if r["worldwide"] else None)
+                    .to_pylist())
     if r["balance"] is not None and rows:
         want, found = np.array([s["key_hash"] for s in rows], dtype=np.int64), set()
         for uri in outputs.list_files(outputs.join(run_dir, "curated"), ".parquet"):
