@@ -16,8 +16,8 @@ from metaclip_spark.steps.match import spacing
 
 pytestmark = pytest.mark.skipif(native.get("WorldAutomaton") is None,
                                 reason="metaclip_spark._speedups (WorldAutomaton) not built")
-HEADER = 80
-NODE = 16
+HEADER = 104
+NODE = 8
 
 
 def W():
@@ -87,16 +87,20 @@ def test_flat_buffer_layout_and_determinism():
     keys, ids = [" hot ", " hot dog ", "猫", " "], [3, 1, 2, 0]
     a = W()(keys, ids, keys=True)
     data = a.to_bytes()
-    nodes = a.size()["nodes"]
+    assert a.size()["nodes"] == 13                     # root, " ", "hot ", "dog ", 3 bytes of 猫
     assert data[:8] == b"MCLPAC\r\n"
-    version, header_size, endian, node_size, flags, n_nodes, space, reserved = struct.unpack_from("=8I", data, 8)
-    assert (version, header_size, endian, node_size, flags, n_nodes, reserved) == \
-        (2, HEADER, 0x01020304, NODE, 1, nodes, 0)
-    n_keys, tables_off, nodes_off, labels_off, total = struct.unpack_from("=5Q", data, 40)
-    assert (n_keys, tables_off, nodes_off, labels_off, total) == \
-        (4, HEADER, HEADER + 2048, HEADER + 2048 + NODE * (nodes + 1), len(data))
-    assert len(data) == HEADER + 2048 + NODE * (nodes + 1) + nodes     # + the sentinel node
-    assert space == struct.unpack_from("=256I", data, HEADER)[ord(" ")] != 0
+    version, header_size, endian, node_size, flags, n_nodes, space, n_aux = struct.unpack_from("=8I", data, 8)
+    # the nodes where a key ends (on the node or its failure chain): " ", " hot ", " hot dog ", 猫
+    assert (version, header_size, endian, node_size, flags, n_nodes, space, n_aux) == \
+        (3, HEADER, 0x01020304, NODE, 1, 13, 1, 4)
+    assert struct.unpack_from("=8Q", data, 40) == (
+        4, HEADER, HEADER + 2048, HEADER + 2048 + NODE * 14, HEADER + 2048 + NODE * 14 + 8 * 4,
+        HEADER + 2048 + NODE * 14 + 8 * 4 + 8, HEADER + 2048 + NODE * 14 + 8 * 4 + 8 + 4 * 2, len(data))
+    assert len(data) == HEADER + 2048 + NODE * 14 + 8 * 4 + 8 + 4 * 2 + 13
+    assert struct.unpack_from("=256I", data, HEADER)[ord(" ")] == 1
+    bits_off, cum_off = struct.unpack_from("=2Q", data, 40 + 32)
+    bits = struct.unpack_from("=Q", data, bits_off)[0]
+    assert bin(bits).count("1") == 4 and struct.unpack_from("=2I", data, cum_off) == (0, 4)
     # the same keys in any order give the same bytes; the mapped copy writes them back
     assert W()(keys[::-1], ids[::-1], keys=True).to_bytes() == data
     assert W().from_buffer(data).to_bytes() == data
@@ -143,17 +147,17 @@ def test_errors():
     data = A([" a ", " ab "], [0, 1], keys=True).to_bytes()
     for bad, why in [(b"", "too short"), (b"X" + data[1:], "bad magic"), (data[:-1], "truncated"),
                      (data + b"\0", "truncated or too long"),
-                     (data[:8] + struct.pack("=I", 1) + data[12:], "other version"),
+                     (data[:8] + struct.pack("=I", 2) + data[12:], "other version"),
                      (data[:16] + struct.pack("=I", 0x04030201) + data[20:], "other byte order"),
                      (data[:24] + struct.pack("=I", 2) + data[28:], "bad header fields")]:
         with pytest.raises(ValueError, match=why):
             A.from_buffer(bad)
-    with pytest.raises(ValueError, match="not 4-byte aligned"):
+    with pytest.raises(ValueError, match="not 8-byte aligned"):
         A.from_buffer(memoryview(b"\0" + data)[1:])
     # a failure link to itself: only verify=True reads every node and refuses it
     n = A.from_buffer(data).size()["nodes"]
     last = HEADER + 2048 + NODE * (n - 1)
-    corrupt = data[:last + 4] + struct.pack("=I", n - 1) + data[last + 8:]
+    corrupt = data[:last + 4] + struct.pack("=I", (n - 1) | 0x80000000) + data[last + 8:]
     assert A.from_buffer(corrupt).size()["nodes"] == n
     with pytest.raises(ValueError, match="bad failure link"):
         A.from_buffer(corrupt, verify=True)

@@ -26,39 +26,56 @@
  * consecutive nodes with ascending labels (binary search; the root and the node after the
  * root's space get dense 256-entry tables: every word of a text starts there; in keys mode
  * the node after ' ' exists only if some key starts with a space, and the table then is that
- * node's children as in default mode). Each node keeps its failure link and its dictionary
- * link (the nearest node on the failure chain where a key ends), so every occurrence, nested
- * and overlapping ones included, is reported. Breadth-first numbering gives fail[v] < v and
- * dict[v] < v, and children made in parent order tile [1, n_nodes) in node order, so a node
- * stores only where its children start (16 bytes a node: its child count is the next node's
- * start minus its own; a sentinel node ends the array). from_buffer(verify=True) checks all
- * of that (every walk then ends and stays inside the buffer).
+ * node's children as in default mode). Each node has a failure link and, when a key ends on it
+ * or on its failure chain, an output entry: the key's id and the dictionary link (the nearest
+ * node on the failure chain where a key ends), so every occurrence, nested and overlapping
+ * ones included, is reported. Breadth-first numbering gives fail[v] < v and dict[v] < v, and
+ * children made in parent order tile [1, n_nodes) in node order.
+ *
+ * Compact layout (the same in memory and in files; 500k stand-in: 33.6 MB, was 67.2 MB with
+ * 20-byte nodes): a node is 8 bytes, {child, fail | AC_HAS}: it stores only where its children
+ * start (its child count is the next node's start minus its own; a sentinel node ends the
+ * array), and AC_HAS marks the 6-25% of nodes with an output entry; those entries (8 bytes)
+ * sit in node order in aux[], found by rank (a bitmap of the AC_HAS nodes plus a count per
+ * 64 nodes: one popcount). The walk reads the rank only where a key may end.
+ * from_buffer(verify=True) checks all of that (every walk then ends inside the buffer).
  * pyahocorasick (matching.py's fallback and the tests' oracle) answers the same question.
  *
  * Flat files: to_bytes() -> one buffer, native byte order (the header's endian mark refuses
- * a byte-swapped host):
- *   ac_header (80 bytes: magic "MCLPAC\r\n", version, sizes, flags, offsets)
+ * a byte-swapped host), every array 8-byte aligned in it:
+ *   ac_header (104 bytes: magic "MCLPAC\r\n", version 3, sizes, flags, offsets)
  *   root_next[256], space_next[256]   uint32 (2048 bytes)
- *   nodes[n_nodes + 1]                ac_node (16 bytes each; the last one the sentinel)
+ *   nodes[n_nodes + 1]                ac_node (8 bytes; the last one the sentinel)
+ *   aux[n_aux]                        ac_aux (8 bytes: out, dict)
+ *   bits[W], W = ceil(n_nodes / 64)   uint64 (bit v: node v has AC_HAS)
+ *   cum[W + 1]                        uint32 (AC_HAS nodes before word i; cum[W] = n_aux)
  *   label[n_nodes]                    uint8
+ * A built automaton holds exactly this buffer (malloc'd), so to_bytes() is one copy.
  * Automaton.from_buffer(obj, verify=False) uses any buffer-protocol object (bytes, a
- * memoryview of an mmap) in place: the node array and the labels are NOT copied (only the two
- * 2 KB tables are), and the automaton holds the buffer (an mmap cannot close under it). The
- * same keys give the same bytes (the build is deterministic), so a file's sha256 names it. */
+ * memoryview of an mmap) in place: nothing is copied but the two 2 KB tables, and the
+ * automaton holds the buffer (an mmap cannot close under it). The same keys give the same
+ * bytes (the build is deterministic), so a file's sha256 names it. */
 #include "speedups.h"
 #include <stdint.h>
 
+/* the walk's node: 8 bytes */
 typedef struct {
     uint32_t child;  /* first child (children are consecutive, labels ascending); a node
                       * without children: where the next node's children start, so that
                       * node v has nodes[v + 1].child - nodes[v].child children */
-    uint32_t fail;   /* failure link */
-    uint32_t dict;   /* nearest node on the failure chain where a key ends; 0 = none */
-    int32_t out;     /* id of the key ending here, -1 = none */
-} ac_node;           /* nodes[n_nodes] is a sentinel: child = n_nodes, out = -1 */
+    uint32_t fail;   /* failure link | AC_HAS when the node has an aux entry: a key ends here
+                      * or on its failure chain */
+} ac_node;           /* nodes[n_nodes] is a sentinel: child = n_nodes */
 
+/* the outputs of a node with AC_HAS, at aux[rank(v)] (rank: AC_HAS nodes before v) */
+typedef struct {
+    int32_t out;     /* id of the key ending here, -1 = none */
+    uint32_t dict;   /* nearest node on the failure chain where a key ends; 0 = none */
+} ac_aux;
+
+#define AC_HAS 0x80000000u
 #define AC_MAGIC "MCLPAC\r\n"
-#define AC_VERSION 2   /* 1: 20-byte nodes with their child count (never released) */
+#define AC_VERSION 3   /* 1, 2: 20- and 16-byte nodes with their outputs inline (never released) */
 #define AC_ENDIAN 0x01020304u
 #define AC_FLAG_KEYS 1u
 
@@ -71,36 +88,38 @@ typedef struct {
     uint32_t flags;        /* AC_FLAG_KEYS: keys mode */
     uint32_t n_nodes;
     uint32_t space;
-    uint32_t reserved;     /* 0 */
+    uint32_t n_aux;
     uint64_t n_keys;
     uint64_t tables_off;   /* root_next then space_next */
-    uint64_t nodes_off;
-    uint64_t labels_off;
+    uint64_t nodes_off;    /* n_nodes + 1 ac_node */
+    uint64_t aux_off;      /* n_aux ac_aux */
+    uint64_t bits_off;     /* W = ceil(n_nodes / 64) uint64: bit v = AC_HAS of node v */
+    uint64_t cum_off;      /* W + 1 uint32: AC_HAS nodes before word i (cum[W] = n_aux) */
+    uint64_t labels_off;   /* n_nodes uint8 */
     uint64_t total;        /* the buffer's exact length */
 } ac_header;
 
 typedef struct {
     PyObject_HEAD
-    ac_node *nodes;
-    uint8_t *label;  /* label[v]: the byte on the edge into v */
-    uint32_t n_nodes;
+    const ac_node *nodes;
+    const ac_aux *aux;
+    const uint64_t *bits;
+    const uint32_t *cum;
+    const uint8_t *label;  /* label[v]: the byte on the edge into v */
+    const uint8_t *base;   /* the flat buffer: malloc'd (built) or view's (from_buffer) */
+    uint64_t total;
+    uint32_t n_nodes, n_aux;
     uint32_t space;  /* the root's child by ' ' (0 if none) */
     Py_ssize_t n_keys;
     int keys_mode;
-    int mapped;      /* nodes and label live in view (from_buffer), not malloc */
+    int mapped;      /* base is view.buf (from_buffer), else malloc'd */
     Py_buffer view;
     uint32_t root_next[256];
     uint32_t space_next[256];
 } AcObject;
 
-static inline uint32_t ac_nchild(const AcObject *a, uint32_t u) {
-    return a->nodes[u + 1].child - a->nodes[u].child;
-}
-
-static inline uint32_t ac_child(const AcObject *a, uint32_t u, uint8_t b) {
-    const ac_node *n = &a->nodes[u];
-    uint32_t lo = n->child, cnt = n[1].child - lo;
-    const uint8_t *lab = a->label + lo;
+static inline uint32_t find_label(const uint8_t *label, uint32_t lo, uint32_t cnt, uint8_t b) {
+    const uint8_t *lab = label + lo;
     if (cnt <= 8) {
         for (uint32_t i = 0; i < cnt; i++) {
             if (lab[i] == b)
@@ -126,7 +145,13 @@ static inline uint32_t ac_goto(const AcObject *a, uint32_t u, uint8_t b) {
         return a->root_next[b];
     if (u == a->space)
         return a->space_next[b];
-    return ac_child(a, u, b);
+    const ac_node *n = &a->nodes[u];
+    return find_label(a->label, n->child, n[1].child - n->child, b);
+}
+
+static inline const ac_aux *ac_aux_of(const AcObject *a, uint32_t v) {
+    uint64_t below = a->bits[v >> 6] & ((UINT64_C(1) << (v & 63)) - 1);
+    return &a->aux[a->cum[v >> 6] + (uint32_t)__builtin_popcountll(below)];
 }
 
 /* ---- building ------------------------------------------------------------------- */
@@ -197,6 +222,23 @@ static int put_key(PyObject *s, int pad, uint8_t **arena, Py_ssize_t *cap, Py_ss
     return 0;
 }
 
+/* the build's node (16 bytes), packed into the flat layout at the end */
+typedef struct {
+    uint32_t child, fail, dict;
+    int32_t out;
+} ac_bnode;
+
+static inline uint32_t b_goto(const AcObject *a, const ac_bnode *bn, const uint8_t *label, uint32_t u, uint8_t b) {
+    if (u == 0)
+        return a->root_next[b];
+    if (u == a->space)
+        return a->space_next[b];
+    return find_label(label, bn[u].child, bn[u + 1].child - bn[u].child, b);
+}
+
+static void ac_layout(ac_header *h, int keys_mode, uint32_t n_nodes, uint32_t n_aux, uint32_t space, uint64_t n_keys);
+static void ac_bind(AcObject *a, const uint8_t *base, const ac_header *h);
+
 static int ac_build(AcObject *a, PyObject *entries, PyObject *ids, int keys_mode) {
     Py_ssize_t n = PyList_GET_SIZE(entries), cap = 16 * n + 64, pos = 0;
     uint8_t *arena = malloc(cap);
@@ -204,6 +246,8 @@ static int ac_build(AcObject *a, PyObject *entries, PyObject *ids, int keys_mode
     Py_ssize_t *order = malloc(sizeof(Py_ssize_t) * (n + 1)), *active = malloc(sizeof(Py_ssize_t) * (n + 1));
     int32_t *id = malloc(sizeof(int32_t) * (n + 1));
     uint32_t *cur = malloc(sizeof(uint32_t) * (n + 1)), *parent = NULL;
+    ac_bnode *bn = NULL;
+    uint8_t *lab = NULL;
     int rc = -1;
     if (!arena || !off || !len || !order || !active || !id || !cur) {
         PyErr_NoMemory();
@@ -280,17 +324,17 @@ static int ac_build(AcObject *a, PyObject *entries, PyObject *ids, int keys_mode
         goto done;
     }
     uint32_t nn = (uint32_t)total;
-    a->nodes = malloc(sizeof(ac_node) * ((size_t)nn + 1));   /* + the sentinel */
-    a->label = malloc(nn);
+    bn = malloc(sizeof(ac_bnode) * ((size_t)nn + 1));   /* + the sentinel */
+    lab = malloc(nn);
     parent = malloc(sizeof(uint32_t) * nn);
-    if (!a->nodes || !a->label || !parent) {
+    if (!bn || !lab || !parent) {
         PyErr_NoMemory();
         goto done;
     }
-    memset(a->nodes, 0, sizeof(ac_node) * ((size_t)nn + 1));
+    memset(bn, 0, sizeof(ac_bnode) * ((size_t)nn + 1));
     for (uint32_t v = 0; v <= nn; v++)
-        a->nodes[v].out = -1;
-    a->label[0] = 0;
+        bn[v].out = -1;
+    lab[0] = 0;
     parent[0] = 0;
     /* breadth-first, level by level: at depth d the active keys (longer than d, in sorted
      * order) sharing a parent and a byte share a node, and a parent's children come out
@@ -311,62 +355,92 @@ static int ac_build(AcObject *a, PyObject *entries, PyObject *ids, int keys_mode
             uint8_t b = arena[off[k] + d];
             if (p != prev_parent || b != prev_byte) {
                 node = next++;
-                a->label[node] = b;
+                lab[node] = b;
                 parent[node] = p;
-                if (a->nodes[p].child == 0)        /* 0: no child yet (node 0 is no one's child) */
-                    a->nodes[p].child = node;
+                if (bn[p].child == 0)              /* 0: no child yet (node 0 is no one's child) */
+                    bn[p].child = node;
                 prev_parent = p;
                 prev_byte = b;
             }
             cur[k] = node;
             if (len[k] == d + 1)
-                a->nodes[node].out = id[k];
+                bn[node].out = id[k];
             else
                 active[w++] = k;
         }
         nact = w;
     }
-    a->n_nodes = next;
     /* children were made in parent order, so the child ranges tile [1, next): a node without
      * children starts where the next node's children start (the sentinel's: next) */
-    a->nodes[next].child = next;
+    bn[next].child = next;
     for (uint32_t v = next; v-- > 0;)
-        if (a->nodes[v].child == 0)
-            a->nodes[v].child = a->nodes[v + 1].child;
+        if (bn[v].child == 0)
+            bn[v].child = bn[v + 1].child;
     memset(a->root_next, 0, sizeof(a->root_next));
     memset(a->space_next, 0, sizeof(a->space_next));
-    for (uint32_t i = 0; i < ac_nchild(a, 0); i++) {
-        uint32_t v = a->nodes[0].child + i;
-        a->root_next[a->label[v]] = v;
-    }
+    for (uint32_t v = bn[0].child; v < bn[1].child; v++)
+        a->root_next[lab[v]] = v;
     a->space = a->root_next[' '];
     if (a->space)
-        for (uint32_t i = 0; i < ac_nchild(a, a->space); i++) {
-            uint32_t v = a->nodes[a->space].child + i;
-            a->space_next[a->label[v]] = v;
-        }
+        for (uint32_t v = bn[a->space].child; v < bn[a->space + 1].child; v++)
+            a->space_next[lab[v]] = v;
     /* failure and dictionary links in breadth-first order (shallower nodes first) */
     for (uint32_t v = 1; v < next; v++) {
         uint32_t p = parent[v], f = 0;
-        uint8_t c = a->label[v];
+        uint8_t c = lab[v];
         if (p != 0) {
-            f = a->nodes[p].fail;
+            f = bn[p].fail;
             for (;;) {
-                uint32_t t = ac_goto(a, f, c);
+                uint32_t t = b_goto(a, bn, lab, f, c);
                 if (t) {
                     f = t;
                     break;
                 }
                 if (f == 0)
                     break;
-                f = a->nodes[f].fail;
+                f = bn[f].fail;
             }
         }
-        a->nodes[v].fail = f;
-        a->nodes[v].dict = a->nodes[f].out >= 0 ? f : a->nodes[f].dict;
+        bn[v].fail = f;
+        bn[v].dict = bn[f].out >= 0 ? f : bn[f].dict;
     }
-    a->n_keys = n;
-    a->keys_mode = keys_mode;
+    /* pack: 8-byte nodes, the outputs of the AC_HAS nodes in rank order, the rank tables */
+    uint32_t n_aux = 0;
+    for (uint32_t v = 0; v < next; v++)
+        n_aux += bn[v].out >= 0 || bn[v].dict != 0;
+    ac_header h;
+    ac_layout(&h, keys_mode, next, n_aux, a->space, (uint64_t)n);
+    uint8_t *block = calloc(1, h.total);
+    if (!block) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    memcpy(block, &h, sizeof(h));
+    memcpy(block + h.tables_off, a->root_next, sizeof(a->root_next));
+    memcpy(block + h.tables_off + sizeof(a->root_next), a->space_next, sizeof(a->space_next));
+    ac_node *nodes = (ac_node *)(block + h.nodes_off);
+    ac_aux *aux = (ac_aux *)(block + h.aux_off);
+    uint64_t *bits = (uint64_t *)(block + h.bits_off);
+    uint32_t *cum = (uint32_t *)(block + h.cum_off);
+    uint32_t r = 0;
+    for (uint32_t v = 0; v <= next; v++) {
+        if ((v & 63) == 0)
+            cum[v >> 6] = r;
+        nodes[v].child = bn[v].child;
+        if (v == next)
+            break;
+        nodes[v].fail = bn[v].fail;
+        if (bn[v].out >= 0 || bn[v].dict != 0) {
+            nodes[v].fail |= AC_HAS;
+            bits[v >> 6] |= UINT64_C(1) << (v & 63);
+            aux[r].out = bn[v].out;
+            aux[r].dict = bn[v].dict;
+            r++;
+        }
+    }
+    cum[(next + 63) >> 6] = r;
+    memcpy(block + h.labels_off, lab, next);
+    ac_bind(a, block, &h);
     rc = 0;
 done:
     free(arena);
@@ -377,6 +451,8 @@ done:
     free(id);
     free(cur);
     free(parent);
+    free(bn);
+    free(lab);
     return rc;
 }
 
@@ -385,10 +461,8 @@ done:
 static void ac_dealloc(AcObject *a) {
     if (a->mapped)
         PyBuffer_Release(&a->view);
-    else {
-        free(a->nodes);
-        free(a->label);
-    }
+    else
+        free((void *)a->base);
     Py_TYPE(a)->tp_free((PyObject *)a);
 }
 
@@ -406,8 +480,7 @@ static PyObject *ac_new(PyTypeObject *type, PyObject *args, PyObject *kw) {
     AcObject *a = (AcObject *)type->tp_alloc(type, 0);
     if (!a)
         return NULL;
-    a->nodes = NULL;
-    a->label = NULL;
+    a->base = NULL;
     a->mapped = 0;
     if (ac_build(a, entries, ids, keys_mode) < 0) {
         Py_DECREF(a);
@@ -418,36 +491,48 @@ static PyObject *ac_new(PyTypeObject *type, PyObject *args, PyObject *kw) {
 
 /* ---- flat files --------------------------------------------------------------------- */
 
-static void ac_layout(const AcObject *a, ac_header *h) {
+static void ac_layout(ac_header *h, int keys_mode, uint32_t n_nodes, uint32_t n_aux, uint32_t space, uint64_t n_keys) {
+    uint64_t words = ((uint64_t)n_nodes + 63) / 64;
     memset(h, 0, sizeof(*h));
     memcpy(h->magic, AC_MAGIC, 8);
     h->version = AC_VERSION;
     h->header_size = sizeof(ac_header);
     h->endian = AC_ENDIAN;
     h->node_size = sizeof(ac_node);
-    h->flags = a->keys_mode ? AC_FLAG_KEYS : 0;
-    h->n_nodes = a->n_nodes;
-    h->space = a->space;
-    h->n_keys = (uint64_t)a->n_keys;
+    h->flags = keys_mode ? AC_FLAG_KEYS : 0;
+    h->n_nodes = n_nodes;
+    h->space = space;
+    h->n_aux = n_aux;
+    h->n_keys = n_keys;
     h->tables_off = sizeof(ac_header);
     h->nodes_off = h->tables_off + 2 * 256 * sizeof(uint32_t);
-    h->labels_off = h->nodes_off + ((uint64_t)a->n_nodes + 1) * sizeof(ac_node);
-    h->total = h->labels_off + a->n_nodes;
+    h->aux_off = h->nodes_off + ((uint64_t)n_nodes + 1) * sizeof(ac_node);
+    h->bits_off = h->aux_off + (uint64_t)n_aux * sizeof(ac_aux);
+    h->cum_off = h->bits_off + words * sizeof(uint64_t);
+    h->labels_off = h->cum_off + (words + 1) * sizeof(uint32_t);
+    h->total = h->labels_off + n_nodes;
+}
+
+/* Point a at the flat buffer base (header h already checked or just written). */
+static void ac_bind(AcObject *a, const uint8_t *base, const ac_header *h) {
+    a->base = base;
+    a->total = h->total;
+    a->nodes = (const ac_node *)(base + h->nodes_off);
+    a->aux = (const ac_aux *)(base + h->aux_off);
+    a->bits = (const uint64_t *)(base + h->bits_off);
+    a->cum = (const uint32_t *)(base + h->cum_off);
+    a->label = base + h->labels_off;
+    a->n_nodes = h->n_nodes;
+    a->n_aux = h->n_aux;
+    a->space = h->space;
+    a->n_keys = (Py_ssize_t)h->n_keys;
+    a->keys_mode = (h->flags & AC_FLAG_KEYS) != 0;
+    memcpy(a->root_next, base + h->tables_off, sizeof(a->root_next));
+    memcpy(a->space_next, base + h->tables_off + sizeof(a->root_next), sizeof(a->space_next));
 }
 
 static PyObject *ac_to_bytes(AcObject *a, PyObject *unused) {
-    ac_header h;
-    ac_layout(a, &h);
-    PyObject *out = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)h.total);
-    if (!out)
-        return NULL;
-    char *d = PyBytes_AS_STRING(out);
-    memcpy(d, &h, sizeof(h));
-    memcpy(d + h.tables_off, a->root_next, sizeof(a->root_next));
-    memcpy(d + h.tables_off + sizeof(a->root_next), a->space_next, sizeof(a->space_next));
-    memcpy(d + h.nodes_off, a->nodes, ((size_t)a->n_nodes + 1) * sizeof(ac_node));
-    memcpy(d + h.labels_off, a->label, a->n_nodes);
-    return out;
+    return PyBytes_FromStringAndSize((const char *)a->base, (Py_ssize_t)a->total);
 }
 
 static int bad_file(const char *why) {
@@ -463,15 +548,11 @@ static int ac_check_header(const ac_header *h, Py_ssize_t len) {
         return bad_file("other byte order");
     if (h->version != AC_VERSION || h->header_size != sizeof(ac_header) || h->node_size != sizeof(ac_node))
         return bad_file("other version or layout");
-    if ((h->flags & ~AC_FLAG_KEYS) || h->reserved || h->n_nodes == 0 || h->n_keys > INT32_MAX)
+    if ((h->flags & ~AC_FLAG_KEYS) || h->n_nodes == 0 || h->n_nodes >= AC_HAS || h->n_aux > h->n_nodes ||
+        h->n_keys > INT32_MAX)
         return bad_file("bad header fields");
     ac_header want;
-    AcObject tmp;
-    tmp.keys_mode = (h->flags & AC_FLAG_KEYS) != 0;
-    tmp.n_nodes = h->n_nodes;
-    tmp.space = h->space;
-    tmp.n_keys = (Py_ssize_t)h->n_keys;
-    ac_layout(&tmp, &want);
+    ac_layout(&want, (h->flags & AC_FLAG_KEYS) != 0, h->n_nodes, h->n_aux, h->space, h->n_keys);
     if (memcmp(&want, h, sizeof(want)) != 0)
         return bad_file("inconsistent sizes");
     if ((uint64_t)len != h->total)
@@ -479,10 +560,12 @@ static int ac_check_header(const ac_header *h, Py_ssize_t len) {
     return 0;
 }
 
-/* The tables and the root (cheap); with verify, every node (one pass over the file):
- * in range, and breadth-first order (fail, dict < v < child), so every walk ends. */
+/* The tables, the root and the sentinel (cheap); with verify, every node (one pass over the
+ * file): child ranges tiling [1, n_nodes) in order, links to shallower nodes (fail, dict < v),
+ * AC_HAS equal to the bitmap, the rank table, dict links to nodes where a key ends. Then every
+ * walk ends and stays inside the buffer. */
 static int ac_check_body(const AcObject *a, int verify) {
-    uint32_t nn = a->n_nodes;
+    uint32_t nn = a->n_nodes, words = (nn + 63) / 64;
     for (int b = 0; b < 256; b++)
         if (a->root_next[b] >= nn || a->space_next[b] >= nn)
             return bad_file("table out of range");
@@ -491,17 +574,33 @@ static int ac_check_body(const AcObject *a, int verify) {
     for (int b = 0; b < 256; b++)
         if (!a->space && a->space_next[b])
             return bad_file("bad space table");
-    const ac_node *r = &a->nodes[0];
-    if (r->fail || r->dict || r->child != 1 || a->nodes[nn].child != nn)
+    if (a->nodes[0].fail || a->nodes[0].child != 1 || a->nodes[nn].child != nn || a->cum[words] != a->n_aux ||
+        a->cum[0] != 0)
         return bad_file("bad root or sentinel");
-    if (verify)
-        for (uint32_t v = 1; v < nn; v++) {
+    if (verify) {
+        uint32_t r = 0;
+        for (uint32_t v = 0; v < nn; v++) {
             const ac_node *x = &a->nodes[v];
-            if (x->child < a->nodes[v - 1].child || x->child > x[1].child || (x->child < x[1].child && x->child <= v))
+            if ((v & 63) == 0 && a->cum[v >> 6] != r)
+                return bad_file("bad rank table");
+            int has = (a->bits[v >> 6] >> (v & 63)) & 1;
+            if (has != ((x->fail & AC_HAS) != 0))
+                return bad_file("bad output bit");
+            if (x->child > x[1].child || (v && x->child < x[-1].child) || (x->child < x[1].child && x->child <= v))
                 return bad_file("bad child range");
-            if (x->fail >= v || x->dict >= v || (x->dict && a->nodes[x->dict].out < 0))
+            if (v && (x->fail & ~AC_HAS) >= v)
                 return bad_file("bad failure link");
+            if (has) {
+                const ac_aux *o = &a->aux[r++];
+                if ((o->out < 0 && !o->dict) || o->dict >= (v ? v : 1) || (o->dict && !(a->nodes[o->dict].fail & AC_HAS)))
+                    return bad_file("bad dictionary link");
+                if (o->dict && ac_aux_of(a, o->dict)->out < 0)
+                    return bad_file("bad dictionary link");
+            }
         }
+        if (r != a->n_aux)
+            return bad_file("bad rank table");
+    }
     return 0;
 }
 
@@ -514,8 +613,7 @@ static PyObject *ac_from_buffer(PyTypeObject *type, PyObject *args, PyObject *kw
     AcObject *a = (AcObject *)type->tp_alloc(type, 0);
     if (!a)
         return NULL;
-    a->nodes = NULL;
-    a->label = NULL;
+    a->base = NULL;
     a->mapped = 0;
     if (PyObject_GetBuffer(obj, &a->view, PyBUF_SIMPLE) < 0) {
         Py_DECREF(a);
@@ -532,18 +630,11 @@ static PyObject *ac_from_buffer(PyTypeObject *type, PyObject *args, PyObject *kw
     memcpy(&h, base, sizeof(h));
     if (ac_check_header(&h, len) < 0)
         goto fail;
-    if (((uintptr_t)(base + h.nodes_off)) % _Alignof(ac_node) != 0) {
-        bad_file("node array not 4-byte aligned");
+    if (((uintptr_t)base) % 8 != 0) {
+        bad_file("buffer not 8-byte aligned");
         goto fail;
     }
-    a->nodes = (ac_node *)(base + h.nodes_off);
-    a->label = (uint8_t *)(base + h.labels_off);
-    a->n_nodes = h.n_nodes;
-    a->space = h.space;
-    a->n_keys = (Py_ssize_t)h.n_keys;
-    a->keys_mode = (h.flags & AC_FLAG_KEYS) != 0;
-    memcpy(a->root_next, base + h.tables_off, sizeof(a->root_next));
-    memcpy(a->space_next, base + h.tables_off + sizeof(a->root_next), sizeof(a->space_next));
+    ac_bind(a, base, &h);
     if (ac_check_body(a, verify) < 0)
         goto fail;
     return (PyObject *)a;
@@ -590,13 +681,17 @@ static int cmp_i32(const void *x, const void *y) {
             }                                                        \
             if (u == 0)                                              \
                 break;                                               \
-            u = nodes[u].fail;                                       \
+            u = nodes[u].fail & ~AC_HAS;                             \
         }                                                            \
-        uint32_t w_ = nodes[u].out >= 0 ? u : nodes[u].dict;         \
-        while (w_) {                                                 \
-            if (push_id(&buf, nodes[w_].out) < 0)                    \
-                goto nomem;                                          \
-            w_ = nodes[w_].dict;                                     \
+        if (nodes[u].fail & AC_HAS) {                                \
+            const ac_aux *x_ = ac_aux_of(a, u);                      \
+            for (;;) {                                               \
+                if (x_->out >= 0 && push_id(&buf, x_->out) < 0)      \
+                    goto nomem;                                      \
+                if (!x_->dict)                                       \
+                    break;                                           \
+                x_ = ac_aux_of(a, x_->dict);                         \
+            }                                                        \
         }                                                            \
     } while (0)
 
@@ -685,7 +780,7 @@ nomem:
 }
 
 static PyObject *ac_size(AcObject *a, PyObject *unused) {
-    size_t bytes = ((size_t)a->n_nodes + 1) * sizeof(ac_node) + a->n_nodes + sizeof(AcObject);
+    size_t bytes = (size_t)a->total + sizeof(AcObject);
     return Py_BuildValue("{s:n,s:k,s:n,s:O,s:O}", "keys", a->n_keys, "nodes", (unsigned long)a->n_nodes,
                          "bytes", (Py_ssize_t)bytes, "keys_mode", a->keys_mode ? Py_True : Py_False,
                          "mapped", a->mapped ? Py_True : Py_False);
