@@ -27,6 +27,7 @@ import hashlib
 import json
 import mmap
 import os
+import struct
 import tempfile
 import threading
 from operator import itemgetter
@@ -42,9 +43,9 @@ from metaclip_spark.run.outputs import join, write_bytes
 
 _native_world = _kernels.get("WorldAutomaton")   # csrc/ac_match.c (keys mode, flat files); None: python kind
 
-__all__ = ["FORMAT", "MANIFEST", "KIND_NATIVE", "KIND_PYTHON", "native_available", "key_table",
-           "build_automata", "read_manifest", "local_file", "mapped_automaton", "python_automaton",
-           "find_python"]
+__all__ = ["FORMAT", "MANIFEST", "KIND_NATIVE", "KIND_PYTHON", "native_available", "automaton_version",
+           "key_table", "build_automata", "read_manifest", "current_manifest", "local_file", "mapped_automaton",
+           "python_automaton", "find_python"]
 
 FORMAT = 1
 MANIFEST = "manifest.json"
@@ -56,6 +57,14 @@ _CHUNK = 1 << 22
 def native_available() -> bool:
     """Whether this process has the compiled automaton with keys mode and flat files."""
     return _native_world is not None
+
+
+def automaton_version() -> int | None:
+    """The flat-file layout version of this process's compiled automaton (its header's
+    ``version``), None without it."""
+    if _native_world is None:
+        return None
+    return struct.unpack_from("=I", _native_world([], [], keys=True).to_bytes(), 8)[0]
 
 
 def key_table(entries: Sequence[str], matchable: Sequence[bool]) -> tuple[list[str], list[int], dict[int, list[int]]]:
@@ -115,6 +124,8 @@ def build_automata(world_metadata, out_dir: str, *, native: bool | None = None) 
         langs[lang] = info
     manifest = {"format": FORMAT, "kind": KIND_NATIVE if native else KIND_PYTHON,
                 "digest": world_metadata.digest, "languages": langs}
+    if native:
+        manifest["automaton_version"] = automaton_version()
     write_bytes(join(out_dir, MANIFEST), json.dumps(manifest, indent=1, sort_keys=True).encode("ascii"))
     return manifest
 
@@ -126,6 +137,24 @@ def read_manifest(location: str) -> dict:
         raise ValueError("automata folder %s: unknown manifest format %r / kind %r"
                          % (location, manifest.get("format"), manifest.get("kind")))
     return manifest
+
+
+def current_manifest(location: str, digest: str) -> dict | None:
+    """The manifest of the automata folder ``location`` if this process would build the same
+    thing for metadata ``digest`` (so a rerun reuses it), else None (missing or unreadable,
+    other metadata, other flat-file layout, or the python kind where the compiled automaton
+    exists): the caller then builds."""
+    try:
+        manifest = read_manifest(location)
+    except Exception:    # missing (FileNotFoundError, InputError), not JSON, other format
+        return None
+    if manifest.get("digest") != digest:
+        return None
+    if manifest["kind"] == KIND_NATIVE:
+        ok = native_available() and manifest.get("automaton_version") == automaton_version()
+    else:
+        ok = not native_available()
+    return manifest if ok else None
 
 
 def _local_path(location: str) -> str | None:

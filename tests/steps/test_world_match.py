@@ -115,6 +115,26 @@ def test_manifest_and_files(tmp_path):
     assert world_automata.build_automata(meta, str(tmp_path / "again")) == nat
 
 
+def test_current_manifest(tmp_path):
+    meta = world_metadata_from_lists(HAND)
+    where = str(tmp_path / "a")
+    assert world_automata.current_manifest(where, meta.digest) is None            # nothing there yet
+    built = world_automata.build_automata(meta, where)
+    native = world_automata.native_available()
+    assert built["kind"] == ("native" if native else "python")
+    assert world_automata.current_manifest(where, meta.digest) == built
+    assert world_automata.current_manifest(where, "0" * 64) is None               # other metadata
+    if native:
+        assert built["automaton_version"] == world_automata.automaton_version() == 3
+        stale = dict(built, automaton_version=2)                                  # an older layout
+        (tmp_path / "a" / "manifest.json").write_text(json.dumps(stale))
+        assert world_automata.current_manifest(where, meta.digest) is None
+        world_automata.build_automata(meta, where, native=False)                  # python kind: rebuild
+        assert world_automata.current_manifest(where, meta.digest) is None
+    (tmp_path / "a" / "manifest.json").write_text("{")
+    assert world_automata.current_manifest(where, meta.digest) is None
+
+
 def test_digest_checked_and_python_kind_needs_entries(tmp_path):
     meta = world_metadata_from_lists(HAND)
     world_automata.build_automata(meta, str(tmp_path / "py"), native=False)
