@@ -164,6 +164,11 @@ def _sections(r: dict, run_dir: str) -> tuple[list[str], tuple]:
                "about t matches (stage 2, the <i>curated</i> set, ready for img2dataset with "
                "<code>--url_col url --caption_col text</code>). No image was downloaded.</p><dl>%s</dl>"
                % "".join("<dt>%s</dt><dd>%s</dd>" % (_e(k), _e(v)) for k, v in info))
+    if r["worldwide"]:                  # MetaCLIP 2: every language, t per language
+        out[-1] = out[-1].replace("image alt-texts", "image texts (extract.text_fields)").replace(
+            "kept if English and if the text contains at least one metadata entry",
+            "kept if the text contains at least one metadata entry of its language").replace(
+            "about t matches", "about its language's t_lang matches")
     if b:
         out.append('<p><b>Result:</b> %s curated pairs out of %s pool pairs (%s kept) in <code>curated/</code>.'
                    '</p></header>' % (_n(curated), _n(pool_rows), _pct(curated / pool_rows if pool_rows else None)))

@@ -162,6 +162,7 @@ def test_worldwide_section_exact(world):
     assert len(page.imgs) == 4 and all(s.startswith("data:image/png;base64,") for s in page.imgs)
     # the header names the languages; the English LID re-read is skipped
     assert "<dd>4 languages: en, de, ja, zh</dd>" in raw
+    assert "kept if the text contains at least one metadata entry of its language" in raw
     assert "the input re-read of this section applies English mode" in raw
 
 
