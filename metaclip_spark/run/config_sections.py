@@ -147,14 +147,24 @@ class MetadataBuildConfig:
                                    "s3://, https://")
     pageviews: list[str] = setting(factory=list, help="Wikimedia pageviews/pagecounts files "
                                    "(\"project title views bytes\"; plain, gz or bz2)")
-    pageviews_projects: list[str] = setting(factory=lambda: ["en", "en.m"],
-                                            help="pageviews projects whose views are summed")
+    pageviews_projects: list[str] = setting(factory=list, help="pageviews projects whose views are summed; "
+                                            "empty: the language's Wikipedia (`en`, `en.m` for lang en)")
     budget: int = setting(500_000, help="entries in all: WordNet, unigrams, bigrams, titles in that order")
     unigram_min_count: int = setting(100, help="Wikipedia unigrams with at least this count")
     bigram_min_count: int = setting(5, help="bigrams with at least this count (and bigram_min_pmi)")
     bigram_min_pmi: float = setting(30.0, help="bigrams with at least this PMI (natural log)")
     title_min_views: int = setting(70, help="article titles with at least this many views")
     split_bytes: int = setting(64 << 20, help="compressed dump bytes per Spark task")
+    lang: str = setting("en", help="metadata language (`--lang`): en builds MetaCLIP v1's metadata.json as "
+                        "above; any other builds {lang}.json with MetaCLIP 2's recipe (docs/worldwide.md)")
+    wordnet_omw: str = setting("", help="other languages: Open Multilingual Wordnet wn-data-*.tab file of the "
+                               "language (`--wordnet-omw`; never downloaded); \"\" leaves WordNet out")
+    world_unigram_share: float = setting(0.10, help="other languages: unigrams kept, share of distinct ones")
+    world_unigram_cap: int = setting(251_465, help="other languages: at most this many unigrams")
+    world_bigram_cap: int = setting(100_646, help="other languages: at most this many bigrams (by PMI, with "
+                                    "bigram_min_count and bigram_min_pmi)")
+    world_title_share: float = setting(0.76, help="other languages: page-view titles kept, share of distinct ones")
+    world_title_cap: int = setting(61_235, help="other languages: at most this many titles")
 
 
 @dataclass

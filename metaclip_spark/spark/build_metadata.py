@@ -10,6 +10,13 @@ joins of the frequent bigrams with the unigram counts, on the executors. The dri
 collects only what passes the thresholds and assembles the metadata
 (``metaclip_spark.metadata.build``).
 
+Other languages (``metadata_build.lang`` / ``--lang xx``, xx != en): MetaCLIP 2's recipe
+(``metaclip_spark.metadata.world_build``): the language's word segmenter (if it is written without
+spaces) and its OMW file are checked and read before Spark; tasks count with
+``world_build.NgramCounter``; the driver takes each ranked source's top rows (``takeOrdered``)
+until its quota is filled; titles come from the page views alone. It writes ``{lang}.json``
+instead of ``metadata.json``, the rest alike.
+
 Output folder: ``metadata.json`` (JSON list of strings; usable as ``--metadata``),
 ``provenance/provenance.parquet`` (entry_id, entry, source, count, pmi, views),
 ``stats/build_metadata.json`` (per-source outcomes, page statistics), ``config-build_metadata.json``,
@@ -31,40 +38,77 @@ from metaclip_spark.run.runner import config_name
 from metaclip_spark.run.config import Config, ConfigError
 from metaclip_spark.inputs.io import expand_inputs
 from metaclip_spark.run.stats import Stats
-from metaclip_spark.metadata.wikipedia import check_dump, count_split, plan_splits, read_pageviews
+from metaclip_spark.metadata.wikipedia import check_dump, count_split, link_namespaces, plan_splits, read_pageviews
 from metaclip_spark.metadata.wordnet import check_wordnet_dir, wordnet_entries
+from metaclip_spark.metadata import world_build as wb
 
 log = logging.getLogger("metaclip_spark")
 FLUSH_KEYS = 1_000_000     # a task emits its counters when they hold this many keys
 
 
+def is_world(cfg: Config) -> bool:
+    return (cfg.metadata_build.lang or "en") != "en"
+
+
 def prepare(cfg: Config) -> dict:
     """Driver-side checks and inputs, before any Spark work."""
     m = cfg.metadata_build
+    world = is_world(cfg)
     if not cfg.output:
         raise ConfigError("an output folder is required (--output DIR)")
     cfg.output = runfolder.absolute(cfg.output)      # once, on the driver
-    runfolder.check_location(cfg.output, list(m.wikipedia or []) + list(m.pageviews or []) + [m.wordnet or ""])
+    runfolder.check_location(cfg.output, list(m.wikipedia or []) + list(m.pageviews or [])
+                             + [m.wordnet_omw if world else m.wordnet or ""])
     if outputs.exists(outputs.join(cfg.output, "_SUCCESS")) and not cfg.overwrite:
         raise ConfigError("output %s already holds a finished run; pass --overwrite to replace it" % cfg.output)
-    if not m.wordnet and not m.wikipedia:
-        raise ConfigError("nothing to build from: set metadata_build.wordnet and/or --wikipedia")
-    if m.wordnet:
-        check_wordnet_dir(m.wordnet)
+    res = {"segmenter": None, "omw": [], "link_ns": frozenset()}
+    if world:
+        _check_world(cfg, res)
+    else:
+        if not m.wordnet and not m.wikipedia:
+            raise ConfigError("nothing to build from: set metadata_build.wordnet and/or --wikipedia")
+        if m.wordnet:
+            check_wordnet_dir(m.wordnet)
     dumps = expand_inputs(m.wikipedia) if m.wikipedia else []
     splits = []
     for uri in dumps:
         splits.extend(plan_splits(uri, check_dump(uri), m.split_bytes))
+    if world and dumps:
+        res["link_ns"] = frozenset().union(*(link_namespaces(uri) for uri in dumps))
     pv_stats = Stats()
-    views = read_pageviews(expand_inputs(m.pageviews), m.pageviews_projects, pv_stats) if m.pageviews else {}
-    return {"dumps": dumps, "splits": splits, "views": views, "pageviews_stats": pv_stats}
+    projects = wb.pageview_projects(m.lang or "en", m.pageviews_projects)
+    views = read_pageviews(expand_inputs(m.pageviews), projects, pv_stats) if m.pageviews else {}
+    return {**res, "dumps": dumps, "splits": splits, "views": views, "pageviews_stats": pv_stats,
+            "pageviews_projects": projects}
 
 
-def _task(splits, views: dict, min_views: int):
+def _check_world(cfg: Config, res: dict) -> None:
+    """Another language: thresholds, its segmenter (written without spaces) and its OMW file."""
+    from metaclip_spark.metadata.omw import read_omw
+    from metaclip_spark.metadata.segmenters import check_segmenter
+
+    m = cfg.metadata_build
+    for name in ("world_unigram_share", "world_title_share"):
+        if not 0 <= getattr(m, name) <= 1:
+            raise ConfigError("metadata_build.%s must be in [0, 1], got %r" % (name, getattr(m, name)))
+    for name in ("world_unigram_cap", "world_bigram_cap", "world_title_cap"):
+        if getattr(m, name) < 0:
+            raise ConfigError("metadata_build.%s must be >= 0, got %r" % (name, getattr(m, name)))
+    if not (m.wikipedia or m.wordnet_omw or m.pageviews):
+        raise ConfigError("nothing to build %s.json from: pass --wikipedia, --pageviews and/or --wordnet-omw" % m.lang)
+    if m.wikipedia:
+        spec = check_segmenter(m.lang)
+        res["segmenter"] = spec.name if spec else None
+    if m.wordnet_omw:
+        res["omw"] = read_omw(m.wordnet_omw, m.lang)
+
+
+def _task(splits, views: dict, min_views: int, lang: str = "en", link_ns: frozenset = frozenset()):
+    counter = wb.NgramCounter(lang) if lang != "en" else None
     for uri, start, end in splits:
         stats = Stats()
         uni, bi = {}, {}
-        for title, u, b in count_split(uri, start, end, stats):
+        for title, u, b in count_split(uri, start, end, stats, counter, link_ns):
             if views.get(title, 0) >= min_views:
                 stats.add("titles_kept")
                 yield ("t", title), 1
@@ -134,6 +178,61 @@ def count_wikipedia(spark, res: dict, cfg: Config) -> dict:
     return {"unigrams": unigrams, "bigrams": scored, "titles": titles, "stats": stats}
 
 
+def count_wikipedia_world(spark, res: dict, cfg: Config, asm: wb.Assembly) -> Stats:
+    """Another language's Spark part: counts, then the unigram and bigram quotas filled into ``asm``
+    from the ranked counts (the driver collects only the top rows it needs)."""
+    m = cfg.metadata_build
+    lang, link_ns, caps = m.lang, res["link_ns"], wb.WorldCaps.from_config(m)
+    sc = spark.sparkContext
+    splits = res["splits"]
+
+    def task(part):
+        return _task(part, {}, 1, lang, link_ns)
+
+    counts = (sc.parallelize(splits, len(splits)).mapPartitions(task)
+              .reduceByKey(add, max(2, len(splits))).persist())
+    try:
+        t0 = time.time()
+        small = counts.mapPartitions(_small_and_sizes).collect()       # one job: statistics and distinct counts
+        stats = Stats({k[1]: v for k, v in small if k[0] == "s"},
+                      [json.loads(k[1]) for k, _ in small if k[0] == "e"])
+        n_uni = sum(v for k, v in small if k == ("n", "u"))
+        n_bi_distinct = sum(v for k, v in small if k == ("n", "b"))
+        uni = counts.filter(lambda kv: kv[0][0] == "u").map(lambda kv: (kv[0][1], kv[1]))
+        log.info("counted %d splits in %.1f s: %d distinct unigrams", len(splits), time.time() - t0, n_uni)
+        asm.fill("unigram", lambda k: uni.takeOrdered(k, key=wb.unigram_key),
+                 wb.quota(n_uni, caps.unigram_share, caps.unigram_cap), n_uni)
+        n_tok, n_bi = stats["tokens"], stats["bigrams"]
+        min_bi, min_pmi = caps.bigram_min_count, caps.bigram_min_pmi
+        frequent = (counts.filter(lambda kv: kv[0][0] == "b" and kv[1] >= min_bi)
+                    .map(lambda kv: (kv[0][1], (kv[0][2], kv[1]))))
+        scored = (frequent.join(uni)
+                  .map(lambda kv: (kv[1][0][0], (kv[0], kv[1][0][1], kv[1][1])))
+                  .join(uni)
+                  .map(lambda kv: (wb.join_bigram(kv[1][0][0], kv[0], lang), kv[1][0][1],
+                                   mb.pmi(kv[1][0][1], kv[1][0][2], kv[1][1], n_tok, n_bi)))
+                  .filter(lambda r: r[2] >= min_pmi))
+        if n_bi:
+            asm.fill("bigram", lambda k: scored.takeOrdered(k, key=wb.bigram_key),
+                     min(caps.bigram_cap, n_bi_distinct), n_bi_distinct)
+        log.info("unigrams and bigrams taken at %.1f s", time.time() - t0)
+    finally:
+        counts.unpersist()
+    return stats
+
+
+def _small_and_sizes(items):
+    """Statistics and errors of a partition of the counts, and how many distinct unigrams and bigrams it holds."""
+    n = {"u": 0, "b": 0}
+    for kv in items:
+        kind = kv[0][0]
+        if kind in ("s", "e"):
+            yield kv
+        elif kind in n:
+            n[kind] += 1
+    yield from ((("n", k), v) for k, v in n.items())
+
+
 def _max_pmi(n_tok: int, n_bi: int, min_count: int) -> float | None:
     """PMI of a bigram seen exactly ``min_count`` times whose words occur only in it."""
     return mb.pmi(min_count, min_count, min_count, n_tok, n_bi) if n_bi and n_tok else None
@@ -147,6 +246,8 @@ def run_build_metadata(cfg: Config, spark=None) -> dict:
 
 
 def _run_build_metadata(cfg: Config, res: dict, spark) -> dict:
+    if is_world(cfg):
+        return _run_build_world(cfg, res, spark)
     m = cfg.metadata_build
     wn = wordnet_entries(m.wordnet) if m.wordnet else []
     wiki = {"unigrams": [], "bigrams": [], "titles": [], "stats": Stats()}
@@ -183,6 +284,45 @@ def _run_build_metadata(cfg: Config, res: dict, spark) -> dict:
         log.warning("metadata_build.bigram_min_pmi=%s cannot be reached on this corpus (the highest PMI a "
                     "bigram with count >= %d can have is %.2f): no bigrams", m.bigram_min_pmi,
                     m.bigram_min_count, summary["bigram_max_attainable_pmi"])
+    outputs.write_text(outputs.join(cfg.output, "stats", "build_metadata.json"), json.dumps(summary, indent=2))
+    outputs.write_text(outputs.join(cfg.output, config_name("build_metadata")), cfg.to_json())
+    outputs.write_text(outputs.join(cfg.output, "_SUCCESS"), "")
+    return summary
+
+
+def _run_build_world(cfg: Config, res: dict, spark) -> dict:
+    """``{lang}.json`` of another language (MetaCLIP 2's recipe, metadata/world_build.py)."""
+    m = cfg.metadata_build
+    caps = wb.WorldCaps.from_config(m)
+    asm = wb.Assembly()
+    asm.take("number", wb.NUMBERS)
+    asm.take("wordnet", res["omw"])
+    st = Stats()
+    if res["splits"]:
+        from metaclip_spark.spark.session import get_spark
+
+        spark = spark or get_spark(cfg.spark)
+        st = count_wikipedia_world(spark, res, cfg, asm)
+    asm.take("unigram", [], 0, 0)            # a source with nothing to offer still has its stats row
+    asm.take("bigram", [], 0, 0)
+    tv = wb.title_views(res["views"])
+    asm.take("title", wb.rank_titles(tv), wb.quota(len(tv), caps.title_share, caps.title_cap), len(tv))
+    entries = asm.entries
+    runfolder.remove_file(outputs.join(cfg.output, "_SUCCESS"))
+    runfolder.remove_temporaries(cfg.output)
+    outputs.write_text(outputs.join(cfg.output, "%s.json" % m.lang), json.dumps(entries, ensure_ascii=False))
+    outputs.write_table(outputs.join(cfg.output, "provenance", "provenance.parquet"), mb.provenance_table(asm.kept))
+    summary = {
+        "stage": "build_metadata", "lang": m.lang, "entries": len(entries), "file": "%s.json" % m.lang,
+        "sources": asm.stats, "added": {s: asm.stats[s]["added"] for s in wb.WORLD_SOURCES},
+        "segmenter": res["segmenter"], "wordnet_omw": m.wordnet_omw or None,
+        "dumps": res["dumps"], "splits": len(res["splits"]), "link_namespaces": sorted(res["link_ns"]),
+        "wikipedia": dict(sorted(st.counts.items())), "dropped": st.dropped(),
+        "errors": st.errors[:1000], "errors_total": len(st.errors),
+        "pageviews": dict(sorted(res["pageviews_stats"].counts.items())),
+        "pageviews_projects": res["pageviews_projects"], "pageview_titles": len(tv),
+        "bigram_max_attainable_pmi": _max_pmi(st["tokens"], st["bigrams"], m.bigram_min_count),
+    }
     outputs.write_text(outputs.join(cfg.output, "stats", "build_metadata.json"), json.dumps(summary, indent=2))
     outputs.write_text(outputs.join(cfg.output, config_name("build_metadata")), cfg.to_json())
     outputs.write_text(outputs.join(cfg.output, "_SUCCESS"), "")
