@@ -107,7 +107,8 @@ def language_rows(match: dict, balance: dict | None, counts: dict[str, np.ndarra
                "entries_matched": _num(m.get("entries_matched", None if c is None else int((c > 0).sum()))),
                "matches": _num(b.get("matches", None if c is None else int(c.sum()))), "t": t,
                "head_entries": _num(b.get("head_entries", None if c is None or t is None else int((c > t).sum()))),
-               "tail_share": b.get("tail_share", None if c is None or t is None else balancing.tail_share(c, t)),
+               "tail_share": b["tail_share"] if "tail_share" in b else   # t_lang may be 0 (MetaCLIP 2's p_to_t)
+               None if c is None or not t else balancing.tail_share(c, t),
                "curated": _num(b.get("curated")), "expected": b.get("expected")}
         row["keep_rate"] = row["curated"] / row["pool"] if row["curated"] is not None and row["pool"] else None
         out.append(row)

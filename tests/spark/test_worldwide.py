@@ -155,13 +155,13 @@ def test_worldwide_match_equals_the_recount(spark, corpus, texts, metadata, tmp_
     assert json.load(open(manifest))["digest"] == digest
 
     # `curate --worldwide` (the CLI, its own Spark in a subprocess) into the same folder: stage 1 gives
-    # the same outputs (automata reused, not rebuilt), then stage 2 balances per language
+    # the same outputs (automata reused, not rebuilt), then stage 2 balances per language, then the report
     before = {p: os.stat(p).st_mtime_ns for p in glob.glob(os.path.join(out, "automata", "*", "*"))}
     old_counts = open(os.path.join(out, "entry_counts", "entry_counts.parquet"), "rb").read()
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     p = subprocess.run([sys.executable, "-m", "metaclip_spark.cli", "curate", "--worldwide", "--metadata", folder,
                         "--master", "local[1]", "--output", out, "--overwrite", "-q", "--tail-share", "0.3",
-                        "--no-report", *[a for path in corpus for a in ("--input", path)]],
+                        *[a for path in corpus for a in ("--input", path)]],
                        capture_output=True, text=True, env=env, timeout=900)
     assert p.returncode == 0, p.stderr[-3000:]
     assert pool_rows(out) == want
@@ -175,6 +175,7 @@ def test_worldwide_match_equals_the_recount(spark, corpus, texts, metadata, tmp_
     per_lang = collections.Counter(curated.column("lang").to_pylist())
     assert {k: v["curated"] for k, v in balance["languages"].items() if v["curated"]} == dict(per_lang)
     assert set(per_lang) <= set(matched) and sum(per_lang.values()) == curated.num_rows > 0
+    assert "Languages (worldwide)" in open(os.path.join(out, "report", "index.html"), encoding="utf-8").read()
 
 
 def test_worldwide_to_an_s3_run_folder(corpus, texts, metadata, tmp_path):
