@@ -201,7 +201,7 @@ def test_unfinished_or_mismatched_pools_are_refused(spark, small_pools, tmp_path
     write_pool(str(other), rows=100, files=1, seed=1)
     digest = json.loads((other / "stats" / "match.json").read_text())["pool_digest"]
     outputs.write_table(str(other / "entry_counts" / "entry_counts.parquet"), pa.table({
-        "entry_id": pa.array([0], pa.int32()), "entry": ["zzz"], "count": pa.array([1], pa.int64())},
+        "entry_id": pa.array([0], pa.int32()), "entry": ["zzz"], "count": pa.array([1], pa.int64()), "lang": ["en"]},
         schema=ENTRY_COUNTS_SCHEMA.with_metadata({"pool_digest": digest})))
     with pytest.raises(ConfigError, match="matched against other metadata"):
         run_balance(cfg(tmp_path / "y"), [a, str(other)], spark=spark)
