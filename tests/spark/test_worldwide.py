@@ -27,7 +27,7 @@ from metaclip_spark.metadata import defaults
 from metaclip_spark.metadata.languages import (MAX_ENTRY_CHARS, is_punctuation_only,
                                                load_lid_map, metadata_language)
 from metaclip_spark.run import outputs
-from metaclip_spark.run.config import load_config
+from metaclip_spark.run.config import ConfigError, load_config
 from metaclip_spark.spark.stage1 import run_match
 from metaclip_spark.steps import extract
 from metaclip_spark.steps.language import LanguageId
@@ -220,3 +220,33 @@ def test_worldwide_to_an_s3_run_folder(corpus, texts, metadata, tmp_path):
         assert manifest["kind"] == "python" or files == sorted("%s.ac" % lang for lang in lists)
     finally:
         server.stop()
+
+
+def test_worldwide_resume(spark, corpus, texts, metadata, tmp_path):
+    """A killed worldwide run resumes: committed chunks are reused, the automata are not rebuilt,
+    the result is the uninterrupted one; a resume with other LID rules is refused."""
+    folder, lists = metadata
+    want, _ = recount(texts, lists)
+    out = str(tmp_path / "run")
+
+    def cfg(**more):
+        return load_config(overrides={"input.paths": corpus, "output": out, "worldwide.enabled": True,
+                                      "worldwide.metadata": folder, "input.chunk_size": 1, **more})
+
+    class Killed(Exception):
+        pass
+
+    def kill(i):
+        if i == 0:
+            raise Killed()
+
+    with pytest.raises(Killed):
+        run_match(cfg(), spark=spark, after_chunk=kill)
+    built = {p: os.stat(p).st_mtime_ns for p in glob.glob(os.path.join(out, "automata", "*", "*"))}
+    assert built and not os.path.exists(os.path.join(out, "_SUCCESS"))
+    with pytest.raises(ConfigError, match="unfinished match run with other worldwide"):
+        run_match(cfg(**{"worldwide.lid_threshold": 0.5}), spark=spark)
+    summary = run_match(cfg(), spark=spark)
+    assert (summary["chunks"], summary["chunks_reused"]) == (2, 1)
+    assert pool_rows(out) == want and summary["pool_rows"] == len(want)
+    assert {p: os.stat(p).st_mtime_ns for p in glob.glob(os.path.join(out, "automata", "*", "*"))} == built
