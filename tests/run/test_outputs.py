@@ -47,9 +47,9 @@ def test_parquet_options_skip_dictionary_and_stats_of_unique_strings(tmp_path):
     assert opts["compression"] == "zstd"
     assert opts["use_dictionary"] == ["text", "entry_ids.list.element", "page_url", "lid_score", "source",
                                       "record_id", "record_offset", "key_hash", "image_id", "text_hash",
-                                      "crawl"]
+                                      "crawl", "text_field", "lang"]
     assert opts["write_statistics"] == ["entry_ids.list.element", "lid_score", "source", "record_offset",
-                                        "key_hash", "image_id", "text_hash", "crawl"]
+                                        "key_hash", "image_id", "text_hash", "crawl", "text_field", "lang"]
     assert "url" not in outputs.parquet_options(EXTRACT_SCHEMA)["use_dictionary"]
     assert outputs.parquet_options(SCHEMA.remove(0))["use_dictionary"] is True
     # the options are accepted by the writer and leave the url column without a dictionary
