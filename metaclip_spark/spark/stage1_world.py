@@ -60,13 +60,14 @@ def automata_dir(cfg: Config, world) -> str:
 def world_task(cfg: Config, prepared: dict, lid) -> tuple[WorldTask, object]:
     """Build (or reuse) the automata once on the driver; the task-side setup of a worldwide run:
     the WorldTask and the (picklable, lazily memory-mapping) WorldMatcher."""
-    from metaclip_spark.steps.world_automata import MANIFEST, build_automata, read_manifest  # worldwide only
+    from metaclip_spark.steps.world_automata import build_automata, current_manifest  # worldwide only
     from metaclip_spark.steps.world_match import WorldMatcher
 
     world = prepared["world"]
     where = automata_dir(cfg, world)
-    manifest = read_manifest(where) if outputs.exists(outputs.join(where, MANIFEST)) else None
-    if manifest is None or manifest.get("digest") != world.digest:     # the manifest is written last
+    # reused when the manifest (written last) has this metadata's digest and this build's layout
+    manifest = current_manifest(where, world.digest)
+    if manifest is None:
         manifest = build_automata(world, where)
     matcher = WorldMatcher(where, world, manifest=manifest, cache_dir=cfg.worldwide.automata_cache)
     language = functools.partial(WorldLanguage.from_config, lid, cfg.worldwide, world.languages,
