@@ -29,8 +29,8 @@ Two automata, same answers (tests/steps/test_match.py runs every case on both): 
 compiled speed-ups are built (metaclip_spark.kernels.native), the Automaton of csrc/ac_match.c, a
 breadth-first byte trie over the UTF-8 keys that spaces and encodes the text while it
 walks it (on the bench: 2.2-2.5x the plain pyahocorasick loop below; build 0.7-0.9 s,
-0.4 s of it in C; 29 MB for the 500k stand-in, 58 MB before the compact layout of #17); otherwise pyahocorasick (:mod:`metaclip_spark.steps.automaton`; METACLIP_NATIVE=0
-selects it).
+0.4 s of it in C; 29 MB for the 500k stand-in, 58 MB before the compact layout of #17);
+otherwise pyahocorasick (:mod:`metaclip_spark.steps.automaton`; METACLIP_NATIVE=0 selects it).
 
 Speed of the pyahocorasick path and what was tuned there: :mod:`metaclip_spark.steps.automaton`.
 """
