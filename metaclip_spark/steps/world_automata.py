@@ -209,14 +209,17 @@ def local_file(location: str, name: str, sha256: str, size: int | None, digest: 
     return target
 
 
-_MAPS: dict[str, object] = {}
+_MAPS: dict[tuple, object] = {}
 _MAPS_LOCK = threading.Lock()
 
 
 def mapped_automaton(path: str):
     """The compiled automaton of flat file ``path``, mapped read-only once per process (the
-    mapping stays open while the process lives; the page cache holds one copy per node)."""
-    automaton = _MAPS.get(path)
+    mapping stays open while the process lives; the page cache holds one copy per node). A file
+    replaced at the same path (a rebuild) is a new file: keyed by its inode, size and mtime."""
+    st = os.stat(path)
+    key = (path, st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+    automaton = _MAPS.get(key)
     if automaton is not None:
         return automaton
     if _native_world is None:
@@ -224,11 +227,11 @@ def mapped_automaton(path: str):
                            "process does not have (METACLIP_NATIVE=0, or not built): build the automata "
                            "with native=False for such workers" % path)
     with _MAPS_LOCK:
-        automaton = _MAPS.get(path)
+        automaton = _MAPS.get(key)
         if automaton is None:
             with open(path, "rb") as fh:
                 mapping = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
-            automaton = _MAPS[path] = _native_world.from_buffer(mapping)   # holds the mapping
+            automaton = _MAPS[key] = _native_world.from_buffer(mapping)   # holds the mapping
     return automaton
 
 

@@ -156,7 +156,8 @@ class WorldMatcher:
         if info is None:
             raise KeyError("language %r has no automaton (the metadata's languages: %s)"
                            % (lang, ", ".join(self.languages)))
-        key = (self.digest, self.kind, self.location if self.kind == KIND_NATIVE else "", lang)
+        key = (self.digest, self.kind, self.location if self.kind == KIND_NATIVE else "", lang,
+               info.get("sha256"))
         lm = _LANGUAGES.get(key)
         if lm is None:
             with _LOCK:

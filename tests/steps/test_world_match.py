@@ -135,6 +135,16 @@ def test_current_manifest(tmp_path):
     assert world_automata.current_manifest(where, meta.digest) is None
 
 
+@pytest.mark.parametrize("kind", KINDS)
+def test_rebuilt_folder_is_read_again(kind, tmp_path):
+    where = str(tmp_path / "same")
+    first = WorldMatcher.build(world_metadata_from_lists({"zh": ["猫", "狗"]}), where, native=kind == "native")
+    assert first.match_many(["小猫", "狗"], ["zh", "zh"]) == [[0], [1]]
+    second = WorldMatcher.build(world_metadata_from_lists({"zh": ["狗", "猫咪"]}), where, native=kind == "native")
+    assert second.match_many(["小猫", "狗", "猫咪"], ["zh", "zh", "zh"]) == [[], [0], [1]]
+    assert first.match("狗", "zh") == [1]                 # a matcher keeps what it loaded
+
+
 def test_digest_checked_and_python_kind_needs_entries(tmp_path):
     meta = world_metadata_from_lists(HAND)
     world_automata.build_automata(meta, str(tmp_path / "py"), native=False)
