@@ -13,8 +13,8 @@ collects only what passes the thresholds and assembles the metadata
 Other languages (``metadata_build.lang`` / ``--lang xx``, xx != en): MetaCLIP 2's recipe
 (``metaclip_spark.metadata.world_build``): the language's word segmenter (if it is written without
 spaces) and its OMW file are checked and read before Spark; tasks count with
-``world_build.NgramCounter``; the driver takes each ranked source's top rows (``takeOrdered``)
-until its quota is filled; titles come from the page views alone. It writes ``{lang}.json``
+``world_build.NgramCounter``; the driver takes each ranked source's top rows (``takeOrdered``,
+or the head of an executor-side sort when the source is large) until its quota is filled; titles come from the page views alone. It writes ``{lang}.json``
 instead of ``metadata.json``, the rest alike.
 
 Output folder: ``metadata.json`` (JSON list of strings; usable as ``--metadata``),
@@ -44,6 +44,7 @@ from metaclip_spark.metadata import world_build as wb
 
 log = logging.getLogger("metaclip_spark")
 FLUSH_KEYS = 1_000_000     # a task emits its counters when they hold this many keys
+TAKE_ORDERED_MAX = 2_000_000   # rows of a ranked source (another language) above which its head comes from a sort
 
 
 def is_world(cfg: Config) -> bool:
@@ -191,6 +192,7 @@ def count_wikipedia_world(spark, res: dict, cfg: Config, asm: wb.Assembly) -> St
 
     counts = (sc.parallelize(splits, len(splits)).mapPartitions(task)
               .reduceByKey(add, max(2, len(splits))).persist())
+    held: list = []
     try:
         t0 = time.time()
         small = counts.mapPartitions(_small_and_sizes).collect()       # one job: statistics and distinct counts
@@ -200,7 +202,7 @@ def count_wikipedia_world(spark, res: dict, cfg: Config, asm: wb.Assembly) -> St
         n_bi_distinct = sum(v for k, v in small if k == ("n", "b"))
         uni = counts.filter(lambda kv: kv[0][0] == "u").map(lambda kv: (kv[0][1], kv[1]))
         log.info("counted %d splits in %.1f s: %d distinct unigrams", len(splits), time.time() - t0, n_uni)
-        asm.fill("unigram", lambda k: uni.takeOrdered(k, key=wb.unigram_key),
+        asm.fill("unigram", _head(uni, wb.unigram_key, n_uni, held),
                  wb.quota(n_uni, caps.unigram_share, caps.unigram_cap), n_uni)
         n_tok, n_bi = stats["tokens"], stats["bigrams"]
         min_bi, min_pmi = caps.bigram_min_count, caps.bigram_min_pmi
@@ -213,12 +215,29 @@ def count_wikipedia_world(spark, res: dict, cfg: Config, asm: wb.Assembly) -> St
                                    mb.pmi(kv[1][0][1], kv[1][0][2], kv[1][1], n_tok, n_bi)))
                   .filter(lambda r: r[2] >= min_pmi))
         if n_bi:
-            asm.fill("bigram", lambda k: scored.takeOrdered(k, key=wb.bigram_key),
+            asm.fill("bigram", _head(scored, wb.bigram_key, n_bi_distinct, held),
                      min(caps.bigram_cap, n_bi_distinct), n_bi_distinct)
         log.info("unigrams and bigrams taken at %.1f s", time.time() - t0)
     finally:
-        counts.unpersist()
+        for rdd in held + [counts]:
+            rdd.unpersist()
     return stats
+
+
+def _head(rdd, key, n: int, held: list):
+    """``fetch(k)``: the first ``k`` rows of ``rdd`` in ``key`` order. ``takeOrdered`` sends each
+    partition's top ``k`` to the driver, at most ``n`` rows in all: fine up to TAKE_ORDERED_MAX; a
+    larger source is sorted on the executors once (range partitions) and only its head is taken."""
+    if n <= TAKE_ORDERED_MAX:
+        return lambda k: rdd.takeOrdered(k, key=key)
+    state: dict = {}
+
+    def fetch(k):
+        if "sorted" not in state:
+            state["sorted"] = rdd.sortBy(key).persist()
+            held.append(state["sorted"])
+        return state["sorted"].take(k)
+    return fetch
 
 
 def _small_and_sizes(items):

@@ -124,3 +124,15 @@ def test_lang_en_is_the_english_builder(spark, tmp_path):
     check_against_python(summary, rows, xml, min_pmi=0.01)
     assert "lang" not in summary and (tmp_path / "out" / "metadata.json").exists()
     assert not (tmp_path / "out" / "en.json").exists()
+
+
+def test_large_sources_take_the_head_of_a_sort(spark, tmp_path, monkeypatch):
+    """Above TAKE_ORDERED_MAX rows a ranked source is sorted on the executors and only its head is
+    collected: the same list as takeOrdered."""
+    from metaclip_spark.spark import build_metadata as bm
+
+    monkeypatch.setattr(bm, "TAKE_ORDERED_MAX", 0)
+    paths = wd.write_inputs(tmp_path, "de")
+    summary = run_build_metadata(world_config(tmp_path, "de", paths), spark)
+    assert json.loads((tmp_path / "out" / "de.json").read_text(encoding="utf-8")) == wd.EXPECTED["de"]
+    assert summary["added"] == {"number": 100, "wordnet": 0, "unigram": 4, "bigram": 2, "title": 3}
