@@ -12,6 +12,9 @@ from __future__ import annotations
 import hashlib
 import json
 
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
@@ -31,14 +34,26 @@ def entries_sha256(entries: list[str]) -> str:
                           .encode("utf-8")).hexdigest()
 
 
-def metadata_sha256(entries: list[str], space=None) -> str:
-    """What an index is tied to: English (``space`` None or only en) :func:`entries_sha256` as
-    before worldwide mode; worldwide the sha256 of ``[[lang, [entries...]], ...]`` in LanguageSpace
-    order (the same entries under other languages are other metadata)."""
+def metadata_sha256(entries, space=None) -> str:
+    """What an index is tied to (``entries``: a list or an Arrow string array per global id).
+    English (``space`` None or only en): :func:`entries_sha256` as before worldwide mode. Worldwide,
+    per language in LanguageSpace order: sha256 over ``json(lang) + "\n"``, the entries' UTF-8 byte
+    lengths (little-endian int64, -1 for a missing entry) and their bytes (no Python strings: 15M
+    entries hash in a second; the same entries under other languages are other metadata)."""
+    arr = entries if isinstance(entries, (pa.Array, pa.ChunkedArray)) else pa.array(list(entries), pa.string())
+    if isinstance(arr, pa.ChunkedArray):
+        arr = arr.combine_chunks()
     if space is None or space.languages in ((), ("en",)):
-        return entries_sha256(entries)
-    doc = [[k, list(entries[space.span(k)])] for k in space.languages]
-    return hashlib.sha256(json.dumps(doc, ensure_ascii=False, separators=(",", ":")).encode("utf-8")).hexdigest()
+        return entries_sha256(arr.to_pylist())
+    h = hashlib.sha256()
+    for k, (off, n) in zip(space.languages, zip(space.offsets.tolist(), space.sizes.tolist())):
+        part = arr.slice(off, n).cast(pa.large_string())
+        h.update(json.dumps(k).encode("utf-8") + b"\n")
+        h.update(pc.fill_null(pc.binary_length(part), -1).to_numpy(zero_copy_only=False).astype("<i8").tobytes())
+        if len(part):
+            o = np.frombuffer(part.buffers()[1], np.int64)[part.offset:part.offset + len(part) + 1]
+            h.update(memoryview(part.buffers()[2] or b"")[int(o[0]):int(o[-1])])
+    return h.hexdigest()
 
 
 def read_marker(index: str) -> dict | None:

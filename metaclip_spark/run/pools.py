@@ -22,7 +22,8 @@ from metaclip_spark.run.config import ConfigError
 class Counts(NamedTuple):
     vector: np.ndarray          # int64, one slot per global id of ``space``
     space: LanguageSpace
-    entries: list               # entry text per global id (None where the table has no row)
+    entries: pa.Array           # entry text per global id (null where the table has no row); Arrow, not
+                                # 15M Python strings on the driver
 
 
 def read_counts(table: pa.Table, column: str = "count") -> Counts:
@@ -42,10 +43,15 @@ def read_counts(table: pa.Table, column: str = "count") -> Counts:
     g = space.offsets[codes.astype(np.int64)] + ids if len(ids) else ids
     vector = np.zeros(len(space), np.int64)
     vector[g] = table.column(column).to_numpy()
-    entries = [None] * len(space)
+    entries = pa.nulls(len(space), pa.string())
     if "entry" in table.column_names:
-        for i, e in zip(g.tolist(), table.column("entry").to_pylist()):
-            entries[i] = e
+        col = table.column("entry").combine_chunks().cast(pa.string())
+        if len(g) == len(space) and np.array_equal(g, np.arange(len(g))):     # rows in space order (as written)
+            entries = col
+        else:
+            pos = np.full(len(space), -1, np.int64)
+            pos[g] = np.arange(len(g))
+            entries = col.take(pa.array(pos, mask=pos < 0))
     return Counts(vector, space, entries)
 
 
@@ -59,7 +65,7 @@ def count_columns(space: LanguageSpace) -> dict:
 
 
 class Pools(NamedTuple):
-    entries: list               # entry text per global id
+    entries: pa.Array           # entry text per global id
     counts: np.ndarray          # summed counts per global id
     files: list                 # (pool file, rows)
     space: LanguageSpace
@@ -81,7 +87,7 @@ def load_pools(pools: list[str]) -> Pools:
         got = read_counts(table)
         if entries is None:
             entries, counts, space = got.entries, np.zeros(len(got.space), dtype=np.int64), got.space
-        elif got.entries != entries or got.space != space:
+        elif got.space != space or not got.entries.equals(entries):
             raise ConfigError("%s was matched against other metadata than %s: counts cannot be summed"
                               % (pool, pools[0]))
         counts += got.vector

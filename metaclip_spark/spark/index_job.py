@@ -68,7 +68,7 @@ def _load(pools: list[str]):
         files = got.files
         if entries is None:
             entries, space = got.entries, got.space
-        elif got.entries != entries or got.space != space:
+        elif got.space != space or not got.entries.equals(entries):
             raise ConfigError("%s was matched against other metadata than %s: they cannot share an index"
                               % (pool, pools[0]))
         digest = json.loads(outputs.read_text(outputs.join(pool, "stats", "match.json")))["pool_digest"]

@@ -80,7 +80,7 @@ def test_release_counts_are_per_language(release):
     for r in rows:
         want[global_of(r)] += 1
     assert got.vector.tolist() == want.tolist()
-    assert got.entries == ENTRIES["en"] + ENTRIES["de"] + ENTRIES["zh"]
+    assert got.entries.to_pylist() == ENTRIES["en"] + ENTRIES["de"] + ENTRIES["zh"]
 
 
 @pytest.mark.parametrize("seed", [0, 5])
@@ -168,3 +168,16 @@ def test_rows_written_before_worldwide_mode_read_as_en_alt(tmp_path):
     merged, res = merge_bucket(pa.Table.from_pylist(rows, schema=old_schema), INDEX_SCHEMA.empty_table(), 64)
     assert merged.column("lang").to_pylist() == ["en"] and merged.schema == INDEX_SCHEMA
     assert list(itertools.chain(select.curated_rows(table).column("lang").to_pylist())) == ["en"]
+
+
+def test_metadata_sha256_ties_entries_and_languages():
+    en = LanguageSpace.english(3)
+    assert layout.metadata_sha256(["a", "b", "c"], en) == layout.entries_sha256(["a", "b", "c"])
+    assert layout.metadata_sha256(pa.array(["a", "b", "c"]), en) == layout.entries_sha256(["a", "b", "c"])
+    two = LanguageSpace({"en": 1, "de": 2})
+    other = LanguageSpace({"en": 2, "de": 1})
+    sha = layout.metadata_sha256(pa.array(["a", "b", "c"]), two)
+    assert sha == layout.metadata_sha256(["a", "b", "c"], two)                  # list or Arrow: one digest
+    assert sha == layout.metadata_sha256(pa.array(["x", "a", "b", "c"]).slice(1), two)
+    assert len({sha, layout.metadata_sha256(["a", "b", "c"], other), layout.metadata_sha256(["a", "bc", ""], two),
+                layout.metadata_sha256(["a", "b", None], two), layout.entries_sha256(["a", "b", "c"])}) == 5

@@ -152,11 +152,11 @@ def test_read_counts_worldwide_english_and_gaps():
     got = read_counts(t)
     assert got.space == LanguageSpace({"en": 2, "de": 3, "zh": 1})
     assert got.vector.tolist() == [4, 5, 3, 1, 2, 7]
-    assert got.entries == ["a", "b", "x", "y", "z", "k"]
+    assert got.entries.to_pylist() == ["a", "b", "x", "y", "z", "k"]
     old = pa.table({"entry_id": pa.array([0, 2], pa.int32()), "entry": ["a", "c"], "count": pa.array([3, 4])})
     got = read_counts(old)                           # no lang column: an English file; id 1 absent counts 0
     assert got.space == LanguageSpace.english(3) and got.vector.tolist() == [3, 0, 4]
-    assert got.entries == ["a", None, "c"]
+    assert got.entries.to_pylist() == ["a", None, "c"]
     keys = count_columns(LanguageSpace({"en": 2, "de": 3, "zh": 1}))
     assert keys["entry_id"].to_pylist() == [0, 1, 0, 1, 2, 0]
     assert keys["lang"].to_pylist() == ["en", "en", "de", "de", "de", "zh"]
