@@ -111,8 +111,10 @@ def test_manifest_and_files(tmp_path):
         assert {k: info[k] for k in ("entries", "dropped", "keys", "duplicates")} == py["languages"][lang]
     assert json.loads((tmp_path / "nat" / "en.dups.json").read_text()) == {"3": [3, 11]}
     assert json.loads((tmp_path / "nat" / "zh.dups.json").read_text()) == {"0": [0, 4]}
-    # a rebuild writes the same bytes (the manifest's checksums name the files)
-    assert world_automata.build_automata(meta, str(tmp_path / "again")) == nat
+    # a rebuild writes the same bytes (the manifest's checksums name the files), one language at a
+    # time or several in threads
+    assert world_automata.build_automata(meta, str(tmp_path / "again"), threads=1) == nat
+    assert world_automata.build_automata(meta, str(tmp_path / "again3"), threads=3) == nat
 
 
 def test_current_manifest(tmp_path):

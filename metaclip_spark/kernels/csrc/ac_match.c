@@ -268,7 +268,10 @@ static int ac_build(AcObject *a, PyObject *entries, PyObject *ids, int keys_mode
         order[k] = k;
     }
     key_set ks = {arena, off, len};
+    /* the pure C parts run without the GIL: languages can build in parallel threads */
+    PyThreadState *ts = PyEval_SaveThread();
     qsort_r(order, n, sizeof(Py_ssize_t), cmp_keys, &ks);
+    PyEval_RestoreThread(ts);
     /* re-lay the keys out in sorted order: the level passes below then read the arena
      * front to back instead of jumping around it */
     {
@@ -339,6 +342,7 @@ static int ac_build(AcObject *a, PyObject *entries, PyObject *ids, int keys_mode
     /* breadth-first, level by level: at depth d the active keys (longer than d, in sorted
      * order) sharing a parent and a byte share a node, and a parent's children come out
      * consecutively with ascending labels */
+    ts = PyEval_SaveThread();
     Py_ssize_t nact = n;
     for (Py_ssize_t i = 0; i < n; i++) {
         active[i] = order[i];
@@ -404,6 +408,7 @@ static int ac_build(AcObject *a, PyObject *entries, PyObject *ids, int keys_mode
         bn[v].fail = f;
         bn[v].dict = bn[f].out >= 0 ? f : bn[f].dict;
     }
+    PyEval_RestoreThread(ts);
     /* pack: 8-byte nodes, the outputs of the AC_HAS nodes in rank order, the rank tables */
     uint32_t n_aux = 0;
     for (uint32_t v = 0; v < next; v++)
@@ -423,6 +428,7 @@ static int ac_build(AcObject *a, PyObject *entries, PyObject *ids, int keys_mode
     uint64_t *bits = (uint64_t *)(block + h.bits_off);
     uint32_t *cum = (uint32_t *)(block + h.cum_off);
     uint32_t r = 0;
+    ts = PyEval_SaveThread();
     for (uint32_t v = 0; v <= next; v++) {
         if ((v & 63) == 0)
             cum[v >> 6] = r;
@@ -440,6 +446,7 @@ static int ac_build(AcObject *a, PyObject *entries, PyObject *ids, int keys_mode
     }
     cum[(next + 63) >> 6] = r;
     memcpy(block + h.labels_off, lab, next);
+    PyEval_RestoreThread(ts);
     ac_bind(a, block, &h);
     rc = 0;
 done:
