@@ -181,3 +181,16 @@ def test_metadata_sha256_ties_entries_and_languages():
     assert sha == layout.metadata_sha256(pa.array(["x", "a", "b", "c"]).slice(1), two)
     assert len({sha, layout.metadata_sha256(["a", "b", "c"], other), layout.metadata_sha256(["a", "bc", ""], two),
                 layout.metadata_sha256(["a", "b", None], two), layout.entries_sha256(["a", "b", "c"])}) == 5
+
+
+def test_online_index_balancer_worldwide_equals_recount(release):
+    from metaclip_spark.online import OnlineIndexBalancer
+
+    rows, rel = release
+    bal = OnlineIndexBalancer(rel, 60.0, seed=5)
+    assert bal.space == SPACE
+    want, _, _ = recount(rows, bal.probs, 5)
+    got = sorted((r["image_id"], r["text"], r["lang"]) for r in bal.iter_kept(batch_size=7))
+    assert got == [(w[0], w[1], w[2]) for w in want] and len(got) > 0
+    counts = read_counts(pq.read_table(os.path.join(rel, "entry_counts", "entry_counts.parquet"))).vector
+    assert bal.probs.tolist() == probabilities(counts, t_vector(choose_ts(60.0, counts, SPACE)[0], SPACE)).tolist()

@@ -228,3 +228,24 @@ def test_balance_group_worldwide_equals_recount(tmp_path):
             "pool": 200, "matches": int(c.sum()), "t": ts[k], "tail_share": B.tail_share(c, ts[k]),
             "head_entries": int((c > ts[k]).sum()), "curated": res.lang_kept[i], "expected": res.lang_expected[i]}
     assert stats["head_entries"] == sum(v["head_entries"] for v in stats["languages"].values())
+
+
+def test_online_balancer_worldwide():
+    from metaclip_spark.online import OnlineBalancer, epoch_seed
+    from metaclip_spark.steps.draws import keep_mask
+
+    rows = world_rows(300, 6)
+    counts = np.bincount([g for r in rows for g in global_of(r)], minlength=len(WORLD))
+    bal = OnlineBalancer(counts, 20.0, seed=5, space=WORLD)
+    ts = B.language_ts(counts, WORLD, 20.0)
+    assert bal.ts == ts and bal.probs.tolist() == B.probabilities(counts, B.t_vector(ts, WORLD)).tolist()
+    lists = pa.array([r["entry_ids"] for r in rows], pa.list_(pa.int32()))
+    langs = pa.array([r["lang"] for r in rows])
+    keys = np.array([r["key_hash"] for r in rows], np.int64)
+    for epoch in (0, 3):
+        mask = bal.epoch_mask(lists, keys, epoch, langs)
+        want = [keeps(global_of(r), r["key_hash"], bal.probs, epoch_seed(5, epoch)) for r in rows]
+        assert mask.tolist() == want and 0 < sum(want) < len(rows)
+        assert [s["record_id"] for s in bal.filter_stream(rows, epoch)] == [r["record_id"] for r, w in zip(rows, want) if w]
+    assert keep_mask(pa.array([global_of(r) for r in rows], pa.list_(pa.int32())), keys, bal.probs,
+                     epoch_seed(5, 0)).tolist() == bal.epoch_mask(lists, keys, 0, langs).tolist()
