@@ -91,7 +91,7 @@ def prepare(cfg: Config, need_metadata: bool = True) -> dict:
     model = sparkfiles.driver_path(model_uri, cfg.data_files)   # s3/gs/https: a local copy
     check_model(model)
     entries, world = None, None
-    if need_metadata and cfg.worldwide.enabled:
+    if cfg.worldwide.enabled:         # extract too: its LID marks need the metadata's languages
         world = stage1_world.prepare_world(cfg)
     elif need_metadata:
         entries = load_metadata(sparkfiles.driver_path(cfg.match.metadata or defaults.default_metadata_path(),
@@ -157,7 +157,7 @@ def _plan(cfg: Config, stage: str, inputs: list[str], entries, entries_digest: s
             "entries_sha256": entries_digest or metadata_digest(entries or []),
             "extract": cfg.to_dict()["extract"], "lid_threshold": cfg.lid.threshold,
             "batch_size": cfg.match.batch_size}
-    if stage == "match" and cfg.worldwide.enabled:   # a resume in the other mode / with other LID rules is refused
+    if cfg.worldwide.enabled:         # a resume in the other mode / with other LID rules is refused
         plan["worldwide"] = {k: v for k, v in cfg.to_dict()["worldwide"].items() if k != "automata_cache"}
     if stage == "match":          # the pool's crawl column: a resume with another label is refused
         plan["label"] = cfg.input.label
@@ -279,6 +279,7 @@ def _run_extract(cfg: Config, res: dict, spark, after_chunk, start: float) -> di
     from metaclip_spark.spark.session import get_spark
 
     inputs, lid, limits = res["inputs"], res["lid"], res["limits"]
+    language = stage1_world.language_factory(cfg, res["world"], lid) if res["world"] is not None else None
     spark = spark or get_spark(cfg.spark)
     batch_size = cfg.match.batch_size
     counted, poll = _progress_counters(spark.sparkContext)
@@ -286,7 +287,7 @@ def _run_extract(cfg: Config, res: dict, spark, after_chunk, start: float) -> di
     def run_chunk(part, out_dir):
         def task(uris):
             for uri in uris:
-                yield counted(extract_file(uri, out_dir, lid, limits, batch_size))
+                yield counted(extract_file(uri, out_dir, lid, limits, batch_size, language))
 
         return (spark.sparkContext.parallelize(part, len(part)).mapPartitions(task)
                 .treeAggregate(RunTotals(0), RunTotals.add_file, RunTotals.merge))

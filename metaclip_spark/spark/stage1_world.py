@@ -70,9 +70,14 @@ def world_task(cfg: Config, prepared: dict, lid) -> tuple[WorldTask, object]:
     if manifest is None:
         manifest = build_automata(world, where)
     matcher = WorldMatcher(where, world, manifest=manifest, cache_dir=cfg.worldwide.automata_cache)
-    language = functools.partial(WorldLanguage.from_config, lid, cfg.worldwide, world.languages,
-                                 prepared["lid_map"])
-    return WorldTask(world.space, language), matcher
+    return WorldTask(world.space, language_factory(cfg, prepared, lid)), matcher
+
+
+def language_factory(cfg: Config, prepared: dict, lid):
+    """The picklable factory of the per-file worldwide language step (worldwide.lid_threshold(s),
+    the LID map loaded once here, the metadata's languages)."""
+    return functools.partial(WorldLanguage.from_config, lid, cfg.worldwide, prepared["world"].languages,
+                             prepared["lid_map"])
 
 
 def entry_counts_table(world, counts: np.ndarray, digest: str) -> pa.Table:

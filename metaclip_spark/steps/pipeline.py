@@ -216,15 +216,16 @@ def match_file(uri: str, out_dir: str, matcher: Matcher, lid: LanguageId,
 
 
 def extract_file(uri: str, out_dir: str, lid: LanguageId, limits: extract.ExtractLimits,
-                 batch_size: int = 8192) -> FileResult:
+                 batch_size: int = 8192, language: Callable[[], Step] | None = None) -> FileResult:
     """Every pair candidate of one file with its LID label/score and its drop reason (if any):
-    Extract (keeping the candidates it dropped) -> Language in mark mode."""
+    Extract (keeping the candidates it dropped) -> Language in mark mode. ``language``: the
+    worldwide language step's factory (``WorldTask.language``; its drops), else English LID."""
     stored = scrub_uri(uri)
 
     def body(fh, stats: Stats, sink: ParquetSink) -> dict:
-        language = Language(lid)
+        language_step = Language(lid) if language is None else language()
         for b in extract.Extract(limits, batch_size, keep_dropped=True).batches(fh, stats, stored):
-            sink.write(pa.RecordBatch.from_pydict(language.mark(b, stats), schema=EXTRACT_SCHEMA))
+            sink.write(pa.RecordBatch.from_pydict(language_step.mark(b, stats), schema=EXTRACT_SCHEMA))
         stats.add("extract_rows", sink.rows)
         return {}
 

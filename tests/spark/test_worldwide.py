@@ -28,7 +28,7 @@ from metaclip_spark.metadata.languages import (MAX_ENTRY_CHARS, is_punctuation_o
                                                load_lid_map, metadata_language)
 from metaclip_spark.run import outputs
 from metaclip_spark.run.config import ConfigError, load_config
-from metaclip_spark.spark.stage1 import run_match
+from metaclip_spark.spark.stage1 import run_extract, run_match
 from metaclip_spark.steps import extract
 from metaclip_spark.steps.language import LanguageId
 from metaclip_spark.steps.world_match import naive_world_match
@@ -250,3 +250,23 @@ def test_worldwide_resume(spark, corpus, texts, metadata, tmp_path):
     assert (summary["chunks"], summary["chunks_reused"]) == (2, 1)
     assert pool_rows(out) == want and summary["pool_rows"] == len(want)
     assert {p: os.stat(p).st_mtime_ns for p in glob.glob(os.path.join(out, "automata", "*", "*"))} == built
+
+
+def test_worldwide_extract(spark, corpus, texts, metadata, tmp_path):
+    """``extract`` in worldwide mode: every text with its fastText label; kept exactly when its
+    language has a metadata list (threshold 0), else ``no_metadata_language``."""
+    folder, lists = metadata
+    lid_map = load_lid_map()
+    out = str(tmp_path / "x")
+    run_extract(load_config(overrides={"input.paths": corpus, "output": out, "worldwide.enabled": True,
+                                       "worldwide.metadata": folder}), spark=spark)
+    got = {}
+    for uri in outputs.list_files(os.path.join(out, "pairs"), ".parquet"):
+        for r in pq.read_table(uri).to_pylist():
+            if r["drop"] in (None, "no_metadata_language", "lid_low_score"):
+                got[(os.path.basename(r["source"]), r["record_id"], r["url"], r["text"], r["text_field"])] = \
+                    (r["lid_label"], r["drop"])
+    want = {(os.path.basename(s), rid, u, t, f): (label, None if metadata_language(label, lid_map) in lists
+                                                  else "no_metadata_language")
+            for s, rid, _p, u, t, f, label in texts}
+    assert got == want

@@ -97,3 +97,20 @@ def test_english_mode_rows_are_alt_en(page_file, tmp_path):
         {"url": U + "a.jpg", "text_field": "alt", "lang": "en", "entry_ids": [0, 1]}]
     assert dict(zip(r.entry_ids.tolist(), r.counts.tolist())) == {0: 1, 1: 1}
     assert pipeline.matched_by_language(r.stats) == {} and texts_by_language(r.stats) == {}
+
+
+def test_extract_file_worldwide_marks(page_file, tmp_path):
+    """``extract`` in worldwide mode: every candidate with its LID label and the worldwide drops."""
+    world = world_metadata_from_lists(LISTS)
+    lid = LanguageId(defaults.default_lid_model_path(), 0.5)
+    language = functools.partial(WorldLanguage, lid, world.languages, load_lid_map(), 0.0, {"en": 0.6})
+    r = pipeline.extract_file(page_file, str(tmp_path / "pairs"), lid,
+                              ExtractLimits(text_fields=("alt", "title", "data-image-title")), language=language)
+    rows = [(x["url"][len(U):], x["text_field"], x["lid_label"], x["drop"])
+            for x in pq.read_table(r.output).to_pylist()]
+    assert rows == [("a.jpg", "alt", "en", None), ("a.jpg", "title", "de", None), ("b.jpg", "alt", "ja", None),
+                    ("b.jpg", "data-image-title", "fr", None), ("c.jpg", "title", "en", None),
+                    ("a.jpg", "alt", None, "duplicate_in_page"), ("d.jpg", "alt", "es", "no_metadata_language"), ("d.jpg", "title", "en", None),
+                    ("e.jpg", "alt", "en", None), ("e.jpg", "data-image-title", "en", "lid_low_score"),
+                    ("f.jpg", "alt", "zh", None), ("f.jpg", "title", "de", None)]
+    assert texts_by_language(r.stats) == {"de": 2, "en": 4, "fr": 1, "ja": 1, "zh": 1}
