@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import sys
 import time
 from operator import add
@@ -89,6 +90,9 @@ def _check_world(cfg: Config, res: dict) -> None:
     from metaclip_spark.metadata.segmenters import check_segmenter
 
     m = cfg.metadata_build
+    if not re.fullmatch(r"[a-z][a-z0-9_]*", m.lang):
+        raise ConfigError("metadata_build.lang must be a metadata language code such as ja or zh_classical "
+                          "(lower case, digits, _), got %r" % m.lang)
     for name in ("world_unigram_share", "world_title_share"):
         if not 0 <= getattr(m, name) <= 1:
             raise ConfigError("metadata_build.%s must be in [0, 1], got %r" % (name, getattr(m, name)))

@@ -95,6 +95,8 @@ def test_fails_before_spark(tmp_path, capsys):
     rc = cli.main(["build-metadata", "--lang", "de", "--wikipedia", paths["de"]["dump"], "--output", out,
                    "--set", "metadata_build.world_title_share=1.5"])
     assert rc == 2 and "world_title_share must be in [0, 1]" in capsys.readouterr().err
+    rc = cli.main(["build-metadata", "--lang", "../de", "--wikipedia", paths["de"]["dump"], "--output", out])
+    assert rc == 2 and "must be a metadata language code" in capsys.readouterr().err
     assert not os.path.exists(out)
 
 
