@@ -120,6 +120,11 @@ def run_world(res: dict, quick: bool, corpus: dict, metadata: str, captions: str
     res["world"] = w
     inputs = copies(corpus["wat"], 2)
 
+    def save():                                    # after every measurement: a stopped run keeps its rows
+        w["seconds"], w["load_end"] = time.perf_counter() - t0, os.getloadavg()
+        with open(os.path.join(WORK, "results-world%s.json" % ("-quick" if quick else "")), "w") as fh:
+            json.dump(res, fh, indent=1)
+
     def spark(mode, master, start, reps):
         md = folder if mode == "worldwide" else metadata
         log("world: Spark stage 1, %s, %s, 2 WAT files, %s (best of %d; load %.1f)"
@@ -131,6 +136,7 @@ def run_world(res: dict, quick: bool, corpus: dict, metadata: str, captions: str
         except RuntimeError as exc:                # recorded: the other rows still run
             w.setdefault("errors", []).append("Spark %s %s %s: %s" % (mode, master, start, str(exc)[-1500:]))
             log("world: FAILED %s" % str(exc)[-500:])
+        save()
 
     # cold: the worldwide job builds its automata (once per job, on the driver: minutes for 15M
     # entries) inside the timed part, once, local[1] (the build is serial: local[2] would only
@@ -152,6 +158,16 @@ def run_world(res: dict, quick: bool, corpus: dict, metadata: str, captions: str
         except RuntimeError as exc:
             w.setdefault("errors", []).append("stage 1 %s: %s" % (mode, str(exc)[-1500:]))
             log("world: FAILED %s" % str(exc)[-500:])
+        save()
+    job = sorted(glob.glob(os.path.join(built, "*", "manifest.json")))
+    if job:
+        log("world: one process maps all the job's automata and matches the captions as 6 languages")
+        try:
+            w["components"] = {"mapping": task("world_child.mapping", location=os.path.dirname(job[0]),
+                                               captions=captions or "")}
+        except RuntimeError as exc:
+            w.setdefault("errors", []).append("mapping: %s" % str(exc)[-1500:])
+        save()
     for master in ("local[1]", "local[2]"):
         spark("english", master, "cold", 2)
         spark("worldwide", master, "prebuilt", 2)

@@ -95,7 +95,9 @@ class Timed:
         self.fn = getattr(self.mod, name)
         self.wall = self.cpu = 0.0
         self.calls = 0
-        setattr(self.mod, name, self)
+        for m in list(sys.modules.values()):       # also where it was imported by name
+            if getattr(m, name, None) is self.fn:
+                setattr(m, name, self)
 
     def __call__(self, *a, **k):
         c0, w0 = time.thread_time(), time.perf_counter()
@@ -155,6 +157,35 @@ def stage1(mode: str, path: str, metadata: str, out: str, reps: int = 2) -> dict
             "counts": st}
 
 
+def mapping(location: str, captions: str = "", langs: str = "en,de,fr,ja,zh,hi") -> dict:
+    """One process maps every automaton of a job's folder (``WorldMatcher.prepare()``, what a
+    worker does lazily per language it meets) and matches the captions as each of ``langs``:
+    time and the process's RSS / PSS / anonymous memory after each step."""
+    from metaclip_spark.steps.world_match import WorldMatcher
+
+    def mem():
+        m = _rollup(os.getpid())
+        return {k: v / 2**20 for k, v in m.items()}
+
+    out = {"start": mem()}
+    wm = WorldMatcher(location)
+    c0 = time.process_time()
+    wm.prepare()
+    out["map_all_cpu"], out["languages"] = time.process_time() - c0, len(wm.languages)
+    out["mapped_all"] = mem()
+    if captions:
+        import pyarrow.parquet as pq
+
+        texts = [t for t in pq.read_table(captions, columns=["TEXT"]).column("TEXT").to_pylist() if t]
+        out["texts"] = len(texts)
+        for lang in langs.split(","):
+            c0 = time.process_time()
+            wm.match_many(texts, [lang] * len(texts))
+            out["match_" + lang] = {"cpu": time.process_time() - c0, **mem()}
+    out["cpu"], out["wall"] = 0.0, 0.0
+    return out
+
+
 def _clean(output: str, keep_automata: bool) -> None:
     """Remove ``output``; with ``keep_automata`` everything but the job's automata folder (a job
     of the same metadata digest reuses it, as a resumed job does)."""
@@ -162,7 +193,7 @@ def _clean(output: str, keep_automata: bool) -> None:
         shutil.rmtree(output, ignore_errors=True)
         return
     for name in os.listdir(output):
-        if name != "automata":
+        if name not in ("automata", "_metaclip_run.json"):      # the run-folder mark stays with it
             p = os.path.join(output, name)
             shutil.rmtree(p) if os.path.isdir(p) else os.unlink(p)
 
@@ -199,6 +230,8 @@ def main(argv: list[str]) -> int:
         samples = sorted(str(p) for p in defaults.sample_dir().glob("*.warc.wat.gz"))
         warm_inputs = _distinct(samples, sc.defaultParallelism, output + "-warm-inputs")
         run_match(_config(mode, master, output, metadata, warm_inputs), spark)
+    import metaclip_spark.spark.stage1  # noqa: F401  (imports the modules whose functions are wrapped)
+
     wraps = {}
     if mode == "worldwide":
         wraps["metadata_load"] = Timed("metaclip_spark.metadata.world", "load_world_metadata")
