@@ -59,10 +59,9 @@ def committed(out: str, stage: str, i: int) -> bool:
 
 def save(out: str, stage: str, i: int, totals: RunTotals) -> None:
     """Commit chunk ``i``: its totals, then the marker."""
-    counts = totals.counts
-    ids = np.flatnonzero(counts) if counts is not None else np.zeros(0, np.int64)
+    ids, counts = totals.sparse_counts()
     doc = {"stats": totals.stats.to_dict(), "files": sorted(totals.files, key=lambda f: f["source"]),
-           "entry_ids": ids.tolist(), "entry_counts": counts[ids].tolist() if len(ids) else []}
+           "entry_ids": ids.tolist(), "entry_counts": counts.tolist()}
     folder = chunk_dir(out, stage, i)
     outputs.write_text(outputs.join(folder, "totals.json"), json.dumps(scrub_obj(doc)))
     outputs.write_text(outputs.join(folder, "_SUCCESS"), "")
@@ -74,7 +73,7 @@ def load(out: str, stage: str, i: int, n_entries: int) -> RunTotals:
     totals.stats = Stats.from_dict(doc["stats"])
     totals.files = doc["files"]
     if doc["entry_ids"]:
-        totals._dense()[np.asarray(doc["entry_ids"], np.int64)] += np.asarray(doc["entry_counts"], np.int64)
+        totals.add_counts(doc["entry_ids"], doc["entry_counts"])
     return totals
 
 

@@ -17,7 +17,7 @@ def result(source, ids, counts, rows, failed=None, seconds=0.12345, **stats):
 
 def test_empty_totals_stay_small_until_used():
     t = RunTotals(10_000_000)
-    assert t.counts is None and len(pickle.dumps(t)) < 1000
+    assert len(pickle.dumps(t)) < 1000
     assert t.dense_counts().shape == (10_000_000,) and t.dense_counts().sum() == 0
 
 
@@ -38,4 +38,28 @@ def test_add_file_and_merge_are_exact():
 def test_add_counts_adds_repeated_ids():
     t = RunTotals(3).add_counts([2, 0, 2], [1, 4, 10])
     assert t.dense_counts().tolist() == [4, 0, 11]
-    assert RunTotals(3).add_counts([], []).counts is None
+    assert [a.tolist() for a in RunTotals(3).add_counts([], []).sparse_counts()] == [[], []]
+
+
+def test_counts_stay_sparse_in_tasks_and_pickles():
+    """A task's totals over a 15M-entry (worldwide) id range pickle as their non-zero ids only,
+    and compaction past the pending threshold keeps the sums exact."""
+    from metaclip_spark.run import totals as mod
+
+    t = RunTotals(15_000_000).add_file(result("f1", [14_999_999, 3], [2, 1], 2))
+    assert len(pickle.dumps(t)) < 2000
+    big = RunTotals(15_000_000)
+    ids = np.arange(mod._COMPACT_AT + 5, dtype=np.int64) % 1000
+    big.add_counts(ids, np.ones(len(ids), np.int64))          # compacts once on the way
+    big.merge(pickle.loads(pickle.dumps(t)))
+    got_ids, got = big.sparse_counts()
+    expect = np.bincount(ids, minlength=1000)
+    assert got_ids.tolist() == list(range(1000)) + [14_999_999]
+    assert got.tolist() == (expect + np.eye(1, 1000, 3, dtype=np.int64)[0]).tolist() + [2]
+
+
+def test_out_of_range_ids_are_refused():
+    import pytest
+
+    with pytest.raises(IndexError):
+        RunTotals(3).add_counts([3], [1])
