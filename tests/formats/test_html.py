@@ -1,20 +1,17 @@
 """HTTP block parsing, content/charset decoding and <img> extraction with Lexbor; real WARCs
 (../shared) end to end against an independent html.parser oracle (check_cc_corpus.py's rules)."""
 
-import codecs
 import gzip
-import re
 import zlib
-from html.parser import HTMLParser
 from urllib.parse import urljoin
 
 import pytest
-from warcio.archiveiterator import ArchiveIterator
 
 from metaclip_spark.formats import html as hp
 from metaclip_spark.steps.extract import ExtractLimits, pairs_from_warc
 from metaclip_spark.run.stats import Stats
 from tests.conftest import shared_path
+from tests.formats.html_oracle import html_pages
 from tests.formats.test_warc import html_response
 
 PAGE_HTML = """<html><head><base target="_blank"><base href="/b/"><base href="/c/"></head><body>
@@ -179,39 +176,6 @@ def test_charset_traps_end_to_end():
 
 
 # ------------------------------------------------------------------ real WARCs: html.parser oracle
-def _codec(label):
-    try:
-        return codecs.lookup(label.strip().lower()).name if label else None
-    except LookupError:
-        return None
-
-
-def _decode(payload, ctype):
-    m = re.search(r"charset\s*=\s*[\"']?([A-Za-z0-9_.:-]+)", ctype or "", re.I)
-    codec = _codec(m.group(1)) if m else None
-    if codec is None:
-        m = re.search(rb"<meta[^>]{0,200}?charset\s*=\s*[\"']?\s*([A-Za-z0-9_.:-]+)", payload[:4096], re.I)
-        codec = _codec(m.group(1).decode("ascii", "replace")) if m else None
-    return payload.decode(codec or "utf-8", "replace")
-
-
-class _Imgs(HTMLParser):
-    def __init__(self):
-        super().__init__(convert_charrefs=True)
-        self.imgs, self.base = [], None
-
-    def handle_starttag(self, tag, attrs):
-        if tag == "img":
-            seen = {}
-            for k, v in attrs:
-                seen.setdefault(k, "" if v is None else v)
-            self.imgs.append((seen.get("src"), seen.get("alt")))
-        elif tag == "base" and self.base is None:
-            self.base = next(("" if v is None else v for k, v in attrs if k == "href"), None)
-
-    handle_startendtag = handle_starttag
-
-
 def by_page(rows):
     pages = {}
     for r in rows:
@@ -222,26 +186,17 @@ def by_page(rows):
 def oracle(path):
     """check_cc_corpus.py's rules with html.parser, records read by warcio (decoded bodies)."""
     pages = {}
-    with open(path, "rb") as fh:
-        for rec in ArchiveIterator(fh):
-            ctype = rec.http_headers.get_header("Content-Type") if rec.http_headers else None
-            if rec.rec_type != "response" or (ctype or "").split(";")[0].strip().lower() not in (
-                    "text/html", "application/xhtml+xml"):
+    for record_id, page_url, base, imgs in html_pages(path):
+        base = urljoin(page_url, base) if base is not None else page_url
+        pairs = []
+        for src, alt in imgs:
+            if src is None or alt is None or not src.strip() or not " ".join(alt.split()):
                 continue
-            p = _Imgs()
-            p.feed(_decode(rec.content_stream().read(), ctype))
-            p.close()
-            page_url = rec.rec_headers.get_header("WARC-Target-URI")
-            base = urljoin(page_url, p.base) if p.base is not None else page_url
-            pairs = []
-            for src, alt in p.imgs:
-                if src is None or alt is None or not src.strip() or not " ".join(alt.split()):
-                    continue
-                url, text = urljoin(base, src.strip()), " ".join(alt.split())
-                if ":" in url and url.split(":", 1)[0].lower() in ("http", "https") and [url, text] not in pairs:
-                    pairs.append([url, text])
-            if pairs:
-                pages[rec.rec_headers.get_header("WARC-Record-ID")] = (page_url, pairs)
+            url, text = urljoin(base, src.strip()), " ".join(alt.split())
+            if ":" in url and url.split(":", 1)[0].lower() in ("http", "https") and [url, text] not in pairs:
+                pairs.append([url, text])
+        if pairs:
+            pages[record_id] = (page_url, pairs)
     return pages
 
 

@@ -4,12 +4,10 @@ fields; the counters and their invariants (formats/pairs.py); the config rule
 (steps/extract.text_fields); real WARCs against an html.parser oracle, real CC WATs."""
 
 import gzip
-from html.parser import HTMLParser
 from urllib.parse import urljoin
 
 import orjson
 import pytest
-from warcio.archiveiterator import ArchiveIterator
 
 from metaclip_spark.formats import html as hp
 from metaclip_spark.formats import pairs, wat
@@ -18,7 +16,7 @@ from metaclip_spark.run.stats import Stats
 from metaclip_spark.steps.extract import (BATCH_COLUMNS, Extract, ExtractLimits, Page, pair_batches, pairs_from_wat,
                                           pairs_from_warc, text_fields)
 from tests.conftest import shared_path
-from tests.formats.test_html import _decode
+from tests.formats.html_oracle import html_pages
 from tests.formats.test_warc import html_response
 from tests.formats.test_wat import wat_body, wat_record
 
@@ -228,50 +226,24 @@ def test_wat_end_to_end(tmp_path):
 
 
 # ------------------------------------------------------------------ real data: html.parser oracle
-class _Imgs(HTMLParser):
-    def __init__(self):
-        super().__init__(convert_charrefs=True)
-        self.imgs, self.base = [], None
-
-    def handle_starttag(self, tag, attrs):
-        if tag == "img":
-            seen = {}
-            for k, v in attrs:
-                seen.setdefault(k, "" if v is None else v)
-            if "src" in seen:
-                self.imgs.append((seen["src"],) + tuple(seen.get(f) for f in F))
-        elif tag == "base" and self.base is None:
-            self.base = next(("" if v is None else v for k, v in attrs if k == "href"), None)
-
-    handle_startendtag = handle_starttag
-
-
 def oracle_pages(path):
     """{record id: (page url, base, images, [(url, text, field), ...])}: SPEC 10's texts of
     each image with html.parser, records read by warcio."""
     pages = {}
-    with open(path, "rb") as fh:
-        for rec in ArchiveIterator(fh):
-            ctype = rec.http_headers.get_header("Content-Type") if rec.http_headers else None
-            if rec.rec_type != "response" or (ctype or "").split(";")[0].strip().lower() not in (
-                    "text/html", "application/xhtml+xml"):
-                continue
-            p = _Imgs()
-            p.feed(_decode(rec.content_stream().read(), ctype))
-            p.close()
-            page_url = rec.rec_headers.get_header("WARC-Target-URI")
-            base = urljoin(page_url, p.base) if p.base is not None else page_url
-            texts, seen = [], set()
-            for src, *values in p.imgs:
-                for field, value in zip(F, values):
-                    text = " ".join((value or "").split())
-                    if not text or not src.strip():
-                        continue
-                    url = urljoin(base, src.strip())
-                    if url.split(":", 1)[0].lower() in ("http", "https") and (url, text) not in seen:
-                        seen.add((url, text))
-                        texts.append((url, text, field))
-            pages[rec.rec_headers.get_header("WARC-Record-ID")] = (page_url, p.base, p.imgs, texts)
+    for record_id, page_url, base_href, imgs in html_pages(path, F):
+        imgs = [img for img in imgs if img[0] is not None]
+        base = urljoin(page_url, base_href) if base_href is not None else page_url
+        texts, seen = [], set()
+        for src, *values in imgs:
+            for field, value in zip(F, values):
+                text = " ".join((value or "").split())
+                if not text or not src.strip():
+                    continue
+                url = urljoin(base, src.strip())
+                if url.split(":", 1)[0].lower() in ("http", "https") and (url, text) not in seen:
+                    seen.add((url, text))
+                    texts.append((url, text, field))
+        pages[record_id] = (page_url, base_href, imgs, texts)
     return pages
 
 
