@@ -8,19 +8,13 @@ driver work (metadata load and, worldwide, the automata build: once per job, not
 
 from __future__ import annotations
 
+from bench.index_report import _f, _goal   # the same number format and goal verdict as the index rows
+
 CRAWL_FILES = 90_000
 CC_WAT_MB = 300
 GB = 1024.0            # MB per GB
 
 
-def _f(x, fmt="%.2f"):
-    return "n/a" if x is None else fmt % x
-
-
-def _goal(value, target, higher_better: bool) -> str:
-    if value is None:
-        return "not measured"
-    return "**met**" if (value >= target if higher_better else value <= target) else "missed"
 
 
 def _load(x) -> str:
