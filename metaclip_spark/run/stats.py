@@ -47,6 +47,10 @@ class Stats:
     def dropped(self) -> dict:
         return {k[len("dropped."):]: v for k, v in sorted(self.counts.items()) if k.startswith("dropped.")}
 
+    def prefixed(self, prefix: str) -> dict[str, int]:
+        """``{rest: count}`` of the counters named ``prefix + rest``, sorted by name."""
+        return {k[len(prefix):]: int(v) for k, v in sorted(self.counts.items()) if k.startswith(prefix)}
+
     def to_dict(self) -> dict:
         return {"counts": dict(sorted(self.counts.items())), "errors": self.errors}
 

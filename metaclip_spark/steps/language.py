@@ -201,7 +201,7 @@ def world_lid_drops(labels: Sequence[str], scores: np.ndarray, lid_map: Mapping[
 
 def texts_by_language(stats) -> dict[str, int]:
     """``{lang: rows kept by the worldwide language step}`` from a Stats (``lang_texts.<lang>`` counters)."""
-    return {k[len(TEXTS_PREFIX):]: int(v) for k, v in sorted(stats.counts.items()) if k.startswith(TEXTS_PREFIX)}
+    return stats.prefixed(TEXTS_PREFIX)
 
 
 class WorldLanguage(Language):

@@ -139,7 +139,7 @@ MATCHED_PREFIX = "lang_matched."   # Stats counter ``lang_matched.<lang>``: pool
 
 def matched_by_language(stats) -> dict[str, int]:
     """``{lang: pool rows}`` from a Stats (``lang_matched.<lang>`` counters of worldwide mode)."""
-    return {k[len(MATCHED_PREFIX):]: int(v) for k, v in sorted(stats.counts.items()) if k.startswith(MATCHED_PREFIX)}
+    return stats.prefixed(MATCHED_PREFIX)
 
 
 class Match(Step):
