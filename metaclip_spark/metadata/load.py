@@ -72,6 +72,13 @@ def load_metadata(uri: str) -> list[str]:
 
 def parse_metadata(data: bytes, source: str = "<bytes>") -> list[str]:
     """Parse and validate metadata from the bytes of a (possibly gzipped) JSON file."""
+    entries = _parse_json(_unwrap(data, source), source)
+    validate_metadata(entries, source)
+    return entries
+
+
+def _unwrap(data: bytes, source: str) -> bytes:
+    """The JSON bytes of a metadata file: gunzipped if gzip (by magic bytes), without a UTF-8 BOM."""
     if data[:2] == b"\x1f\x8b":
         try:
             data = gzip.decompress(data)
@@ -79,9 +86,7 @@ def parse_metadata(data: bytes, source: str = "<bytes>") -> list[str]:
             raise MetadataError("metadata file %s: corrupt gzip data: %s" % (source, exc)) from exc
     if data[:3] == b"\xef\xbb\xbf":  # a UTF-8 byte order mark is not JSON, but harmless
         data = data[3:]
-    entries = _parse_json(data, source)
-    validate_metadata(entries, source)
-    return entries
+    return data
 
 
 def _parse_json(data: bytes, source: str):

@@ -43,7 +43,7 @@ import pyarrow.compute as pc
 from metaclip_spark.inputs.io import read_bytes, read_paths_list, s3_client, scheme
 from metaclip_spark.metadata.languages import (MAX_ENTRY_CHARS, LanguageSpace, is_language_code,
                                                is_punctuation_only)
-from metaclip_spark.metadata.load import MetadataError, _json_type, _parse_json, validate_metadata
+from metaclip_spark.metadata.load import MetadataError, _json_type, _parse_json, _unwrap, validate_metadata
 from metaclip_spark.run.redact import scrub, scrub_uri
 
 __all__ = ["MetadataError", "WorldMetadata", "load_world_metadata", "world_metadata_from_lists"]
@@ -150,17 +150,7 @@ def _strings(values: list, source: str) -> pa.Array:
 
 def _parse_list(data: bytes, source: str) -> pa.Array:
     """The entries of one ``{lang}.json`` (list, or object whose keys are the entries), checked."""
-    if data[:2] == b"\x1f\x8b":
-        import gzip
-        import zlib
-
-        try:
-            data = gzip.decompress(data)
-        except (OSError, EOFError, zlib.error) as exc:
-            raise MetadataError("metadata file %s: corrupt gzip data: %s" % (source, exc)) from exc
-    if data[:3] == b"\xef\xbb\xbf":
-        data = data[3:]
-    value = _parse_json(data, source)
+    value = _parse_json(_unwrap(data, source), source)
     if isinstance(value, dict):
         value = list(value)
     elif not isinstance(value, list):
