@@ -20,6 +20,7 @@ from metaclip_spark.index import layout
 from metaclip_spark.index.merge import aggregate_file, merge_bucket
 from metaclip_spark.index.schema import INDEX_SCHEMA
 from metaclip_spark.run import outputs
+from metaclip_spark.run.totals import RunTotals
 
 ROW_COLUMNS = ("url", "text", "entry_ids", "page_url", "lid_score", "source", "record_offset", "key_hash",
                "image_id", "text_hash", "crawl", "text_field", "lang")
@@ -52,6 +53,7 @@ def file_task(n_buckets: int):
     return task
 
 
+_ID_RANGE = 1 << 31       # global ids are int32
 _IPC = pa.ipc.IpcWriteOptions(compression="lz4")     # ~3x smaller blobs: less for the JVM to copy and shuffle
 
 
@@ -76,31 +78,22 @@ def _blobs(out: pa.Table) -> pa.RecordBatch:
 
 class _Sums:
     """A task's entry counts (new pairs, new occurrences) summed over its buckets: the task sends
-    them once, on its last result row, so Spark sums one sparse vector per task, not per bucket."""
+    them once, on its last result row, so Spark sums one sparse vector per task, not per bucket.
+    Kept sparse (run/totals.RunTotals; a dense vector over a worldwide space is 120 MB per task)."""
 
     def __init__(self):
-        self.pair = np.zeros(0, np.int64)
-        self.occ = np.zeros(0, np.int64)
-
-    @staticmethod
-    def _add(dense: np.ndarray, ids: np.ndarray, counts: np.ndarray) -> np.ndarray:
-        if len(ids):
-            need = int(ids.max()) + 1
-            if need > dense.size:
-                dense = np.concatenate([dense, np.zeros(need - dense.size, np.int64)])
-            np.add.at(dense, ids.astype(np.intp), counts.astype(np.int64))
-        return dense
+        self.pair, self.occ = RunTotals(_ID_RANGE), RunTotals(_ID_RANGE)
 
     def add(self, res) -> None:
-        self.pair = self._add(self.pair, res.pair_ids, res.pair_counts)
-        self.occ = self._add(self.occ, res.occ_ids, res.occ_counts)
+        self.pair.add_counts(res.pair_ids, res.pair_counts)
+        self.occ.add_counts(res.occ_ids, res.occ_counts)
 
     def columns(self) -> dict:
-        p, o = np.flatnonzero(self.pair), np.flatnonzero(self.occ)
+        (p, pn), (o, on) = self.pair.sparse_counts(), self.occ.sparse_counts()
         return {"pair_ids": pa.array([p.astype(np.int32)], pa.list_(pa.int32())),
-                "pair_counts": pa.array([self.pair[p]], pa.list_(pa.int64())),
+                "pair_counts": pa.array([pn], pa.list_(pa.int64())),
                 "occ_ids": pa.array([o.astype(np.int32)], pa.list_(pa.int32())),
-                "occ_counts": pa.array([self.occ[o]], pa.list_(pa.int64()))}
+                "occ_counts": pa.array([on], pa.list_(pa.int64()))}
 
 
 _NO_COUNTS = {"pair_ids": pa.array([[]], pa.list_(pa.int32())), "pair_counts": pa.array([[]], pa.list_(pa.int64())),
