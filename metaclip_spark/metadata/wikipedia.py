@@ -49,7 +49,6 @@ from metaclip_spark.inputs.io import Prepend, open_binary, s3_client, scheme, _s
 from metaclip_spark.run.stats import Stats
 
 DEFAULT_SPLIT_BYTES = 64 << 20
-_TOKEN = re.compile(r"\w+(?:[-'\u2019]\w+)*")
 _GAP = re.compile(r"[ \t]+")
 _DROP_TAGS = {"ref", "references", "math", "chem", "ce", "gallery", "imagemap", "timeline",
               "score", "syntaxhighlight", "source", "pre", "hiero", "graph", "mapframe",
@@ -237,18 +236,32 @@ def plain_text(code, link_ns: frozenset = frozenset()) -> str:
     return code.strip_code(normalize=True, collapse=True)
 
 
+def token_rule(word: str = r"\w+") -> re.Pattern:
+    """The token rule: runs of ``word`` joined by single inner ``-``, ``'`` or U+2019 (the English
+    one; ``world_build`` widens ``word`` for other languages)."""
+    return re.compile(r"%s(?:[-'\u2019]%s)*" % (word, word))
+
+
+_TOKEN = token_rule()
+
+
 def tokens(line: str) -> list[str]:
     return _TOKEN.findall(line)
+
+
+def line_bigrams(line: str, token: re.Pattern = _TOKEN) -> Iterator[tuple[str, str]]:
+    """Consecutive ``token`` pairs of one line separated only by spaces/tabs."""
+    prev_end, prev = -1, None
+    for m in token.finditer(line):
+        if prev is not None and _GAP.fullmatch(line, prev_end, m.start()):
+            yield prev, m.group()
+        prev, prev_end = m.group(), m.end()
 
 
 def bigrams(text: str) -> Iterator[tuple[str, str]]:
     """Consecutive token pairs separated only by spaces/tabs."""
     for line in text.split("\n"):
-        prev_end, prev = -1, None
-        for m in _TOKEN.finditer(line):
-            if prev is not None and _GAP.fullmatch(line, prev_end, m.start()):
-                yield prev, m.group()
-            prev, prev_end = m.group(), m.end()
+        yield from line_bigrams(line)
 
 
 # --------------------------------------------------------------------------------------

@@ -41,6 +41,7 @@ from typing import Callable, Iterable, Iterator, Mapping, Sequence
 from metaclip_spark.metadata.build import Candidate
 from metaclip_spark.metadata.languages import MAX_ENTRY_CHARS, NO_SPACE_PUNCTUATION, is_punctuation_only
 from metaclip_spark.metadata.segmenters import NO_SPACE_LANGUAGES, get_segmenter, needs_segmenter
+from metaclip_spark.metadata.wikipedia import line_bigrams, token_rule
 from metaclip_spark.metadata.wordnet import NUMBERS
 
 WORLD_SOURCES = ("number", "wordnet", "unigram", "bigram", "title")
@@ -48,7 +49,6 @@ WORLD_SOURCES = ("number", "wordnet", "unigram", "bigram", "title")
 PAIRED = (("(", ")"), ("[", "]"), ("{", "}"), ("“", "”"), ("‘", "’"), ("（", "）"), ("【", "】"),
           ("《", "》"), ("〈", "〉"), ("「", "」"), ("『", "』"))
 _BRACKETS = frozenset("".join(a + b for a, b in PAIRED))
-_GAP = re.compile(r"[ \t]+")
 
 
 @dataclass(frozen=True)
@@ -89,8 +89,7 @@ def _token_re() -> re.Pattern:
             prev = cp
     ranges.append((start, prev))
     marks = "".join(re.escape(chr(a)) + ("-" + re.escape(chr(b)) if b > a else "") for a, b in ranges)
-    word = r"[\w%s]+" % marks
-    return re.compile(r"%s(?:[-'\u2019]%s)*" % (word, word))
+    return token_rule(r"[\w%s]+" % marks)
 
 
 def spaced_tokens(line: str) -> list[str]:
@@ -99,11 +98,7 @@ def spaced_tokens(line: str) -> list[str]:
 
 def spaced_bigrams(line: str) -> Iterator[tuple[str, str]]:
     """Consecutive tokens of one line with only spaces/tabs between them."""
-    prev_end, prev = -1, None
-    for m in _token_re().finditer(line):
-        if prev is not None and _GAP.fullmatch(line, prev_end, m.start()):
-            yield prev, m.group()
-        prev, prev_end = m.group(), m.end()
+    return line_bigrams(line, _token_re())
 
 
 def is_weird_token(tok: str) -> bool:
