@@ -186,6 +186,15 @@ def config_from_args(args: argparse.Namespace):
     return cfg
 
 
+def _balance_summary(cfg, pools: list) -> dict:
+    """Stage 2's summary (``balance``, ``curate``); an image index's rows are ``index_rows``, not pool rows."""
+    from metaclip_spark.spark.stage2 import run_balance
+    summary = run_balance(cfg, pools)
+    if "index" in summary:
+        summary["index_rows"] = summary.pop("pool_rows")
+    return summary
+
+
 def _print_summary(summary: dict, output: str) -> None:
     from metaclip_spark.run.runner import summary_lines
 
@@ -300,22 +309,16 @@ def _run(args: argparse.Namespace) -> int:
         from metaclip_spark.spark.stage1 import run_extract
         summary = run_extract(cfg)
     elif args.command == "balance":
-        from metaclip_spark.spark.stage2 import run_balance
-        summary = run_balance(cfg, args.pool or [])
-        if "index" in summary:                   # balanced an image index: its rows are not pool rows
-            summary["index_rows"] = summary.pop("pool_rows")
+        summary = _balance_summary(cfg, args.pool or [])
     elif args.command == "index":
         from metaclip_spark.spark.index_job import run_index
         summary = run_index(cfg, args.pool)
         _print_summary(summary, cfg.index.path)
         return 0
     elif args.command == "curate":
-        from metaclip_spark.spark.stage2 import run_balance
         from metaclip_spark.spark.stage1 import run_match
         stage1 = run_match(cfg)
-        balance = run_balance(cfg, [cfg.output])
-        if "index" in balance:                   # balanced an image index: its rows are not pool rows
-            balance["index_rows"] = balance.pop("pool_rows")
+        balance = _balance_summary(cfg, [cfg.output])
         summary = {**{k: stage1[k] for k in ("inputs", "inputs_failed", "matches", "entries", "pool_rows")},
                    **balance}
         if not args.no_report:
