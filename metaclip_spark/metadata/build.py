@@ -57,12 +57,27 @@ def pmi(c_ab: int, c_a: int, c_b: int, n_tokens: int, n_bigrams: int) -> float:
     return math.log((c_ab / n_bigrams) / ((c_a / n_tokens) * (c_b / n_tokens)))
 
 
+def unigram_key(tc: tuple[str, int]):
+    """Ranking of ``(token, count)``: count descending, then the string."""
+    return (-tc[1], tc[0])
+
+
+def bigram_key(row: tuple[str, int, float]):
+    """Ranking of ``(entry, count, pmi)``: PMI descending, then count descending, then the string."""
+    return (-row[2], -row[1], row[0])
+
+
+def title_key(tv: tuple[str, int]):
+    """Ranking of ``(title, views)``: views descending, then the string."""
+    return (-tv[1], tv[0])
+
+
 def wordnet_candidates(entries: Iterable[str]) -> list[Candidate]:
     return [Candidate(e, "wordnet") for e in entries]
 
 
 def unigram_candidates(counts: Iterable[tuple[str, int]], min_count: int) -> list[Candidate]:
-    kept = sorted(((t, c) for t, c in counts if c >= min_count), key=lambda tc: (-tc[1], tc[0]))
+    kept = sorted(((t, c) for t, c in counts if c >= min_count), key=unigram_key)
     return [Candidate(t, "unigram", count=c) for t, c in kept]
 
 
@@ -70,7 +85,7 @@ def bigram_candidates(scored: Iterable[tuple[str, str, int, float]], min_count: 
                       min_pmi: float) -> list[Candidate]:
     """``scored``: ``(a, b, count, pmi)``; entry ``"a b"``."""
     kept = sorted(((a + " " + b, c, p) for a, b, c, p in scored if c >= min_count and p >= min_pmi),
-                  key=lambda x: (-x[2], -x[1], x[0]))
+                  key=bigram_key)
     return [Candidate(e, "bigram", count=c, pmi=p) for e, c, p in kept]
 
 
@@ -82,7 +97,7 @@ def score_bigrams(bigram_counts: Mapping[tuple[str, str], int], unigram_counts: 
 
 
 def title_candidates(titles: Iterable[str], views: Mapping[str, int], min_views: int) -> list[Candidate]:
-    kept = sorted(((t, views.get(t, 0)) for t in set(titles)), key=lambda tv: (-tv[1], tv[0]))
+    kept = sorted(((t, views.get(t, 0)) for t in set(titles)), key=title_key)
     return [Candidate(t, "title", views=v) for t, v in kept if v >= min_views]
 
 

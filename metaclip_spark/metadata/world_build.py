@@ -38,7 +38,7 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Callable, Iterable, Iterator, Mapping, Sequence
 
-from metaclip_spark.metadata.build import Candidate
+from metaclip_spark.metadata.build import Candidate, bigram_key, title_key, unigram_key
 from metaclip_spark.metadata.languages import MAX_ENTRY_CHARS, NO_SPACE_PUNCTUATION, is_punctuation_only
 from metaclip_spark.metadata.segmenters import NO_SPACE_LANGUAGES, get_segmenter, needs_segmenter
 from metaclip_spark.metadata.wikipedia import line_bigrams, token_rule
@@ -151,20 +151,7 @@ def join_bigram(a: str, b: str, lang: str) -> str:
 
 
 # --------------------------------------------------------------------------------------
-# Ranked candidates (one sort key each, shared with the Spark job's takeOrdered)
-
-def unigram_key(tc: tuple[str, int]):
-    return (-tc[1], tc[0])
-
-
-def bigram_key(row: tuple[str, int, float]):
-    """``row``: ``(entry, count, pmi)``."""
-    return (-row[2], -row[1], row[0])
-
-
-def title_key(tv: tuple[str, int]):
-    return (-tv[1], tv[0])
-
+# Ranked candidates (the English builder's sort keys, shared with the Spark job's takeOrdered)
 
 def rank_unigrams(counts: Mapping[str, int]) -> list[tuple[str, int]]:
     return sorted(counts.items(), key=unigram_key)
