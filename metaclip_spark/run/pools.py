@@ -20,16 +20,18 @@ from metaclip_spark.run import runfolder
 from metaclip_spark.run.config import ConfigError
 
 class Counts(NamedTuple):
-    vector: np.ndarray          # int64, one slot per global id of ``space``
+    vector: np.ndarray          # int64, one slot per global id of ``space`` (one row per column asked for)
     space: LanguageSpace
     entries: pa.Array           # entry text per global id (null where the table has no row); Arrow, not
                                 # 15M Python strings on the driver
 
 
-def read_counts(table: pa.Table, column: str = "count") -> Counts:
+def read_counts(table: pa.Table, column: str | tuple = "count") -> Counts:
     """An entry-count table (rows ``lang``, ``entry_id`` local to the language, ``column``) -> the
     dense vector over global ids and its LanguageSpace (each language sized by its largest
-    entry_id + 1; ids absent from the table count 0). No ``lang`` column: an English file."""
+    entry_id + 1; ids absent from the table count 0). No ``lang`` column: an English file.
+    ``column`` a tuple of names: one vector per name (``count, occ = read_counts(t, ("count",
+    "occurrences")).vector``), the table's ids and entries worked out once."""
     if "lang" not in table.column_names:
         table = table.append_column("lang", pa.array([ENGLISH] * table.num_rows, pa.string()))
     ids = table.column("entry_id").to_numpy().astype(np.int64) if table.num_rows else np.zeros(0, np.int64)
@@ -41,8 +43,10 @@ def read_counts(table: pa.Table, column: str = "count") -> Counts:
     langs = table.column("lang")
     codes = pc.index_in(langs, value_set=pa.array(space.languages, pa.string())).to_numpy(zero_copy_only=False)
     g = space.offsets[codes.astype(np.int64)] + ids if len(ids) else ids
-    vector = np.zeros(len(space), np.int64)
-    vector[g] = table.column(column).to_numpy()
+    columns = [column] if isinstance(column, str) else list(column)
+    vector = np.zeros((len(columns), len(space)), np.int64)
+    for row, name in zip(vector, columns):
+        row[g] = table.column(name).to_numpy()
     entries = pa.nulls(len(space), pa.string())
     if "entry" in table.column_names:
         col = table.column("entry").combine_chunks().cast(pa.string())
@@ -52,7 +56,7 @@ def read_counts(table: pa.Table, column: str = "count") -> Counts:
             pos = np.full(len(space), -1, np.int64)
             pos[g] = np.arange(len(g))
             entries = col.take(pa.array(pos, mask=pos < 0))
-    return Counts(vector, space, entries)
+    return Counts(vector[0] if isinstance(column, str) else vector, space, entries)
 
 
 def count_columns(space: LanguageSpace) -> dict:

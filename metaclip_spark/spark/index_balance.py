@@ -61,7 +61,7 @@ def load_release(folder: str):
     table = outputs.read_tables([counts_file]) if outputs.exists(counts_file) else None
     if table is None or not {"entry", "count", "occurrences"} <= set(table.column_names):
         raise ConfigError("%s has no entry counts (entry_counts/entry_counts.parquet)" % folder)
-    got = read_counts(table)
+    got = read_counts(table, ("count", "occurrences"))
     names = layout.bucket_files(folder)
 
     def rows(uri):
@@ -70,7 +70,8 @@ def load_release(folder: str):
 
     with ThreadPoolExecutor(16) as pool:
         files = list(pool.map(rows, names))
-    return got.entries, got.vector, read_counts(table, "occurrences").vector, files, got.space
+    count, occurrences = got.vector
+    return got.entries, count, occurrences, files, got.space
 
 
 def size_models(files, counts, occurrences, dedup: str, seed: int, space=None):

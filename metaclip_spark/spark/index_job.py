@@ -254,8 +254,9 @@ class _Merge:
         if self.prev is not None:
             old = pq.read_table(outputs.resolve(outputs.join(layout.release_dir(self.index, self.prev), "entry_counts",
                                                              "entry_counts.parquet"))[1])
-            count += read_counts(old).vector
-            occ += read_counts(old, "occurrences").vector
+            old_count, old_occ = read_counts(old, ("count", "occurrences")).vector
+            count += old_count
+            occ += old_occ
         keys = count_columns(self.space)
         outputs.write_table(outputs.join(self.out, "entry_counts", "entry_counts.parquet"), pa.table({
             "entry_id": keys["entry_id"], "entry": pa.array(self.entries, pa.string()),
