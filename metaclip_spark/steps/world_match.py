@@ -169,11 +169,11 @@ class WorldMatcher:
 
     def _load(self, lang: str, info: dict) -> _Language:
         if self.kind == KIND_NATIVE:
-            where = (self.location, self.digest, self.cache_dir)
-            path = local_file(where[0], info["file"], info["sha256"], info["bytes"], where[1], where[2])
+            path = local_file(self.location, info["file"], info["sha256"], info["bytes"], self.digest, self.cache_dir)
             dups = {}
             if info.get("dups_file"):
-                dpath = local_file(where[0], info["dups_file"], info["dups_sha256"], None, where[1], where[2])
+                dpath = local_file(self.location, info["dups_file"], info["dups_sha256"], None, self.digest,
+                                   self.cache_dir)
                 with open(dpath, "rb") as fh:
                     dups = json.load(fh)
             log.info("mapped automaton %s (%s, %d keys)", lang, path, info["keys"])
