@@ -167,15 +167,8 @@ def count_wikipedia(spark, res: dict, cfg: Config) -> dict:
         n_tok, n_bi = stats["tokens"], stats["bigrams"]
         min_bi, min_pmi = m.bigram_min_count, m.bigram_min_pmi
         uni_all = counts.filter(lambda kv: kv[0][0] == "u").map(lambda kv: (kv[0][1], kv[1]))
-        frequent = (counts.filter(lambda kv: kv[0][0] == "b" and kv[1] >= min_bi)
-                    .map(lambda kv: (kv[0][1], (kv[0][2], kv[1]))))
-        scored = (frequent.join(uni_all)
-                  .map(lambda kv: (kv[1][0][0], (kv[0], kv[1][0][1], kv[1][1])))
-                  .join(uni_all)
-                  .map(lambda kv: (kv[1][0][0], kv[0], kv[1][0][1],
-                                   mb.pmi(kv[1][0][1], kv[1][0][2], kv[1][1], n_tok, n_bi)))
-                  .filter(lambda x: x[3] >= min_pmi)
-                  .collect()) if n_bi else []
+        scored = (_scored_bigrams(counts, uni_all, min_bi, n_tok, n_bi)
+                  .filter(lambda x: x[3] >= min_pmi).collect()) if n_bi else []
         log.info("bigrams scored at %.1f s", time.time() - t0)
     finally:
         counts.unpersist()
@@ -210,13 +203,8 @@ def count_wikipedia_world(spark, res: dict, cfg: Config, asm: wb.Assembly) -> St
                  wb.quota(n_uni, caps.unigram_share, caps.unigram_cap), n_uni)
         n_tok, n_bi = stats["tokens"], stats["bigrams"]
         min_bi, min_pmi = caps.bigram_min_count, caps.bigram_min_pmi
-        frequent = (counts.filter(lambda kv: kv[0][0] == "b" and kv[1] >= min_bi)
-                    .map(lambda kv: (kv[0][1], (kv[0][2], kv[1]))))
-        scored = (frequent.join(uni)
-                  .map(lambda kv: (kv[1][0][0], (kv[0], kv[1][0][1], kv[1][1])))
-                  .join(uni)
-                  .map(lambda kv: (wb.join_bigram(kv[1][0][0], kv[0], lang), kv[1][0][1],
-                                   mb.pmi(kv[1][0][1], kv[1][0][2], kv[1][1], n_tok, n_bi)))
+        scored = (_scored_bigrams(counts, uni, min_bi, n_tok, n_bi)
+                  .map(lambda x: (wb.join_bigram(x[0], x[1], lang), x[2], x[3]))
                   .filter(lambda r: r[2] >= min_pmi))
         if n_bi:
             asm.fill("bigram", _head(scored, wb.bigram_key, n_bi_distinct, held),
@@ -226,6 +214,18 @@ def count_wikipedia_world(spark, res: dict, cfg: Config, asm: wb.Assembly) -> St
         for rdd in held + [counts]:
             rdd.unpersist()
     return stats
+
+
+def _scored_bigrams(counts, uni, min_count: int, n_tok: int, n_bi: int):
+    """``(a, b, count, pmi)`` of the counted bigrams seen at least ``min_count`` times: two joins
+    with the unigram counts ``uni`` (``(token, count)`` rows), on the executors."""
+    frequent = (counts.filter(lambda kv: kv[0][0] == "b" and kv[1] >= min_count)
+                .map(lambda kv: (kv[0][1], (kv[0][2], kv[1]))))
+    return (frequent.join(uni)
+            .map(lambda kv: (kv[1][0][0], (kv[0], kv[1][0][1], kv[1][1])))
+            .join(uni)
+            .map(lambda kv: (kv[1][0][0], kv[0], kv[1][0][1],
+                             mb.pmi(kv[1][0][1], kv[1][0][2], kv[1][1], n_tok, n_bi))))
 
 
 def _head(rdd, key, n: int, held: list):
