@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import html
 
+from metaclip_spark.report.data import ENGLISH_LID
 from metaclip_spark.steps import drops as drop_registry
 
 
@@ -99,7 +100,7 @@ def hosts_section(ov: dict | None, pool_rows: int) -> str:
                _table(hdr, hrows, numeric=(0, 2, 3, 4, 5))))
 
 
-LID_DROPS = drop_registry.LID[:2] + drop_registry.MATCH   # the outcomes of a pair that reached English LID
+LID_DROPS = ENGLISH_LID + drop_registry.MATCH   # the outcomes of a pair that reached English LID
 LABELS = {**{k: drop_registry.BY_NAME[k].meaning for k in LID_DROPS}, "matched": "English and matched (pool)"}
 
 
